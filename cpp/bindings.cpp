@@ -1,0 +1,198 @@
+// Python bindings: a thin layer over sb::Session. Logic lives in C++ or Python.
+#include "session.h"
+
+#include <sys/stat.h>
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/function.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+namespace nb = nanobind;
+using namespace nb::literals;
+using sb::Session;
+
+static nb::dict result_dict(const sb::GenerateResult & r, size_t since = 0) {
+    nb::dict d;
+    // tokens[since:] only: streaming asks every round, a full copy would be quadratic
+    since = std::min(since, r.tokens.size());
+    d["tokens"] = std::vector<int32_t>(r.tokens.begin() + since, r.tokens.end());
+    d["n_tokens"] = r.tokens.size();
+    d["finish_reason"] = r.finish_reason;
+    d["n_prompt"] = r.n_prompt;
+    d["n_prompt_reused"] = r.n_prompt_reused;
+    d["prompt_ms"] = r.prompt_ms;
+    d["decode_ms"] = r.decode_ms;
+    d["rounds"] = r.rounds;
+    return d;
+}
+
+static nb::dict spec_stats_dict(const sb::SpecStats & st) {
+    nb::dict d;
+    d["rounds"] = st.rounds;
+    d["draft_tokens"] = st.draft_tokens;
+    d["accepted_tokens"] = st.accepted_tokens;
+    d["emitted_tokens"] = st.emitted_tokens;
+    d["exit_checks"] = st.exit_checks;
+    d["layer_evals"] = st.layer_evals;
+    d["layer_evals_committed"] = st.layer_evals_committed;
+    d["layer_evals_rejected"] = st.layer_evals_rejected;
+    d["stops_d_max"] = st.stops_d_max;
+    d["stops_w_max"] = st.stops_w_max;
+    d["stops_limit"] = st.stops_limit;
+    d["rounds_all_accepted"] = st.rounds_all_accepted;
+    d["exit_depth_hist"] = st.exit_depth_hist;
+    d["draft_ms"] = st.draft_ms;
+    d["verify_ms"] = st.verify_ms;
+    return d;
+}
+
+static sb::GenerateParams gen_params(const Session & s, int max_tokens, float temperature, int top_k, float top_p, float min_p,
+                                     uint64_t seed, std::vector<std::string> stop, bool specbound) {
+    sb::GenerateParams g;
+    g.max_tokens = max_tokens;
+    g.sampling = { temperature, top_k, top_p, min_p, seed };
+    g.stop = std::move(stop);
+    g.specbound = specbound;
+    g.spec = s.spec;
+    return g;
+}
+
+NB_MODULE(_core, m) {
+    m.doc() = "specbound_cpp engine (C++ over llama-cpp-python's ggml)";
+
+    nb::class_<Session>(m, "Session")
+        .def("__init__",
+             [](Session * s, const std::string & path, int n_ctx, int n_batch, int n_threads, int n_threads_batch,
+                int n_gpu_layers, bool verbose) {
+                 struct stat st;
+                 if (::stat(path.c_str(), &st) != 0) {
+                     PyErr_SetString(PyExc_FileNotFoundError, ("model file not found: " + path).c_str());
+                     throw nb::python_error();
+                 }
+                 if (S_ISDIR(st.st_mode)) throw std::invalid_argument("model path is a directory, not a GGUF file: " + path);
+                 sb::SessionParams p;
+                 p.engine = { n_ctx, n_threads, n_threads_batch, n_gpu_layers };
+                 p.n_batch = n_batch;
+                 p.verbose = verbose;
+                 nb::gil_scoped_release nogil;
+                 new (s) Session(path, p);
+             },
+             "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a)
+        .def("tokenize",
+             [](Session & s, nb::bytes text, bool add_special, bool parse_special) {
+                 return s.vocab.tokenize(std::string(text.c_str(), text.size()), add_special, parse_special);
+             })
+        .def("detokenize",
+             [](Session & s, const std::vector<int32_t> & toks, bool special) {
+                 std::string t = s.vocab.detokenize(toks, special);
+                 return nb::bytes(t.data(), t.size());
+             })
+        .def("token_piece",
+             [](Session & s, int32_t tok, bool special) {
+                 std::string t = s.vocab.piece(tok, special);
+                 return nb::bytes(t.data(), t.size());
+             })
+        .def_prop_ro("n_vocab", [](Session & s) { return s.engine.hparams().n_vocab; })
+        .def_prop_ro("n_ctx", [](Session & s) { return s.engine.n_ctx(); })
+        .def_prop_ro("n_layer", [](Session & s) { return s.engine.hparams().n_layer; })
+        .def_prop_ro("n_embd", [](Session & s) { return s.engine.hparams().n_embd; })
+        .def_prop_ro("n_ff", [](Session & s) { return s.engine.hparams().n_ff; })
+        .def_prop_ro("n_head", [](Session & s) { return s.engine.hparams().n_head; })
+        .def_prop_ro("n_head_kv", [](Session & s) { return s.engine.hparams().n_head_kv; })
+        .def_prop_ro("head_dim", [](Session & s) { return s.engine.hparams().head_dim; })
+        .def_prop_ro("arch", [](Session & s) { return s.engine.hparams().arch_name; })
+        .def_prop_ro("token_bos", [](Session & s) { return s.vocab.bos(); })
+        .def_prop_ro("token_eos", [](Session & s) { return s.vocab.eos(); })
+        .def_prop_ro("add_bos", [](Session & s) { return s.vocab.add_bos(); })
+        .def("is_eog", [](Session & s, int32_t t) { return s.vocab.is_eog(t); })
+        .def_prop_ro("chat_template", [](Session & s) { return s.vocab.chat_template(); })
+        .def("metadata", [](Session & s) { return s.vocab.metadata(); })
+        .def("history", [](Session & s) { return s.gen.history(); })
+        .def("reset", [](Session & s) { s.gen.reset(); })
+        .def("generate",
+             [](Session & s, const std::vector<int32_t> & prompt, int max_tokens, float temperature, int top_k,
+                float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound) {
+                 auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound);
+                 sb::GenerateResult r;
+                 {
+                     nb::gil_scoped_release nogil;
+                     // Ctrl-C: check for pending signals once per round
+                     r = s.gen.generate(prompt, g, [](const std::vector<int32_t> &) {
+                         nb::gil_scoped_acquire gil;
+                         return PyErr_CheckSignals() == 0;
+                     });
+                 }
+                 if (PyErr_Occurred()) throw nb::python_error();
+                 return result_dict(r);
+             },
+             "prompt"_a, "max_tokens"_a, "temperature"_a, "top_k"_a, "top_p"_a, "min_p"_a, "seed"_a, "stop"_a,
+             "specbound"_a)
+        .def("begin",
+             [](Session & s, const std::vector<int32_t> & prompt, int max_tokens, float temperature, int top_k,
+                float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound) {
+                 auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound);
+                 nb::gil_scoped_release nogil;
+                 s.gen.begin(prompt, g);
+             },
+             "prompt"_a, "max_tokens"_a, "temperature"_a, "top_k"_a, "top_p"_a, "min_p"_a, "seed"_a, "stop"_a,
+             "specbound"_a)
+        .def("step",
+             [](Session & s) {
+                 nb::gil_scoped_release nogil;
+                 return s.gen.step();
+             })
+        .def("result", [](Session & s, size_t since) { return result_dict(s.gen.result(), since); }, "since"_a = 0)
+        .def("spec_stats", [](Session & s) { return spec_stats_dict(s.gen.spec_stats()); })
+        .def("set_spec",
+             [](Session & s, float alpha, float tau, std::vector<int> exit_layers, int d_max, int w_max) {
+                 s.spec = { alpha, tau, std::move(exit_layers), d_max, w_max };
+             },
+             "alpha"_a, "tau"_a, "exit_layers"_a, "d_max"_a, "w_max"_a)
+        .def("get_spec",
+             [](Session & s) {
+                 nb::dict d;
+                 d["alpha"] = s.spec.alpha;
+                 d["tau"] = s.spec.tau;
+                 d["exit_layers"] = s.spec.exit_layers;
+                 d["d_max"] = s.spec.d_max;
+                 d["w_max"] = s.spec.w_max;
+                 return d;
+             })
+        .def("set_candidates", [](Session & s, const std::vector<int32_t> & ids) { s.engine.set_candidates(ids); })
+        .def("candidates", [](Session & s) { return s.engine.candidates(); })
+        .def("exit_logits",
+             [](Session & s, const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers) {
+                 // teacher-forced exit-head logits [layer, token, candidate] (calibration)
+                 auto * v = new std::vector<float>();
+                 {
+                     nb::gil_scoped_release nogil;
+                     s.gen.exit_logits(tokens, n_past, layers, *v);
+                 }
+                 nb::capsule owner(v, [](void * p) noexcept { delete (std::vector<float> *) p; });
+                 size_t shape[3] = { layers.size(), tokens.size(), s.engine.candidates().size() };
+                 return nb::ndarray<nb::numpy, float, nb::ndim<3>>(v->data(), 3, shape, owner);
+             },
+             "tokens"_a, "n_past"_a, "layers"_a)
+        .def("eval_logits",
+             [](Session & s, const std::vector<int32_t> & tokens, int n_past, bool invariant) {
+                 auto * v = new std::vector<float>();
+                 {
+                     nb::gil_scoped_release nogil;
+                     s.gen.eval_logits(tokens, n_past, invariant, *v);
+                 }
+                 nb::capsule owner(v, [](void * p) noexcept { delete (std::vector<float> *) p; });
+                 size_t shape[2] = { tokens.size(), (size_t) s.engine.hparams().n_vocab };
+                 return nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->data(), 2, shape, owner);
+             },
+             "tokens"_a, "n_past"_a, "invariant"_a)
+        .def("timing", [](Session & s) {
+            nb::dict d;
+            d["graph_build_ms"] = s.engine.timing.graph_build_ms;
+            d["compute_ms"] = s.engine.timing.compute_ms;
+            d["n_calls"] = s.engine.timing.n_calls;
+            return d;
+        });
+}

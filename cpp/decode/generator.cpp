@@ -1,0 +1,179 @@
+#include "decode/generator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+namespace sb {
+
+static double now_ms() {
+    using namespace std::chrono;
+    return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
+Generator::Generator(Engine & engine, const Vocab & vocab, int n_batch)
+    : engine_(engine), vocab_(vocab), n_batch_(std::max(1, n_batch)), sampler_(engine.hparams().n_vocab), spec_(engine, sampler_) {}
+
+void Generator::eval_logits(const std::vector<int32_t> & tokens, int n_past, bool invariant, std::vector<float> & logits) {
+    const int n_layer = engine_.hparams().n_layer, n_vocab = engine_.hparams().n_vocab;
+    std::vector<Row> rows;
+    for (size_t i = 0; i < tokens.size(); ++i) rows.push_back({ tokens[i], n_past + (int) i, 0, n_layer, true });
+    logits.resize(rows.size() * (size_t) n_vocab);
+    engine_.forward(rows, nullptr, nullptr, logits.data(), invariant);
+    history_.resize(n_past);
+    history_.insert(history_.end(), tokens.begin(), tokens.end());
+}
+
+void Generator::exit_logits(const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers,
+                            std::vector<float> & out) {
+    const int n_layer = engine_.hparams().n_layer, n_embd = engine_.hparams().n_embd;
+    const size_t n = tokens.size(), n_cand = engine_.candidates().size();
+    std::vector<float> h(n * n_embd), chk(n * n_cand);
+    out.assign(layers.size() * n * n_cand, 0.0f);
+    int depth = 0;
+    for (size_t li = 0; li <= layers.size(); ++li) {
+        const int l = li < layers.size() ? layers[li] : n_layer;
+        if (l < depth || l > n_layer) throw std::invalid_argument("layers must be ascending and <= n_layer");
+        std::vector<Row> rows;
+        for (size_t i = 0; i < n; ++i) rows.push_back({ tokens[i], n_past + (int) i, depth, l, false, li < layers.size() });
+        engine_.forward(rows, h.data(), h.data(), nullptr, true, li < layers.size() ? chk.data() : nullptr);
+        if (li < layers.size()) std::copy(chk.begin(), chk.end(), out.begin() + li * n * n_cand);
+        depth = l;
+    }
+    history_.resize(n_past);
+    history_.insert(history_.end(), tokens.begin(), tokens.end());
+}
+
+void Generator::prefill(const std::vector<int32_t> & prompt, int n_keep) {
+    const int n_layer = engine_.hparams().n_layer, n_vocab = engine_.hparams().n_vocab;
+    history_.resize(n_keep);
+    logits_.resize(n_vocab);
+    for (int start = n_keep; start < (int) prompt.size(); start += n_batch_) {
+        const int end = std::min((int) prompt.size(), start + n_batch_);
+        std::vector<Row> rows;
+        for (int i = start; i < end; ++i) rows.push_back({ prompt[i], i, 0, n_layer, i == (int) prompt.size() - 1 });
+        // prompt processing may use the fastest kernels: both decoding modes share it
+        engine_.forward(rows, nullptr, nullptr, end == (int) prompt.size() ? logits_.data() : nullptr, false);
+        history_.insert(history_.end(), prompt.begin() + start, prompt.begin() + end);
+    }
+}
+
+int32_t Generator::plain_round(int32_t last, const SamplingParams & sp, std::vector<int32_t> & emitted) {
+    // evaluate the last emitted token, sample the next one
+    const int n_layer = engine_.hparams().n_layer, n_vocab = engine_.hparams().n_vocab;
+    const int pos = (int) history_.size();
+    std::vector<Row> rows = { { last, pos, 0, n_layer, true } };
+    engine_.forward(rows, nullptr, nullptr, logits_.data(), true);
+    history_.push_back(last);
+    int32_t next = sampler_.sample(logits_.data(), n_vocab, sp, pos + 1);
+    emitted.push_back(next);
+    return next;
+}
+
+void Generator::begin(const std::vector<int32_t> & prompt, const GenerateParams & params) {
+    const int n_ctx = engine_.n_ctx();
+    const int n_vocab = engine_.hparams().n_vocab;
+    if (prompt.empty()) throw std::invalid_argument("empty prompt");
+    if ((int) prompt.size() > n_ctx)
+        throw std::length_error("Requested tokens (" + std::to_string(prompt.size()) + ") exceed context window of " +
+                                std::to_string(n_ctx));
+    for (int32_t t : prompt)
+        if (t < 0 || t >= n_vocab) throw std::invalid_argument("prompt token id out of range: " + std::to_string(t));
+
+    if (params.specbound) {
+        const SpecParams & sp = params.spec;
+        if (engine_.candidates().empty()) throw std::invalid_argument("SpecBound needs an exit-head vocabulary");
+        if (sp.w_max < 0 || sp.alpha < 0 || !(sp.tau > 0 && sp.tau <= 1))
+            throw std::invalid_argument("invalid SpecBound parameters");
+        for (size_t i = 0; i < sp.exit_layers.size(); ++i)
+            if (sp.exit_layers[i] <= 0 || sp.exit_layers[i] >= engine_.hparams().n_layer ||
+                (i > 0 && sp.exit_layers[i] <= sp.exit_layers[i - 1]))
+                throw std::invalid_argument("exit_layers must be ascending, within (0, n_layer)");
+    }
+    params_ = params;
+    result_ = GenerateResult{};
+    spec_stats_ = SpecStats{};
+    result_.n_prompt = (int) prompt.size();
+    stop_window_ = 16;
+    for (const auto & s : params.stop) stop_window_ = std::max(stop_window_, s.size());
+
+    // keep the cached prefix; the last prompt token is always re-evaluated for its logits
+    size_t n_keep = 0;
+    while (n_keep < history_.size() && n_keep + 1 < prompt.size() && history_[n_keep] == prompt[n_keep]) ++n_keep;
+    result_.n_prompt_reused = (int) n_keep;
+
+    const double t0 = now_ms();
+    try {
+        prefill(prompt, (int) n_keep);
+    } catch (...) {
+        history_.clear();  // a failed prefill leaves a cache we cannot trust
+        throw;
+    }
+    t_decode_ = now_ms();
+    result_.prompt_ms = t_decode_ - t0;
+    last_ = sampler_.sample(logits_.data(), n_vocab, params_.sampling, (int64_t) prompt.size());
+    result_.tokens.push_back(last_);
+    result_.rounds = 1;
+}
+
+bool Generator::finished() {
+    std::vector<int32_t> & emitted = result_.tokens;
+    if (!result_.finish_reason.empty()) return true;
+    if (vocab_.is_eog(emitted.back())) {
+        emitted.pop_back();
+        result_.finish_reason = "stop";
+    } else if (params_.max_tokens > 0 && (int) emitted.size() >= params_.max_tokens) {
+        result_.finish_reason = "length";
+    } else if (result_.n_prompt + (int) emitted.size() >= engine_.n_ctx()) {
+        result_.finish_reason = "length";
+    } else if (!params_.stop.empty()) {
+        // stop strings: scan the tail of the text only (Python trims the final text)
+        std::string tail;
+        for (size_t i = emitted.size() > stop_window_ ? emitted.size() - stop_window_ : 0; i < emitted.size(); ++i)
+            tail += vocab_.piece(emitted[i], false);
+        for (const auto & s : params_.stop)
+            if (!s.empty() && tail.find(s) != std::string::npos) result_.finish_reason = "stop";
+    }
+    return !result_.finish_reason.empty();
+}
+
+bool Generator::step() {
+    if (finished()) {
+        result_.decode_ms = now_ms() - t_decode_;
+        return false;
+    }
+    if (params_.specbound) {
+        std::vector<int32_t> & emitted = result_.tokens;
+        int max_new = engine_.n_ctx() - result_.n_prompt - (int) emitted.size();
+        if (params_.max_tokens > 0) max_new = std::min(max_new, params_.max_tokens - (int) emitted.size());
+        std::vector<int32_t> fresh;
+        spec_.round(last_, history_, params_.sampling, params_.spec, max_new, fresh, spec_stats_);
+        // one token at a time, so stop conditions cut exactly where plain decoding would
+        for (int32_t t : fresh) {
+            emitted.push_back(t);
+            last_ = t;
+            if (finished()) break;
+        }
+    } else {
+        last_ = plain_round(last_, params_.sampling, result_.tokens);
+    }
+    result_.rounds++;
+    result_.decode_ms = now_ms() - t_decode_;
+    return true;
+}
+
+const GenerateResult & Generator::generate(const std::vector<int32_t> & prompt, const GenerateParams & params,
+                                           const TokenCallback & on_round) {
+    begin(prompt, params);
+    while (!finished()) {
+        if (on_round && !on_round(result_.tokens)) {
+            result_.finish_reason = "stop";
+            break;
+        }
+        step();
+    }
+    result_.decode_ms = now_ms() - t_decode_;
+    return result_;
+}
+
+} // namespace sb

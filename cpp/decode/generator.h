@@ -1,0 +1,84 @@
+// The decoding loop: prompt evaluation with prefix reuse, then rounds that
+// each emit at least one token of the full model, until a stop condition.
+// Plain decoding is one token per round; SpecBound (spec/) plugs in as a
+// round that drafts, verifies and emits one or more tokens.
+#pragma once
+
+#include "engine/engine.h"
+#include "sample/sampler.h"
+#include "spec/specbound.h"
+#include "vocab/vocab.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace sb {
+
+struct GenerateParams {
+    int max_tokens = 16;          // <= 0: until the context is full
+    SamplingParams sampling;
+    std::vector<std::string> stop;
+    bool specbound = false;
+    SpecParams spec;
+};
+
+struct GenerateResult {
+    std::vector<int32_t> tokens;    // emitted tokens (stop-string tokens included; Python trims text)
+    std::string finish_reason;      // "stop" or "length"
+    int n_prompt = 0;
+    int n_prompt_reused = 0;        // prompt tokens whose KV was kept from the previous call
+    double prompt_ms = 0, decode_ms = 0;
+    int rounds = 0;
+};
+
+// Called after each round with all tokens emitted so far; return false to stop.
+using TokenCallback = std::function<bool(const std::vector<int32_t> & emitted)>;
+
+class Generator {
+  public:
+    Generator(Engine & engine, const Vocab & vocab, int n_batch);
+
+    // Step-wise: begin() evaluates the prompt and picks the first token; each
+    // step() runs one round; it returns false (and sets finish_reason) once a
+    // stop condition holds. result().tokens grows by at least one per round.
+    void begin(const std::vector<int32_t> & prompt, const GenerateParams & params);
+    bool step();
+    const GenerateResult & result() const { return result_; }
+    const SpecStats & spec_stats() const { return spec_stats_; }
+
+    // The whole loop in C++: on_round (may be empty) sees the tokens after each round.
+    const GenerateResult & generate(const std::vector<int32_t> & prompt, const GenerateParams & params,
+                                    const TokenCallback & on_round);
+    void reset() { history_.clear(); }
+    // tokens whose keys/values are in the cache, in order
+    const std::vector<int32_t> & history() const { return history_; }
+    // logits of the full model at each position of the batch (teacher forcing)
+    void eval_logits(const std::vector<int32_t> & tokens, int n_past, bool invariant, std::vector<float> & logits);
+    // exit-head logits of each token at each of `layers` (ascending), teacher forced:
+    // out[(layer_index * n_tokens + token) * n_candidates + c]; leaves all tokens at full depth
+    void exit_logits(const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers, std::vector<float> & out);
+
+  private:
+    // evaluates prompt[n_keep..] and leaves the last token's logits in logits_
+    void prefill(const std::vector<int32_t> & prompt, int n_keep);
+    int32_t plain_round(int32_t last, const SamplingParams & sp, std::vector<int32_t> & emitted);
+    bool finished();
+
+    Engine & engine_;
+    const Vocab & vocab_;
+    int n_batch_;
+    Sampler sampler_;
+    SpecBound spec_;
+    SpecStats spec_stats_;
+    std::vector<int32_t> history_;
+    std::vector<float> logits_;
+    // state of the generation in progress
+    GenerateParams params_;
+    GenerateResult result_;
+    int32_t last_ = -1;        // last emitted token, not yet in the cache
+    size_t stop_window_ = 16;  // tokens of text scanned for stop strings
+    double t_decode_ = 0;
+};
+
+} // namespace sb

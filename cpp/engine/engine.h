@@ -1,0 +1,81 @@
+// The engine's core primitive: run each row of a batch through its own layer
+// range [enter, exit), reading hidden states (or embedding tokens when it enters
+// at layer 0), writing the KV cache of every layer it passes, and returning its
+// hidden state at exit and, if asked, the logits of the full model.
+//
+// Early exit, the deep pass and plain decoding are all calls of forward().
+#pragma once
+
+#include "kv/kv_cache.h"
+#include "model/model.h"
+
+#include <ggml-backend.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sb {
+
+struct Row {
+    int32_t token = 0;   // embedded when enter == 0
+    int32_t pos = 0;     // position == KV cell
+    int32_t enter = 0;   // first layer computed for this row
+    int32_t exit = 0;    // layer after the last one computed (n_layer: full depth)
+    bool logits = false; // final norm + LM head (requires exit == n_layer)
+    bool check = false;  // exit head at the exit layer: final norm + candidate rows of the LM head
+};
+
+struct EngineParams {
+    int n_ctx = 2048;
+    int n_threads = 2;
+    int n_threads_batch = 2;
+    int n_gpu_layers = 0;
+};
+
+struct Timing {
+    double graph_build_ms = 0, compute_ms = 0;
+    int64_t n_calls = 0;
+};
+
+class Engine {
+  public:
+    Engine(const std::string & path, const EngineParams & params);
+    ~Engine();
+
+    const HParams & hparams() const { return model_.hp; }
+    int n_ctx() const { return kv_.n_ctx; }
+
+    // hidden_in: [rows.size(), n_embd], row i read when rows[i].enter > 0 (may be null otherwise)
+    // hidden_out: [rows.size(), n_embd] state at exit (may be null)
+    // logits_out: [count(rows.logits), n_vocab] in row order (may be null if none)
+    // check_out: [count(rows.check), n_candidates] exit-head logits in row order (may be null if none)
+    // invariant: decode-phase kernels, bitwise independent of the batch
+    void forward(const std::vector<Row> & rows, const float * hidden_in, float * hidden_out, float * logits_out,
+                 bool invariant, float * check_out = nullptr);
+
+    // Exit-head vocabulary: the LM head's rows for these tokens, copied once in
+    // the head's own (quantized) type, so a check costs n_candidates / n_vocab of
+    // the full head.
+    void set_candidates(const std::vector<int32_t> & ids);
+    const std::vector<int32_t> & candidates() const { return cand_ids_; }
+
+    Timing timing;
+
+  private:
+    Model model_;
+    KvCache kv_;
+    EngineParams params_;
+    ggml_backend_t cpu_ = nullptr;
+    ggml_backend_t gpu_ = nullptr;
+    ggml_backend_sched_t sched_ = nullptr;
+    void (*set_use_ref_)(ggml_backend_t, bool) = nullptr;
+    std::vector<uint8_t> meta_;  // graph-building arena, reused every call
+    ggml_context * cand_ctx_ = nullptr;
+    ggml_backend_buffer_t cand_buf_ = nullptr;
+    ggml_tensor * cand_w_ = nullptr;  // [n_embd, capacity] in the LM head's type
+    std::vector<int32_t> cand_ids_;
+};
+
+} // namespace sb

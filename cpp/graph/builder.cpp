@@ -1,0 +1,69 @@
+#include "graph/builder.h"
+
+#include <ggml-cpu.h>
+
+#include <cmath>
+
+namespace sb {
+
+ggml_tensor * GraphBuilder::rms_norm(ggml_tensor * x, ggml_tensor * w) {
+    return ggml_mul(ctx, ggml_rms_norm(ctx, x, m.hp.rms_eps), w);
+}
+
+// Batch invariance. ggml's CPU mul_mat computes a batch of n >= 2 columns with
+// llamafile's sgemm when the weight type allows it, and n == 1 with vec_dot:
+// different summation orders, so a token's logits would depend on how many
+// tokens share its batch. In the decode phase we hand mul_mat an activation
+// that is already in the weight's vec_dot type and not contiguous: both sgemm
+// entry points are then skipped and every output element is one vec_dot of
+// (weight row, activation row), whatever the batch. The quantization is the
+// very from_float mul_mat would use, and it is shared by all weights of the
+// same vec_dot type that read this activation (q/k/v, gate/up).
+ggml_tensor * GraphBuilder::matmul(ggml_tensor * w, ggml_tensor * x) {
+    const bool on_cpu = !w->buffer || ggml_backend_buffer_is_host(w->buffer);
+    if (!invariant || !on_cpu) return ggml_mul_mat(ctx, w, x);
+    const ggml_type vdt = ggml_get_type_traits_cpu(w->type)->vec_dot_type;
+    for (const auto & qi : quantized_)
+        if (qi.x == x && qi.type == vdt) return ggml_mul_mat(ctx, w, qi.q);
+    const int64_t k = x->ne[0], n = x->ne[1];
+    const int64_t pad = ggml_blck_size(vdt);
+    ggml_tensor * xp = ggml_pad(ctx, x, (int) pad, 0, 0, 0);                   // [k + pad, n]
+    ggml_tensor * xq = ggml_cpy(ctx, xp, ggml_new_tensor_2d(ctx, vdt, k + pad, n));
+    ggml_tensor * view = ggml_view_2d(ctx, xq, k, n, xq->nb[1], 0);           // row stride > row size
+    quantized_.push_back({ x, vdt, view });
+    return ggml_mul_mat(ctx, w, view);
+}
+
+ggml_tensor * GraphBuilder::rope(ggml_tensor * x, const Segment & s) {
+    const HParams & hp = m.hp;
+    return ggml_rope_ext(ctx, x, s.pos, m.rope_freqs, hp.n_rot, hp.rope_mode, hp.n_ctx_train,
+                         hp.rope_freq_base, hp.rope_freq_scale, 0.0f, 1.0f, 32.0f, 1.0f);
+}
+
+ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, const Segment & s) {
+    const HParams & hp = m.hp;
+    const int64_t m_rows = q->ne[2];
+    const int64_t row = (int64_t) hp.head_dim * hp.n_head_kv;
+    ggml_tensor * kc = kv.k[il], * vc = kv.v[il];
+    // write this batch's keys/values first; attention below reads them back
+    ggml_build_forward_expand(gf, ggml_set_rows(ctx, kc, ggml_reshape_2d(ctx, k, row, m_rows), s.kv_idx));
+    ggml_build_forward_expand(gf, ggml_set_rows(ctx, vc, ggml_reshape_2d(ctx, v, row, m_rows), s.kv_idx));
+    const size_t head_nb = ggml_row_size(kc->type, hp.head_dim);
+    ggml_tensor * kview = ggml_view_3d(ctx, kc, hp.head_dim, s.n_kv, hp.n_head_kv, kc->nb[1], head_nb, 0);
+    ggml_tensor * vview = ggml_view_3d(ctx, vc, hp.head_dim, s.n_kv, hp.n_head_kv, vc->nb[1], head_nb, 0);
+    ggml_tensor * qp = ggml_permute(ctx, q, 0, 2, 1, 3);  // [head_dim, m, n_head]
+    // With use_ref set on the CPU backend (decode phase) ggml computes each query
+    // row on its own and skips masked cells: the result does not depend on the
+    // batch or on how many cells are padded in.
+    ggml_tensor * out = ggml_flash_attn_ext(ctx, qp, kview, vview, s.mask, 1.0f / sqrtf((float) hp.head_dim), 0.0f, 0.0f);
+    ggml_prec_set_acc(out, GGML_PREC_F32);
+    return ggml_reshape_2d(ctx, out, (int64_t) hp.head_dim * hp.n_head, m_rows);
+}
+
+ggml_tensor * GraphBuilder::ffn_swiglu(const Layer & L, ggml_tensor * x) {
+    ggml_tensor * g = matmul(L.ffn_gate, x);
+    ggml_tensor * u = matmul(L.ffn_up, x);
+    return matmul(L.ffn_down, ggml_mul(ctx, ggml_silu(ctx, g), u));
+}
+
+} // namespace sb

@@ -1,0 +1,57 @@
+// Shared graph helpers (norm, matmul, qkv, rope, attention, ffn) used by the
+// per-architecture layer files.
+#pragma once
+
+#include "kv/kv_cache.h"
+#include "model/model.h"
+
+#include <vector>
+
+namespace sb {
+
+// Inputs shared by all layers while the set of active rows stays the same.
+struct Segment {
+    std::vector<int> rows;         // request rows, in tensor column order
+    int n_kv = 0;                  // attended cells
+    ggml_tensor * pos = nullptr;   // I32 [m]
+    ggml_tensor * kv_idx = nullptr;// I64 [m] cells written by these rows
+    ggml_tensor * mask = nullptr;  // F16 [n_kv, m]
+};
+
+struct GraphBuilder {
+    GraphBuilder(ggml_context * ctx, ggml_cgraph * gf, const Model & m, KvCache & kv, bool invariant)
+        : ctx(ctx), gf(gf), m(m), kv(kv), invariant(invariant) {}
+
+    ggml_context * ctx;
+    ggml_cgraph * gf;
+    const Model & m;
+    KvCache & kv;
+    // Batch-invariant kernels (decode phase): see matmul().
+    bool invariant;
+
+    ggml_tensor * rms_norm(ggml_tensor * x, ggml_tensor * w);
+    ggml_tensor * matmul(ggml_tensor * w, ggml_tensor * x);
+    ggml_tensor * rope(ggml_tensor * x, const Segment & s);
+    // q: [head_dim, n_head, m], k/v: [head_dim, n_head_kv, m]; writes k/v to the
+    // cache of layer il at the segment's cells, returns [n_head*head_dim, m]
+    ggml_tensor * attention(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, const Segment & s);
+    ggml_tensor * ffn_swiglu(const Layer & L, ggml_tensor * x);
+
+  private:
+    struct QuantizedInput { ggml_tensor * x; ggml_type type; ggml_tensor * q; };
+    std::vector<QuantizedInput> quantized_;  // one quantized copy per (activation, type)
+};
+
+// One transformer block of each architecture: x [n_embd, m] -> [n_embd, m].
+ggml_tensor * build_layer_llama(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s);
+ggml_tensor * build_layer_qwen2(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s);
+
+inline ggml_tensor * build_layer(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s) {
+    switch (b.m.hp.arch) {
+        case Arch::llama: return build_layer_llama(b, il, x, s);
+        case Arch::qwen2: return build_layer_qwen2(b, il, x, s);
+    }
+    return nullptr;
+}
+
+} // namespace sb

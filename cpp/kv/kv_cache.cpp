@@ -1,0 +1,53 @@
+#include "kv/kv_cache.h"
+
+#include <stdexcept>
+
+namespace sb {
+
+KvCache::~KvCache() {
+    for (auto b : buffers) ggml_backend_buffer_free(b);
+    if (ctx) ggml_free(ctx);
+}
+
+void init_kv_cache(KvCache & kv, const Model & m, int n_ctx) {
+    const HParams & hp = m.hp;
+    kv.n_ctx = n_ctx;
+    kv.n_cells = GGML_PAD(n_ctx, kKvPad);
+    ggml_init_params ip = { ggml_tensor_overhead() * (size_t) hp.n_layer * 2 + 1024, nullptr, true };
+    kv.ctx = ggml_init(ip);
+    const int64_t row = (int64_t) hp.head_dim * hp.n_head_kv;
+    for (int il = 0; il < hp.n_layer; ++il) {
+        kv.k.push_back(ggml_new_tensor_2d(kv.ctx, GGML_TYPE_F16, row, kv.n_cells));
+        kv.v.push_back(ggml_new_tensor_2d(kv.ctx, GGML_TYPE_F16, row, kv.n_cells));
+        ggml_format_name(kv.k.back(), "cache_k_l%d", il);
+        ggml_format_name(kv.v.back(), "cache_v_l%d", il);
+    }
+    // one buffer per device: CPU layers, GPU layers
+    for (int pass = 0; pass < 2; ++pass) {
+        bool gpu = pass == 1;
+        if (gpu && !m.gpu_dev) break;
+        ggml_backend_buffer_type_t buft = gpu ? ggml_backend_dev_buffer_type(m.gpu_dev) : ggml_backend_cpu_buffer_type();
+        size_t align = ggml_backend_buft_get_alignment(buft), total = 0;
+        std::vector<ggml_tensor *> ts;
+        for (int il = 0; il < hp.n_layer; ++il) {
+            if (m.layer_on_gpu(il) != gpu) continue;
+            ts.push_back(kv.k[il]);
+            ts.push_back(kv.v[il]);
+        }
+        if (ts.empty()) continue;
+        for (auto t : ts) total += GGML_PAD(ggml_nbytes(t), align);
+        ggml_backend_buffer_t buf = ggml_backend_buft_alloc_buffer(buft, total + align);
+        if (!buf) throw std::runtime_error("cannot allocate the KV cache (n_ctx too large?)");
+        // zero: cells never written must hold finite values (0 * NaN would poison sums)
+        ggml_backend_buffer_clear(buf, 0);
+        kv.buffers.push_back(buf);
+        char * base = (char *) ggml_backend_buffer_get_base(buf);
+        size_t off = 0;
+        for (auto t : ts) {
+            ggml_backend_tensor_alloc(buf, t, base + off);
+            off += GGML_PAD(ggml_nbytes(t), align);
+        }
+    }
+}
+
+} // namespace sb

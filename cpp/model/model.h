@@ -1,0 +1,77 @@
+// GGUF model: hyper-parameters and weights as ggml tensors.
+// On CPU the weights are the mmapped file itself (zero copy); layers offloaded
+// to a GPU backend are uploaded into a buffer of that device.
+#pragma once
+
+#include <ggml.h>
+#include <ggml-backend.h>
+#include <gguf.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sb {
+
+enum class Arch { llama, qwen2 };
+
+struct HParams {
+    std::string arch_name;
+    Arch arch = Arch::llama;
+    int n_layer = 0;
+    int n_embd = 0;
+    int n_ff = 0;
+    int n_head = 0;
+    int n_head_kv = 0;
+    int head_dim = 0;     // key/value length per head
+    int n_rot = 0;        // rotary dimensions
+    int n_vocab = 0;
+    int n_ctx_train = 0;
+    float rms_eps = 1e-5f;
+    float rope_freq_base = 10000.0f;
+    float rope_freq_scale = 1.0f;
+    int rope_mode = 0;    // GGML_ROPE_TYPE_NORMAL or GGML_ROPE_TYPE_NEOX
+};
+
+struct Layer {
+    ggml_tensor * attn_norm = nullptr;
+    ggml_tensor * wq = nullptr, * wk = nullptr, * wv = nullptr, * wo = nullptr;
+    ggml_tensor * bq = nullptr, * bk = nullptr, * bv = nullptr;
+    ggml_tensor * ffn_norm = nullptr;
+    ggml_tensor * ffn_gate = nullptr, * ffn_up = nullptr, * ffn_down = nullptr;
+};
+
+struct Model {
+    HParams hp;
+    std::string path;
+    ggml_tensor * tok_embd = nullptr;
+    ggml_tensor * output_norm = nullptr;
+    ggml_tensor * output = nullptr;     // tok_embd when embeddings are tied
+    ggml_tensor * rope_freqs = nullptr; // optional (Llama 3 style rope scaling)
+    std::vector<Layer> layers;
+
+    // which layers live on the GPU backend (empty backend: all on CPU)
+    int n_gpu_layers = 0;
+    ggml_backend_dev_t gpu_dev = nullptr;
+    bool layer_on_gpu(int il) const { return gpu_dev && il >= hp.n_layer - n_gpu_layers; }
+
+    ~Model();
+    Model() = default;
+    Model(const Model &) = delete;
+    Model & operator=(const Model &) = delete;
+
+    // owned resources
+    gguf_context * gguf = nullptr;
+    ggml_context * ctx_meta = nullptr;
+    void * mmap_addr = nullptr;
+    size_t mmap_size = 0;
+    std::vector<ggml_backend_buffer_t> buffers;
+};
+
+// Throws std::invalid_argument (bad/unsupported file) or std::runtime_error.
+// Missing files are reported by the Python layer before this is reached.
+void load_model(Model & model, const std::string & path, int n_gpu_layers);
+
+const char * supported_arch_list();
+
+} // namespace sb

@@ -1,0 +1,303 @@
+"""Fit SpecBound's parameters for one model from the model's own generations.
+
+    python -m specbound_cpp.calibrate MODEL [--threads N] [--quick]
+
+Steps (all on this machine, in a few minutes):
+1. plain greedy generations on a built-in prompt set (code and prose);
+2. the exit-head vocabulary: tokens the model produced, topped up with the
+   lowest ids (BPE merge order ~ frequency), sized so that an exit check costs
+   about a tenth of one layer;
+3. teacher-forced exit-head logits at every layer of the deep half;
+4. a simulation of SpecBound rounds over a grid of (exit layers, alpha, tau,
+   w_max) with a cost model in layer units (batch factor measured here);
+5. the best few settings are timed for real against plain decoding.
+
+The profile (JSON) goes to the cache, keyed by the model file's sha256;
+``specbound_cpp.Llama`` loads it automatically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .models import cache_dir
+
+PROFILE_VERSION = 1
+
+# Built-in prompts: not HumanEval (the benchmark), but the same kinds of text.
+PROMPTS = [
+    "def merge_sorted(a: list[int], b: list[int]) -> list[int]:\n    \"\"\"Merge two sorted lists into one sorted list.\"\"\"\n",
+    "class Stack:\n    \"\"\"A simple LIFO stack backed by a Python list.\"\"\"\n\n    def __init__(self):\n",
+    "import json\n\n\ndef load_config(path):\n    \"\"\"Read a JSON config file and return it as a dict, with defaults filled in.\"\"\"\n",
+    "def is_palindrome(s: str) -> bool:\n    \"\"\"Return True if s reads the same forwards and backwards, ignoring case and spaces.\"\"\"\n",
+    "# Binary search over a sorted list\ndef binary_search(items, target):\n",
+    "The water cycle describes how water moves on, above and below the surface of the Earth.",
+    "Here is a short guide to brewing a good cup of tea:\n\n1.",
+    "Q: What is the difference between a list and a tuple in Python?\nA:",
+]
+
+
+# ---- profile storage ---------------------------------------------------------
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a model file, remembered per (path, size, mtime)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    sidecar = p.with_name(p.name + ".sha256")  # written by specbound_cpp.models
+    for rec_path in (sidecar, _hash_record(p)):
+        try:
+            rec = json.loads(rec_path.read_text())
+            if rec["size"] == st.st_size and rec["mtime_ns"] == st.st_mtime_ns:
+                return rec["sha256"]
+        except (OSError, ValueError, KeyError):
+            pass
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    rec_path = _hash_record(p)
+    rec_path.parent.mkdir(parents=True, exist_ok=True)
+    rec_path.write_text(json.dumps({"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns}))
+    return digest
+
+
+def _hash_record(p: Path) -> Path:
+    return cache_dir() / "hashes" / (hashlib.sha256(str(p).encode()).hexdigest()[:32] + ".json")
+
+
+def profile_path(sha256: str) -> Path:
+    return cache_dir() / "profiles" / f"{sha256}.json"
+
+
+def load_profile(model_file: str | os.PathLike) -> dict | None:
+    try:
+        prof = json.loads(profile_path(file_sha256(model_file)).read_text())
+    except (OSError, ValueError):
+        return None
+    return prof if prof.get("version") == PROFILE_VERSION else None
+
+
+# ---- calibration -------------------------------------------------------------
+
+def _layer_macs(s) -> float:
+    e, kv = s.n_embd, s.n_head_kv * s.head_dim
+    return 2.0 * e * s.n_head * s.head_dim + 2.0 * e * kv + 3.0 * e * s.n_ff
+
+
+def _measure_batch_factor(s, prompt: list[int], sizes=(1, 2, 4, 8)) -> dict[int, float]:
+    """Time of a decode-phase batch of b tokens relative to one token."""
+    s.reset()
+    s.eval_logits(prompt, 0, False)
+    n = len(prompt)
+    times = {}
+    for b in sizes:
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            s.eval_logits(prompt[:b] if b <= n else (prompt * b)[:b], n, True)
+            best = min(best, time.perf_counter() - t)
+        times[b] = best
+    return {b: times[b] / times[1] for b in sizes}
+
+
+def _beta(factors: dict[int, float], b: int) -> float:
+    xs = sorted(factors)
+    return float(np.interp(b, xs, [factors[x] for x in xs]))
+
+
+def _simulate(draft_ok, exit_conf, layers, L, cfg, costs):
+    """Cost per emitted token (layer units) of SpecBound with cfg, replayed on
+    the model's own text.
+
+    draft_ok[li, j]: the exit head at layers[li] predicts token j correctly;
+    exit_conf[li, j]: its annealed confidence (cfg's alpha). A round drafts
+    from position t while tokens exit; its deep pass takes every token from its
+    depth to the top; the leading correct drafts plus one token are emitted.
+    """
+    exit_idx = [layers.index(l) for l in cfg["exit_layers"]]
+    head, check, beta, call = costs["head"], costs["check"], costs["beta"], costs["call"]
+    n = draft_ok.shape[1]
+    t, cost, emitted = 0, 0.0, 0
+    while t < n:
+        depths, drafted_ok, work = [], [], 0.0
+        j = t
+        while len(drafted_ok) < cfg["w_max"] and j < n:
+            exited = next((li for li in exit_idx if exit_conf[li, j] >= cfg["tau"]), None)
+            n_checks = len(exit_idx) if exited is None else exit_idx.index(exited) + 1
+            work += n_checks * (check + call)
+            if exited is None:  # difficult token: drafting stops at d_max
+                depths.append(cfg["d_max"])
+                break
+            depths.append(layers[exited])
+            drafted_ok.append(bool(draft_ok[exited, j]))
+            j += 1
+        if len(depths) == len(drafted_ok):  # stopped at w_max: the last draft enters at layer 0
+            depths.append(0)
+        accepted = next((i for i, ok in enumerate(drafted_ok) if not ok), len(drafted_ok))
+        work += sum(depths)
+        work += sum(beta(sum(1 for d in depths if d <= l)) for l in range(min(depths), L))
+        work += beta(len(depths)) * head + call
+        cost += work
+        emitted += accepted + 1
+        t += accepted + 1
+    return cost / max(1, emitted)
+
+
+def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress: bool = True) -> dict:
+    from . import _core
+
+    def say(msg):
+        if progress:
+            print(f"[calibrate] {msg}", file=sys.stderr, flush=True)
+
+    t_start = time.time()
+    s = _core.Session(str(model_file), 2048, 512, n_threads, n_threads, 0, False)
+    L, V, E = s.n_layer, s.n_vocab, s.n_embd
+    prompts = PROMPTS[:4] if quick else PROMPTS
+    n_new = 64 if quick else 112
+
+    # 1. the model's own greedy text
+    seqs = []
+    t0 = time.time()
+    for i, text in enumerate(prompts):
+        p = s.tokenize(text.encode(), True, False)
+        s.reset()
+        g = s.generate(p, n_new, 0.0, 40, 0.95, 0.05, 0, [], False)["tokens"]
+        seqs.append((p, g))
+        say(f"generated {i + 1}/{len(prompts)}")
+    plain_tok_s = sum(len(g) for _, g in seqs) / (time.time() - t0)
+
+    # 2. exit-head vocabulary: what the model writes, plus the most common merges
+    budget = int(0.10 * _layer_macs(s) / E)
+    n_cand = max(256, min(budget, V))
+    produced = sorted({t for p, g in seqs for t in p + g})
+    cand = list(dict.fromkeys(produced + list(range(V))))[:n_cand]
+    cand.sort()
+    s.set_candidates(cand)
+    cand_arr = np.array(cand)
+
+    # 3. teacher-forced exit logits over the deep half
+    layers = list(range(max(1, L // 2), L))
+    alphas = [0.0, 0.5, 1.0]
+    ok_parts, conf_parts = [], {a: [] for a in alphas}
+    for p, g in seqs:
+        if len(g) < 2:
+            continue
+        s.reset()
+        z = s.exit_logits(p + g, 0, layers)[:, len(p) - 1 : len(p) + len(g) - 1]  # predict g
+        tgt = np.array(g)
+        ok_parts.append(cand_arr[z.argmax(-1)] == tgt[None, :])
+        zmax = z.max(-1, keepdims=True)
+        for a in alphas:
+            T = (1.0 + a * (1.0 - np.array(layers) / L))[:, None, None]
+            conf_parts[a].append(1.0 / np.exp((z - zmax) / T).sum(-1))
+    draft_ok = np.concatenate(ok_parts, axis=1)
+    exit_conf = {a: np.concatenate(conf_parts[a], axis=1) for a in alphas}
+    say(f"exit agreement by layer: " + ", ".join(f"{l}:{draft_ok[i].mean():.2f}" for i, l in enumerate(layers)))
+
+    # 4. simulate a grid in layer units
+    factors = _measure_batch_factor(s, seqs[0][0] + seqs[0][1])
+    say("batch factors: " + ", ".join(f"{b}:{f:.2f}" for b, f in factors.items()))
+    costs = {
+        "head": V * E / _layer_macs(s),
+        "check": n_cand * E / _layer_macs(s),
+        "beta": lambda b: _beta(factors, max(1, b)),
+        "call": 0.3,  # graph build + dispatch per forward call, in layers (measured ~0.1-0.3 ms)
+    }
+    plain_cost = L + costs["head"] + costs["call"]
+    deep = [l for l in layers if draft_ok[layers.index(l)].mean() >= 0.3]
+    exit_sets = []
+    for k in (1, 2, 3):
+        for combo in itertools.combinations(deep, k):
+            if combo[-1] - combo[0] <= 6:
+                exit_sets.append(list(combo))
+    results = []
+    for ex, a, tau, w in itertools.product(exit_sets, alphas, (0.5, 0.6, 0.7, 0.8, 0.9, 0.95), (2, 3, 4, 6, 8)):
+        cfg = {"exit_layers": ex, "alpha": a, "tau": tau, "w_max": w, "d_max": ex[-1]}
+        c = _simulate(draft_ok, exit_conf[a], layers, L, cfg, costs)
+        results.append((plain_cost / c, cfg))
+    results.sort(key=lambda r: -r[0])
+    say(f"simulated {len(results)} settings; best predicted speedup {results[0][0]:.2f}" if results else "no usable exit layer")
+
+    # 5. time the best few for real
+    best_cfg, best_ratio = None, 0.0
+    test = [s.tokenize(PROMPTS[i].encode(), True, False) for i in (0, 6)]
+    for pred, cfg in results[: (2 if quick else 4)]:
+        s.set_spec(cfg["alpha"], cfg["tau"], cfg["exit_layers"], cfg["d_max"], cfg["w_max"])
+        t_plain = t_spec = 0.0
+        for p in test:
+            s.set_candidates(sorted(set(cand) | set(p)))
+            for spec in (False, True):
+                s.reset()
+                r = s.generate(p, 64, 0.0, 40, 0.95, 0.05, 0, [], spec)
+                dt = r["decode_ms"] / max(1, len(r["tokens"]))
+                if spec:
+                    t_spec += dt
+                else:
+                    t_plain += dt
+        ratio = t_plain / t_spec
+        say(f"measured {ratio:.2f}x (predicted {pred:.2f}x) for {cfg}")
+        if ratio > best_ratio:
+            best_cfg, best_ratio = cfg, ratio
+
+    prof = {
+        "version": PROFILE_VERSION,
+        "model": os.path.basename(str(model_file)),
+        "sha256": file_sha256(model_file),
+        "n_layer": L,
+        "candidates": cand,
+        "measured_speedup": round(best_ratio, 3),
+        # speculation that measured slower than plain decoding is switched off
+        "enabled": bool(best_cfg) and best_ratio > 1.02,
+        "params": best_cfg or {},
+        "exit_agreement": {str(l): round(float(draft_ok[i].mean()), 3) for i, l in enumerate(layers)},
+        "batch_factors": {str(b): round(f, 3) for b, f in factors.items()},
+        "plain_tokens_per_s": round(plain_tok_s, 2),
+        "seconds": round(time.time() - t_start, 1),
+    }
+    return prof
+
+
+def save_profile(prof: dict) -> Path:
+    path = profile_path(prof["sha256"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(prof, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m specbound_cpp.calibrate", description=__doc__.split("\n")[0])
+    ap.add_argument("model", help="registry name or GGUF path")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="fewer prompts (for tests)")
+    args = ap.parse_args(argv)
+    from .models import model_path
+
+    try:
+        path = model_path(args.model)
+        prof = calibrate(path, n_threads=args.threads, quick=args.quick)
+        out = save_profile(prof)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    print(json.dumps({k: v for k, v in prof.items() if k != "candidates"}, indent=1))
+    print(f"profile written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""specbound_cpp.Llama against llama_cpp.Llama: the same application code gives
+the same text and the same result structure. Real model (SmolLM2 135M), short
+generations, plain decoding (specbound=False) so that the comparison is with
+llama.cpp's own greedy decoding. The reference is conftest's (flash attention,
+2 threads, no weight repacking: like for like with our engine)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from specbound_cpp.llama import Llama
+
+N = 48
+ARGS = dict(n_ctx=512, n_threads=2, n_threads_batch=2, flash_attn=True, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def path(smollm2_path):
+    return smollm2_path
+
+
+@pytest.fixture(scope="module")
+def ref(path, make_reference):
+    return make_reference(path, n_ctx=512)
+
+
+@pytest.fixture(scope="module")
+def llm(path):
+    return Llama(path, specbound=False, **ARGS)
+
+
+def shape(x):
+    """Keys and value types, recursively (ids, timestamps and texts aside)."""
+    if isinstance(x, dict):
+        return {k: shape(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [shape(v) for v in x]
+    return type(x).__name__
+
+
+def both(ref, llm, fn):
+    """Run the same code on both objects, each from an empty cache."""
+    out = []
+    for obj in (ref, llm):
+        obj.reset()
+        r = fn(obj)
+        out.append(list(r) if not isinstance(r, dict) else r)
+    return out
+
+
+def test_completion_with_stop(ref, llm):
+    a, b = both(ref, llm, lambda m: m("def fibonacci(n):", max_tokens=N, temperature=0, stop=["\n\n", "```"]))
+    assert b["choices"] == a["choices"]
+    assert b["usage"] == a["usage"]
+    assert shape(b) == shape(a)
+    assert b["object"] == "text_completion" and b["id"].startswith("cmpl-") and b["model"] == llm.model_path
+    assert b["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def test_completion_multibyte_at_max_tokens(ref, llm):
+    # llama-cpp-python lets the last character complete past max_tokens
+    prompt = "\u4e2d\u6587\uff1a\u4f60\u597d\uff0c\u4e16\u754c\u3002\u6211\u4eec"
+    a, b = both(ref, llm, lambda m: m(prompt, max_tokens=24, temperature=0))
+    assert (b["choices"], b["usage"]) == (a["choices"], a["usage"])
+
+
+def test_completion_stop_string_trims(ref, llm):
+    a, b = both(ref, llm, lambda m: m("The capital of France is", max_tokens=N, temperature=0, stop="."))
+    assert b["choices"] == a["choices"]
+    assert b["choices"][0]["finish_reason"] == "stop" and "." not in b["choices"][0]["text"]
+
+
+@pytest.mark.parametrize(
+    "prompt,stop,n",
+    [("Once upon a time", ["dragon"], N),
+     ("Emoji list: \U0001F600 \U0001F603 \U0001F604", ["\U0001F601"], 24)],  # characters split over tokens
+)  # fmt: skip
+def test_stream_completion(ref, llm, prompt, stop, n):
+    a, b = both(ref, llm, lambda m: m(prompt, max_tokens=n, temperature=0, stop=stop, stream=True))
+    assert [c["choices"] for c in b] == [c["choices"] for c in a]
+    assert shape(b) == shape(a)
+    assert len({c["id"] for c in b}) == 1 and b[-1]["choices"][0]["finish_reason"] is not None
+    assert all(c["choices"][0]["finish_reason"] is None for c in b[:-1])
+
+
+def test_chat_completion(ref, llm):
+    msgs = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name three colors."}]
+    a, b = both(ref, llm, lambda m: m.create_chat_completion(msgs, max_tokens=N, temperature=0))
+    assert b["choices"] == a["choices"]
+    assert b["usage"] == a["usage"]
+    assert shape(b) == shape(a)
+    assert b["object"] == "chat.completion" and b["id"].startswith("chatcmpl-")
+
+
+def test_stream_chat_completion(ref, llm):
+    msgs = [{"role": "user", "content": "Say hello in French."}]
+    a, b = both(ref, llm, lambda m: m.create_chat_completion(msgs, max_tokens=N, temperature=0, stream=True))
+    assert [c["choices"] for c in b] == [c["choices"] for c in a]
+    assert shape(b) == shape(a)
+    assert b[0]["choices"][0]["delta"] == {"role": "assistant"}
+    assert all(c["object"] == "chat.completion.chunk" for c in b)
+
+
+@pytest.mark.parametrize(
+    "prompt,stop",
+    [("Emoji list: \U0001F600 \U0001F603 \U0001F604", ["\U0001F601"]),
+     ("\u4e2d\u6587\uff1a\u4f60\u597d\uff0c\u4e16\u754c\u3002\u6211\u4eec", ["\u7f8e\u56fd"])],
+)  # fmt: skip
+def test_same_tokens_same_text(ref, llm, monkeypatch, prompt, stop):
+    """The text layer alone (multi-byte UTF-8, stop strings, held-back stream
+    text), fed with llama.cpp's own tokens: identical to llama-cpp-python."""
+    tokens = []
+    generate = ref.generate
+
+    def recording_generate(*a, **k):
+        for t in generate(*a, **k):
+            tokens.append(t)
+            yield t
+
+    def replay(prompt_tokens, args, stream, state):
+        state["result"] = dict(tokens=list(tokens), finish_reason="length", n_prompt=len(prompt_tokens),
+                               n_prompt_reused=0, prompt_ms=1.0, decode_ms=1.0, rounds=len(tokens))  # fmt: skip
+        yield from ([t] for t in tokens) if stream else [list(tokens)]
+
+    monkeypatch.setattr(ref, "generate", recording_generate)
+    monkeypatch.setattr(llm, "_rounds", replay)
+    for stream in (False, True):
+        tokens.clear()
+        a = ref(prompt, max_tokens=24, temperature=0, stop=stop, stream=stream)
+        a = [c["choices"] for c in a] if stream else (a["choices"], a["usage"])
+        b = llm(prompt, max_tokens=24, temperature=0, stop=stop, stream=stream)
+        b = [c["choices"] for c in b] if stream else (b["choices"], b["usage"])
+        assert b == a
+
+
+def test_tokenize_detokenize(ref, llm):
+    texts = ["Hello, world!", " leading space", "caf\u00e9 \u4e2d\u6587 \U0001F600",
+             "<|im_start|>user\nhi<|im_end|>", ""]  # fmt: skip
+    for t in texts:
+        data = t.encode()
+        for add_bos in (True, False):
+            for special in (True, False):
+                toks = llm.tokenize(data, add_bos=add_bos, special=special)
+                assert toks == ref.tokenize(data, add_bos=add_bos, special=special)
+                for sp in (True, False):
+                    assert llm.detokenize(toks, special=sp) == ref.detokenize(toks, special=sp)
+        assert llm.detokenize(llm.tokenize(data, special=True), special=True) == data
+    ids = [llm.token_bos(), llm.token_eos()]
+    assert llm.detokenize(ids, special=True) == ref.detokenize(ids, special=True)
+    assert (llm.n_ctx(), llm.n_vocab(), llm.token_bos(), llm.token_eos()) == (
+        ref.n_ctx(), ref.n_vocab(), ref.token_bos(), ref.token_eos())  # fmt: skip
+    assert llm.chat_format == ref.chat_format
+    assert llm.metadata["general.architecture"] == ref.metadata["general.architecture"]
+
+
+def test_prompt_too_long_then_usable(llm):
+    prompt = list(llm.tokenize(b"word " * 600, add_bos=False))
+    with pytest.raises(ValueError, match=r"Requested tokens \(\d+\) exceed context window of 512"):
+        llm(prompt, max_tokens=4)
+    with pytest.raises(ValueError, match="exceed context window"):
+        list(llm(prompt, max_tokens=4, stream=True))
+    out = llm("The sky is", max_tokens=4, temperature=0)
+    assert out["usage"]["completion_tokens"] > 0
+
+
+def test_invalid_params(path, llm, tmp_path):
+    for bad in (dict(n_ctx=-1), dict(n_batch=0), dict(n_threads=0), dict(n_threads_batch=-2), dict(n_gpu_layers=-2)):
+        with pytest.raises(ValueError):
+            Llama(path, verbose=False, **bad)
+    with pytest.raises(FileNotFoundError, match="no-such-model.gguf"):
+        Llama(str(tmp_path / "no-such-model.gguf"), verbose=False)
+    with pytest.raises((IsADirectoryError, ValueError), match=str(tmp_path)):
+        Llama(str(tmp_path), verbose=False)
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGUF\x03\x00\x00\x00 this is not a model")
+    with pytest.raises((ValueError, RuntimeError), match="junk.gguf"):
+        Llama(str(junk), verbose=False)
+    for bad in (dict(temperature=-0.5), dict(top_p=0.0), dict(top_p=1.5), dict(min_p=-0.1), dict(min_p=2.0),
+                dict(stop=5), dict(stop=["ok", 3])):  # fmt: skip
+        with pytest.raises(ValueError):
+            llm("Hi", max_tokens=2, **bad)
+    for unsupported in (dict(repeat_penalty=1.1), dict(presence_penalty=0.5), dict(frequency_penalty=0.5),
+                        dict(temperature=0.5, mirostat_mode=2), dict(temperature=0.5, typical_p=0.9)):  # fmt: skip
+        with pytest.raises(NotImplementedError):
+            llm("Hi", max_tokens=2, **unsupported)
+    with pytest.raises(ValueError, match="logits_all"):
+        llm("Hi", max_tokens=2, logprobs=3)
+
+
+def test_unknown_kwarg(path, llm):
+    with pytest.raises(TypeError):
+        Llama(path, verbose=False, no_such_option=1)
+    with pytest.raises(TypeError):
+        llm("Hi", no_such_option=1)
+    with pytest.raises(TypeError):
+        llm.create_chat_completion([{"role": "user", "content": "Hi"}], no_such_option=1)
+    # llama-cpp-python's harmless options are accepted
+    Llama(path, verbose=False, use_mmap=False, use_mlock=False, n_ubatch=128, flash_attn=True, last_n_tokens_size=32,
+          offload_kqv=False, numa=False, no_perf=True, specbound=False)  # fmt: skip
+
+
+def test_last_stats(llm):
+    llm.reset()
+    llm("The sky is", max_tokens=6, temperature=0)
+    st = llm.last_stats
+    for k in ("prompt_tokens", "prompt_tokens_reused", "completion_tokens", "prompt_ms", "decode_ms",
+              "tokens_per_second", "rounds", "specbound"):  # fmt: skip
+        assert k in st, k
+    assert st["specbound"] is False and st["prompt_tokens_reused"] == 0
+    llm("The sky is", max_tokens=6, temperature=0)
+    assert llm.last_stats["prompt_tokens_reused"] == llm.last_stats["prompt_tokens"] - 1
+
+
+def test_prefix_reuse_same_text(llm):
+    llm.reset()
+    first = llm("The best thing about summer is", max_tokens=24, temperature=0)["choices"][0]["text"]
+    again = llm("The best thing about summer is", max_tokens=24, temperature=0)["choices"][0]["text"]
+    assert llm.last_stats["prompt_tokens_reused"] > 0
+    assert again == first
+
+
+def test_seeded_sampling(llm):
+    a = llm("My favourite animal is", max_tokens=8, temperature=0.9, seed=7)["choices"][0]["text"]
+    b = llm("My favourite animal is", max_tokens=8, temperature=0.9, seed=7)["choices"][0]["text"]
+    assert a == b
+
+
+def test_threads_share_one_object(llm):
+    # distinct first tokens: no prompt shares a cached prefix with another, so
+    # every result is independent of the order the threads run in
+    prompts = ["Paris is", "Water boils at", "In 1492,", "Cats like"]
+    llm.reset()
+    expected = {}
+    for p in prompts:
+        llm.reset()
+        expected[p] = llm(p, max_tokens=10, temperature=0)["choices"][0]["text"]
+    got, errors = {}, []
+
+    def worker(ps, stream):
+        try:
+            for p in ps:
+                if stream:
+                    got[p] = "".join(c["choices"][0]["text"] for c in llm(p, max_tokens=10, temperature=0, stream=True))
+                else:
+                    got[p] = llm(p, max_tokens=10, temperature=0)["choices"][0]["text"]
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(prompts[:2], True)),
+               threading.Thread(target=worker, args=(prompts[2:], False))]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and got == expected
+
+
+def test_unfinished_stream_blocks_then_releases(llm):
+    it = llm("Once upon a time", max_tokens=20, temperature=0, stream=True)
+    next(it)
+    with pytest.raises(RuntimeError, match="in progress"):
+        llm("Hi", max_tokens=2)
+    it.close()
+    assert llm("Hi", max_tokens=2, temperature=0)["usage"]["completion_tokens"] > 0
+
+
+def test_stream_resumed_from_other_threads(llm):
+    llm.reset()
+    expected = llm("Once upon a time", max_tokens=12, temperature=0)["choices"][0]["text"]
+    llm.reset()
+    it = llm("Once upon a time", max_tokens=12, temperature=0, stream=True)
+    parts = [next(it)["choices"][0]["text"]]  # started here, finished by two other threads
+    other = []
+    waiter = threading.Thread(target=lambda: other.append(llm("Hi", max_tokens=2, temperature=0)))
+    waiter.start()  # waits for the stream to finish
+    for _ in range(2):
+        t = threading.Thread(target=lambda: parts.extend(c["choices"][0]["text"] for c in it))
+        t.start()
+        t.join(60)
+    waiter.join(60)
+    assert "".join(parts) == expected
+    assert other and other[0]["usage"]["completion_tokens"] > 0
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_interrupt_leaves_object_usable(llm):
+    def handler(signum, frame):
+        raise _Interrupt()
+
+    old = signal.signal(signal.SIGINT, handler)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        timer.start()
+        with pytest.raises(_Interrupt):
+            llm("Once upon a time", max_tokens=-1, temperature=0)  # until the context is full: far > 0.5 s
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, old)
+    out = llm("The sky is", max_tokens=4, temperature=0)
+    assert out["usage"]["completion_tokens"] > 0

@@ -1,0 +1,170 @@
+"""Parity with llama.cpp (through llama-cpp-python) on the same GGUF files.
+
+1. Plain greedy decoding (no SpecBound) produces exactly llama.cpp's greedy
+   tokens, 128 new tokens on varied prompts.
+2. Teacher forcing: the logits of every position of a long real text agree
+   with llama.cpp's (top-1 agreement, max abs difference recorded).
+
+The reference is configured like our engine (see conftest.new_reference):
+flash attention on, 2 threads, and use_extra_bufts = false, i.e. no CPU_REPACK
+of the weights. That last setting is required: with llama.cpp's default
+repacking, Qwen2.5-Coder-0.5B (Q4_K tensors are repacked for AVX2/AVX-512)
+diverges from us within a few tokens on some prompts, because the repacked
+gemv/gemm kernels sum in another order. SmolLM2-135M (Q4_1/Q8_0, not repacked)
+matches either way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json.decoder
+
+import numpy as np
+import pytest
+
+N_NEW = 128
+N_CTX = 1024
+
+LONG_PROMPT = (
+    "The lighthouse keeper had kept the same routine for thirty-one years. Every evening, "
+    "an hour before sunset, he climbed the one hundred and twelve steps of the tower, wound "
+    "the clockwork that turned the great lens, trimmed the wick, and polished the brass until "
+    "it reflected his tired face. The island was small, barely large enough for the tower, a "
+    "stone cottage, a vegetable garden walled against the wind, and a shed where he kept the "
+    "oil, the spare glass and a boat he had not used in a decade. Supplies came once a month "
+    "on the mail steamer, together with newspapers that were already old and letters from a "
+    "sister who lived in the capital and wrote mostly about the weather. He did not mind the "
+    "solitude. He had his books, his logbook, in which he recorded the wind, the sea state "
+    "and every ship that passed, and the company of a grey cat that had arrived one winter "
+    "on a fishing boat and refused to leave. Then, one autumn morning, a letter arrived that "
+    "was not from his sister. It bore the seal of the Maritime Commission, and it said that"
+)
+
+PROMPTS = {
+    "code": (b"def merge_sorted(a: list[int], b: list[int]) -> list[int]:\n"
+             b'    """Merge two sorted lists into one sorted list."""\n', False),
+    "prose": (b"The old bridge over the river had been closed for years, but on the first warm "
+              b"day of spring", False),
+    "list": (b"Things to pack for a week of hiking in the mountains:\n1.", False),
+    "dialogue": (b"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+                 b"<|im_start|>user\nWhat is the capital of Australia, and why isn't it Sydney?"
+                 b"<|im_end|>\n<|im_start|>assistant\n", True),
+    "math": (b"Question: A train travels 180 km in 2.5 hours. What is its average speed in km/h? "
+             b"Show your work.\nAnswer:", False),
+    "json": (b'Here is the user record as JSON:\n{"id": 1042, "name": "Ada Lovelace", "roles": [',
+             False),
+    "french": ("Il était une fois, dans un petit village au bord de la mer, une jeune fille qui"
+               .encode(), False),
+    "long": (LONG_PROMPT.encode(), False),
+}
+
+
+def reference_greedy(ref, prompt: list[int], n: int) -> list[int]:
+    """llama.cpp greedy tokens (temp 0 = greedy sampler), stopping at EOG or n tokens."""
+    import llama_cpp
+
+    ref.reset()  # no prefix reuse: the prompt is evaluated in one batch, as ours
+    out: list[int] = []
+    for tok in ref.generate(prompt, temp=0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0):
+        if llama_cpp.llama_vocab_is_eog(ref._model.vocab, tok):
+            break
+        out.append(tok)
+        if len(out) >= n:
+            break
+    return out
+
+
+def top2_gap(row: np.ndarray) -> float:
+    a = np.sort(row)[-2:]
+    return float(a[1] - a[0])
+
+
+def first_divergence(ours: list[int], theirs: list[int]) -> int | None:
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        if a != b:
+            return i
+    return None if len(ours) == len(theirs) else min(len(ours), len(theirs))
+
+
+# Documented near-ties: (model, prompt) -> divergence index. Empty: every prompt
+# matches llama.cpp token for token on both models. An entry here must come with
+# a measured top-2 logit gap < 1e-2 at the divergence point (asserted below).
+KNOWN_NEAR_TIES: dict[tuple[str, str], int] = {}
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "qwen2.5-coder-0.5b"])
+def test_greedy_matches_llamacpp(model, model_file, make_session, make_reference, record_property):
+    path = model_file(model)
+    sess = make_session(path, n_ctx=N_CTX)
+    ref = make_reference(path, n_ctx=N_CTX)
+    failures = []
+    for name, (text, special) in PROMPTS.items():
+        prompt = sess.tokenize(text, True, special)
+        assert prompt == ref.tokenize(text, add_bos=True, special=special), f"{name}: tokenizers differ"
+        if name == "long":
+            assert 180 <= len(prompt) <= 260, len(prompt)
+        sess.reset()  # no prefix reuse between prompts
+        res = sess.generate(prompt, N_NEW, 0.0, 0, 1.0, 0.0, 0, [], False)
+        ours = list(res["tokens"])
+        theirs = reference_greedy(ref, prompt, N_NEW)
+        assert res["finish_reason"] == ("length" if len(ours) == N_NEW else "stop"), (name, res["finish_reason"])
+        i = first_divergence(ours, theirs)
+        record_property(f"{name}_new_tokens", len(ours))
+        print(f"{model} {name}: prompt {len(prompt)} tokens, ours {len(ours)} / llama.cpp {len(theirs)} new, "
+              f"first divergence {i}")
+        if i is None:
+            continue
+        # Investigate: both models' top-2 gap at the divergence point.
+        ctx = prompt + ours[:i]
+        sess.reset()
+        our_row = sess.eval_logits(ctx, 0, False)[-1]
+        ref_full = make_reference(path, n_ctx=N_CTX, logits_all=True)
+        ref_full.eval(ctx)
+        ref_row = ref_full.scores[len(ctx) - 1]
+        gaps = (top2_gap(our_row), top2_gap(ref_row))
+        print(f"  divergence at {i}: ours {ours[i] if i < len(ours) else 'EOG'} vs "
+              f"llama.cpp {theirs[i] if i < len(theirs) else 'EOG'}, top-2 gaps {gaps}")
+        record_property(f"{name}_divergence", {"index": i, "top2_gap_ours": gaps[0], "top2_gap_llamacpp": gaps[1]})
+        if KNOWN_NEAR_TIES.get((model, name)) == i and min(gaps) < 1e-2:
+            continue
+        failures.append((name, i, gaps))
+    assert not failures, f"greedy output diverges from llama.cpp (prompt, index, top-2 gaps): {failures}"
+
+
+def forced_text_tokens(sess, n: int) -> list[int]:
+    """n tokens of real text: the source of json.decoder (code, docstrings, comments)."""
+    text = inspect.getsource(json.decoder).encode()
+    toks = sess.tokenize(text, True, False)
+    assert len(toks) >= n, len(toks)
+    return toks[:n]
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "qwen2.5-coder-0.5b"])
+def test_teacher_forced_logits_match_llamacpp(model, model_file, make_session, make_reference, record_property):
+    n = 1024  # two chunks of 512: the second attends to >= 512 cached positions
+    path = model_file(model)
+    sess = make_session(path, n_ctx=N_CTX)
+    toks = forced_text_tokens(sess, n)
+
+    ref = make_reference(path, n_ctx=N_CTX, logits_all=True)  # n_batch 512: the same chunks
+    ref.eval(toks)
+
+    agree, max_abs, exact_rows = 0, 0.0, 0
+    for start in range(0, n, 512):
+        chunk = toks[start:start + 512]
+        ours = sess.eval_logits(chunk, start, False)
+        theirs = np.asarray(ref.scores[start:start + len(chunk)], dtype=np.float32)
+        assert ours.shape == theirs.shape
+        assert np.isfinite(ours).all()
+        agree += int((ours.argmax(axis=1) == theirs.argmax(axis=1)).sum())
+        max_abs = max(max_abs, float(np.abs(ours - theirs).max()))
+        exact_rows += int(np.all(ours == theirs, axis=1).sum())
+        del ours, theirs
+    rate = agree / n
+    print(f"{model}: teacher-forced {n} positions: top-1 agreement {rate:.4%}, "
+          f"max |logit diff| {max_abs:.3g}, bitwise-equal rows {exact_rows}/{n}")
+    record_property("positions", n)
+    record_property("top1_agreement", rate)
+    record_property("max_abs_logit_diff", max_abs)
+    record_property("bitwise_equal_rows", exact_rows)
+    assert rate >= 0.995
