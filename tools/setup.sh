@@ -20,13 +20,41 @@
 #                         e.g. "-DGGML_CUDA=on" or "-DGGML_METAL=on"
 #   SPECBOUND_PYTHON      interpreter used to create the venv (default: python3)
 #
-# Default llama.cpp flags: on Linux x86_64 a fixed AVX/AVX2/AVX-512 list with
-# GGML_NATIVE=OFF (the native build picks AMX kernels that segfault, see README);
-# on macOS arm64 Metal; elsewhere llama.cpp's own defaults.
+# Default llama.cpp flags: on Linux x86_64 GGML_NATIVE=OFF (the native build
+# picks AMX kernels that segfault, see README) with the AVX/AVX2/AVX-512
+# extensions this CPU has; on macOS arm64 Metal; elsewhere llama.cpp's own defaults.
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION=0.3.36
-LINUX_X86_64_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX_VNNI=ON -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON"
+# Linux x86_64: GGML_NATIVE=OFF (the native build picks AMX kernels that
+# segfault, see README) and each instruction set below switched on only when
+# this CPU has it: Intel Sapphire Rapids has AVX-VNNI, AMD Zen 4 has AVX-512
+# VNNI but not AVX-VNNI, and a kernel built for an extension the CPU lacks dies
+# with "illegal instruction". AMX is never switched on.
+#   ggml option      /proc/cpuinfo flags it needs
+X86_FLAG_MAP="
+GGML_AVX         avx
+GGML_AVX2        avx2
+GGML_FMA         fma
+GGML_F16C        f16c
+GGML_BMI2        bmi2
+GGML_AVX_VNNI    avx_vnni
+GGML_AVX512      avx512f,avx512cd,avx512vl,avx512dq,avx512bw
+GGML_AVX512_VBMI avx512vbmi
+GGML_AVX512_VNNI avx512_vnni
+GGML_AVX512_BF16 avx512_bf16
+"
+linux_x86_64_cmake_args() {
+  local cpu_flags opt needs f ok args="-DGGML_NATIVE=OFF"
+  cpu_flags=" $(grep -m 1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+  while read -r opt needs; do
+    [[ -n "$opt" ]] || continue
+    ok=1
+    for f in ${needs//,/ }; do [[ "$cpu_flags" == *" $f "* ]] || ok=0; done
+    if (( ok )); then args+=" -D$opt=ON"; else args+=" -D$opt=OFF"; fi
+  done <<< "$X86_FLAG_MAP"
+  printf '%s\n' "$args"
+}
 MACOS_ARM64_CMAKE_ARGS="-DGGML_METAL=on"
 
 usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"; }
@@ -103,8 +131,8 @@ if [[ -n "${SPECBOUND_CMAKE_ARGS:-}" ]]; then
   FLAGS_SRC="SPECBOUND_CMAKE_ARGS"
   FLAGS_RAW="$SPECBOUND_CMAKE_ARGS"
 elif [[ "$OS" == "Linux" && ( "$ARCH" == "x86_64" || "$ARCH" == "amd64" ) ]]; then
-  FLAGS_SRC="default for Linux x86_64"
-  FLAGS_RAW="$LINUX_X86_64_CMAKE_ARGS"
+  FLAGS_SRC="default for Linux x86_64 (this CPU's instruction sets, no AMX)"
+  FLAGS_RAW="$(linux_x86_64_cmake_args)"
 elif [[ "$OS" == "Darwin" && ( "$ARCH" == "arm64" || "$ARCH" == "aarch64" ) ]]; then
   FLAGS_SRC="default for macOS arm64"
   FLAGS_RAW="$MACOS_ARM64_CMAKE_ARGS"
@@ -121,19 +149,6 @@ unset CMAKE_ARGS  # must not leak into our own package's build
 note "source: $FLAGS_SRC"
 note "flags:  ${LLAMA_CMAKE_ARGS:-<none>}"
 
-# The x86 default compiles AVX-512 code: warn if this CPU cannot run it.
-if [[ "$FLAGS_SRC" == "default for Linux x86_64" && -r /proc/cpuinfo ]]; then
-  cpu_flags=" $(grep -m 1 '^flags' /proc/cpuinfo | cut -d: -f2) "
-  missing=()
-  for f in avx avx2 fma f16c bmi2 avx_vnni avx512f avx512vbmi avx512_vnni avx512_bf16; do
-    [[ "$cpu_flags" == *" $f "* ]] || missing+=("$f")
-  done
-  if (( ${#missing[@]} )); then
-    note "WARNING: this CPU lacks: ${missing[*]}"
-    note "WARNING: the default build would die with 'illegal instruction'; set e.g."
-    note "WARNING:   SPECBOUND_CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON\""
-  fi
-fi
 
 read -r PYTAG PLAT FLAGS_HASH < <("$PY" - "$LLAMA_CMAKE_ARGS" <<'EOF'
 import hashlib, sys, sysconfig

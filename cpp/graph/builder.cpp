@@ -19,9 +19,25 @@ ggml_tensor * GraphBuilder::rms_norm(ggml_tensor * x, ggml_tensor * w) {
 // (weight row, activation row), whatever the batch. The quantization is the
 // very from_float mul_mat would use, and it is shared by all weights of the
 // same vec_dot type that read this activation (q/k/v, gate/up).
+//
+// Only weight types that llamafile's sgemm handles need this (on any CPU it is
+// built for: F32, F16, BF16, Q8_0, Q4_0, Q5_0, IQ4_NL). For every other type
+// (Q4_1, the K-quants, ...) mul_mat always takes the vec_dot path, so the plain
+// op is already batch-invariant, and skipping the extra pad + quantize nodes
+// saves their thread barriers (8 per layer) in every decode step.
+static bool sgemm_may_take(ggml_type t) {
+    switch (t) {
+        case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16: case GGML_TYPE_Q8_0:
+        case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_IQ4_NL:
+            return true;
+        default:
+            return false;
+    }
+}
+
 ggml_tensor * GraphBuilder::matmul(ggml_tensor * w, ggml_tensor * x) {
     const bool on_cpu = !w->buffer || ggml_backend_buffer_is_host(w->buffer);
-    if (!invariant || !on_cpu) return ggml_mul_mat(ctx, w, x);
+    if (!invariant || !on_cpu || !sgemm_may_take(w->type)) return ggml_mul_mat(ctx, w, x);
     const ggml_type vdt = ggml_get_type_traits_cpu(w->type)->vec_dot_type;
     for (const auto & qi : quantized_)
         if (qi.x == x && qi.type == vdt) return ggml_mul_mat(ctx, w, qi.q);
