@@ -1,4 +1,5 @@
 // Python bindings: a thin layer over sb::Session. Logic lives in C++ or Python.
+#include "profile/cost.h"
 #include "session.h"
 
 #include <sys/stat.h>
@@ -188,6 +189,13 @@ NB_MODULE(_core, m) {
                  return nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->data(), 2, shape, owner);
              },
              "tokens"_a, "n_past"_a, "invariant"_a)
+        .def("time_forward",
+             [](Session & s, int n_tokens, int n_past, int enter, int exit, bool logits, bool check, int reps, bool invariant) {
+                 nb::gil_scoped_release nogil;
+                 return sb::time_forward(s.engine, { n_tokens, n_past, enter, exit, logits, check, reps, invariant });
+             },
+             "n_tokens"_a, "n_past"_a, "enter"_a, "exit"_a, "logits"_a = false, "check"_a = false, "reps"_a = 5,
+             "invariant"_a = true)
         .def("timing", [](Session & s) {
             nb::dict d;
             d["graph_build_ms"] = s.engine.timing.graph_build_ms;
