@@ -3,7 +3,12 @@ prompt by prompt: llama-cpp-python plain greedy (the baseline), our plain
 decoding, and SpecBound. Prints tokens/s per system, ratios to the baseline
 (paired per prompt, median) and whether the outputs match.
 
-    python tools/compare_speed.py MODEL [--prompts 4] [--tokens 128] [--threads 2]
+    python tools/compare_speed.py MODEL [--prompts 4] [--tokens 128] [--threads 2] [--no-repack]
+
+--no-repack loads the llama-cpp-python baseline with use_extra_bufts = false:
+its weights then stay in the GGUF's layout, as in our engine, so the two run
+the same vec_dot kernels (without it, llama.cpp repacks Q4_0/Q4_K/IQ4_NL
+weights for its interleaved gemv/gemm kernels).
 
 (The full benchmark of issue 4 will live in tools/bench.py.)
 """
@@ -40,16 +45,36 @@ def ours_decode(llm, tokens, n):
     return r, st["decode_ms"] / 1000.0, st
 
 
+def load_baseline(path, no_repack, **kw):
+    if not no_repack:
+        return llama_cpp.Llama(path, flash_attn=True, **kw)
+    import llama_cpp.llama_cpp as lc
+
+    orig = lc.llama_model_default_params
+
+    def patched():  # Llama() takes its model params from this function
+        p = orig()
+        p.use_extra_bufts = False
+        return p
+
+    lc.llama_model_default_params = patched
+    try:
+        return llama_cpp.Llama(path, flash_attn=True, **kw)
+    finally:
+        lc.llama_model_default_params = orig
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-repack", action="store_true")
     a = ap.parse_args()
     path = model_path(a.model)
     kw = dict(n_ctx=2048, n_threads=a.threads, n_threads_batch=a.threads, verbose=False)
-    ll = llama_cpp.Llama(path, flash_attn=True, **kw)
+    ll = load_baseline(path, a.no_repack, **kw)
     plain = Llama(path, specbound=False, **kw)
     spec = Llama(path, specbound=True, **kw)
     print(f"{a.model}: SpecBound {spec.specbound_source} {spec.specbound_params} active={spec._spec_active}")

@@ -32,6 +32,9 @@ import numpy as np
 from .models import cache_dir
 
 PROFILE_VERSION = 1
+# speculation is worth switching on when calibration sees at least this speedup
+ENABLE_MEASURED = 1.05   # timed on the calibration prompts
+ENABLE_PREDICTED = 1.03  # simulated from the exit heads' agreement and measured costs
 
 # Built-in prompts: not HumanEval (the benchmark), but the same kinds of text.
 PROMPTS = [
@@ -229,9 +232,11 @@ def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress
     results.sort(key=lambda r: -r[0])
     say(f"simulated {len(results)} settings; best predicted speedup {results[0][0]:.2f}" if results else "no usable exit layer")
 
-    # 5. time the best few for real
-    best_cfg, best_ratio = None, 0.0
-    test = [s.tokenize(PROMPTS[i].encode(), True, False) for i in (0, 6)]
+    # 5. time the best few for real, code and prose, plain and SpecBound
+    # interleaved so that both see the same machine state
+    best_cfg, best_ratio, best_pred = None, 0.0, 0.0
+    test = [s.tokenize(PROMPTS[i].encode(), True, False) for i in ((0, 6) if quick else (0, 5, 6))]
+    n_test = 64 if quick else 96
     for pred, cfg in results[: (2 if quick else 4)]:
         s.set_spec(cfg["alpha"], cfg["tau"], cfg["exit_layers"], cfg["d_max"], cfg["w_max"])
         t_plain = t_spec = 0.0
@@ -239,7 +244,7 @@ def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress
             s.set_candidates(sorted(set(cand) | set(p)))
             for spec in (False, True):
                 s.reset()
-                r = s.generate(p, 64, 0.0, 40, 0.95, 0.05, 0, [], spec)
+                r = s.generate(p, n_test, 0.0, 40, 0.95, 0.05, 0, [], spec)
                 dt = r["decode_ms"] / max(1, len(r["tokens"]))
                 if spec:
                     t_spec += dt
@@ -248,7 +253,7 @@ def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress
         ratio = t_plain / t_spec
         say(f"measured {ratio:.2f}x (predicted {pred:.2f}x) for {cfg}")
         if ratio > best_ratio:
-            best_cfg, best_ratio = cfg, ratio
+            best_cfg, best_ratio, best_pred = cfg, ratio, pred
 
     prof = {
         "version": PROFILE_VERSION,
@@ -257,8 +262,12 @@ def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress
         "n_layer": L,
         "candidates": cand,
         "measured_speedup": round(best_ratio, 3),
-        # speculation that measured slower than plain decoding is switched off
-        "enabled": bool(best_cfg) and best_ratio > 1.02,
+        "predicted_speedup": round(best_pred, 3),
+        # Speculation is switched on only where both the cost model and the
+        # timing say it gains: the timing alone (a few short generations) has
+        # picked settings here at 1.04-1.08x that ran at 0.8-0.93x of plain
+        # decoding on the benchmark's prompts.
+        "enabled": bool(best_cfg) and best_ratio >= ENABLE_MEASURED and best_pred >= ENABLE_PREDICTED,
         "params": best_cfg or {},
         "exit_agreement": {str(l): round(float(draft_ok[i].mean()), 3) for i, l in enumerate(layers)},
         "batch_factors": {str(b): round(f, 3) for b, f in factors.items()},

@@ -251,9 +251,12 @@ class Llama:
                 params.update(profile["params"])
                 self.specbound_source = "profile"
             elif not overrides:
-                # calibration measured speculation slower than plain decoding here
+                # calibration measured no gain from speculation here
                 self._spec_active = False
                 self.specbound_source = "profile: plain decoding is faster for this model"
+            else:
+                # speculation asked for explicitly: the profile gives its exit vocabulary
+                self.specbound_source = "profile vocabulary"
         params.update(overrides)
         if overrides:
             self.specbound_source += " + arguments"

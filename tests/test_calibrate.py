@@ -1,0 +1,88 @@
+"""Calibration end to end on SmolLM2-135M: `python -m specbound_cpp.calibrate`
+writes a profile keyed by the model file's sha256 into the cache, `Llama`
+picks it up on its own, and whatever the profile says, the output stays the
+full model's.
+
+The cache is a temporary SPECBOUND_CACHE, so the user's profiles are neither
+read nor overwritten; the model is passed by path (it lives in the real cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def calibrated(smollm2_path, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    env = dict(os.environ, SPECBOUND_CACHE=str(cache))
+    proc = subprocess.run(
+        [sys.executable, "-m", "specbound_cpp.calibrate", smollm2_path, "--quick", "--threads", "2"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return cache, proc
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def test_profile_written_under_sha256(calibrated, smollm2_path):
+    cache, proc = calibrated
+    digest = _sha256(smollm2_path)
+    path = cache / "profiles" / f"{digest}.json"
+    assert path.is_file(), f"no profile at {path}; stdout: {proc.stdout[-500:]}"
+    prof = json.loads(path.read_text())
+    assert prof["sha256"] == digest and prof["n_layer"] == 30
+    # a candidate vocabulary of valid, sorted, distinct ids that includes what the model wrote
+    cand = prof["candidates"]
+    assert 256 <= len(cand) < 49152 and cand == sorted(set(cand)) and 0 <= cand[0] and cand[-1] < 49152
+    p = prof["params"]
+    assert p["exit_layers"] and all(0 < l < 30 for l in p["exit_layers"]) and p["d_max"] == max(p["exit_layers"])
+    assert isinstance(prof["enabled"], bool)
+    # the rule that switches speculation on
+    from specbound_cpp.calibrate import ENABLE_MEASURED, ENABLE_PREDICTED
+
+    expected = prof["measured_speedup"] >= ENABLE_MEASURED and prof["predicted_speedup"] >= ENABLE_PREDICTED
+    assert prof["enabled"] == expected
+
+
+def test_llama_uses_profile_and_stays_exact(calibrated, smollm2_path, monkeypatch):
+    cache, _ = calibrated
+    monkeypatch.setenv("SPECBOUND_CACHE", str(cache))
+    from specbound_cpp import Llama
+    from specbound_cpp.calibrate import load_profile
+
+    prof = load_profile(smollm2_path)
+    assert prof is not None
+    kw = dict(n_ctx=512, n_threads=2, n_threads_batch=2, verbose=False)
+    auto = Llama(smollm2_path, **kw)
+    if prof["enabled"]:
+        assert auto.specbound_source == "profile"
+        assert {k: auto.specbound_params[k] for k in ("exit_layers", "d_max", "w_max")} == {
+            k: prof["params"][k] for k in ("exit_layers", "d_max", "w_max")
+        }
+    else:
+        assert auto.specbound_source == "profile: plain decoding is faster for this model"
+    # the profile's settings forced on, against plain decoding: same tokens
+    forced = Llama(smollm2_path, **kw, **prof["params"])
+    assert forced.specbound_source.startswith("profile") and forced.specbound_source.endswith("+ arguments")
+    plain = Llama(smollm2_path, specbound=False, **kw)
+    prompt = "def fibonacci(n):\n"
+    a = forced(prompt, max_tokens=64, temperature=0.0)
+    assert forced.last_stats["rounds"] > 0 and forced.last_stats["draft_tokens"] > 0
+    b = plain(prompt, max_tokens=64, temperature=0.0)
+    assert a["choices"][0]["text"] == b["choices"][0]["text"]
+    c = auto(prompt, max_tokens=64, temperature=0.0)
+    assert c["choices"][0]["text"] == b["choices"][0]["text"]
