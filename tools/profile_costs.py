@@ -13,7 +13,7 @@ import argparse
 import json
 
 from specbound_cpp import _core
-from specbound_cpp.calibrate import _layer_macs, load_profile
+from specbound_cpp.calibrate import exit_vocab_size, load_profile
 from specbound_cpp.models import model_path
 
 
@@ -22,7 +22,7 @@ def profile(name, threads, n_past, reps):
     s = _core.Session(path, 2048, 512, threads, threads, 0, False)
     L = s.n_layer
     prof = load_profile(path)
-    cand = prof["candidates"] if prof else list(range(max(256, int(0.10 * _layer_macs(s) / s.n_embd))))
+    cand = prof["candidates"] if prof else list(range(exit_vocab_size(s)))
     s.set_candidates(cand)
     # real keys/values in the cells the probes attend to (an unwritten cache
     # holds arbitrary bits, which can make the timings meaningless)

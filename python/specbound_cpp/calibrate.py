@@ -97,6 +97,11 @@ def _layer_macs(s) -> float:
     return 2.0 * e * s.n_head * s.head_dim + 2.0 * e * kv + 3.0 * e * s.n_ff
 
 
+def exit_vocab_size(s) -> int:
+    """Candidates of the exit head: an exit check costs about a tenth of a layer."""
+    return max(256, min(int(0.10 * _layer_macs(s) / s.n_embd), s.n_vocab))
+
+
 def _measure_batch_factor(s, prompt: list[int], sizes=(1, 2, 4, 8)) -> dict[int, float]:
     """Time of a decode-phase batch of b tokens relative to one token."""
     s.reset()
@@ -181,8 +186,7 @@ def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress
     plain_tok_s = sum(len(g) for _, g in seqs) / (time.time() - t0)
 
     # 2. exit-head vocabulary: what the model writes, plus the most common merges
-    budget = int(0.10 * _layer_macs(s) / E)
-    n_cand = max(256, min(budget, V))
+    n_cand = exit_vocab_size(s)
     produced = sorted({t for p, g in seqs for t in p + g})
     cand = list(dict.fromkeys(produced + list(range(V))))[:n_cand]
     cand.sort()
