@@ -51,10 +51,13 @@ static nb::dict spec_stats_dict(const sb::SpecStats & st) {
 }
 
 static sb::GenerateParams gen_params(const Session & s, int max_tokens, float temperature, int top_k, float top_p, float min_p,
-                                     uint64_t seed, std::vector<std::string> stop, bool specbound) {
+                                     uint64_t seed, std::vector<std::string> stop, bool specbound,
+                                     int penalty_last_n, float repeat_penalty, float frequency_penalty,
+                                     float presence_penalty) {
     sb::GenerateParams g;
     g.max_tokens = max_tokens;
-    g.sampling = { temperature, top_k, top_p, min_p, seed };
+    g.sampling = { temperature, top_k, top_p, min_p, seed, penalty_last_n, repeat_penalty, frequency_penalty,
+                   presence_penalty };
     g.stop = std::move(stop);
     g.specbound = specbound;
     g.spec = s.spec;
@@ -115,8 +118,10 @@ NB_MODULE(_core, m) {
         .def("reset", [](Session & s) { s.gen.reset(); })
         .def("generate",
              [](Session & s, const std::vector<int32_t> & prompt, int max_tokens, float temperature, int top_k,
-                float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound) {
-                 auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound);
+                float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound,
+                int penalty_last_n, float repeat_penalty, float frequency_penalty, float presence_penalty) {
+                 auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound,
+                                     penalty_last_n, repeat_penalty, frequency_penalty, presence_penalty);
                  sb::GenerateResult r;
                  {
                      nb::gil_scoped_release nogil;
@@ -130,16 +135,20 @@ NB_MODULE(_core, m) {
                  return result_dict(r);
              },
              "prompt"_a, "max_tokens"_a, "temperature"_a, "top_k"_a, "top_p"_a, "min_p"_a, "seed"_a, "stop"_a,
-             "specbound"_a)
+             "specbound"_a, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f, "frequency_penalty"_a = 0.0f,
+             "presence_penalty"_a = 0.0f)
         .def("begin",
              [](Session & s, const std::vector<int32_t> & prompt, int max_tokens, float temperature, int top_k,
-                float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound) {
-                 auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound);
+                float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound,
+                int penalty_last_n, float repeat_penalty, float frequency_penalty, float presence_penalty) {
+                 auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound,
+                                     penalty_last_n, repeat_penalty, frequency_penalty, presence_penalty);
                  nb::gil_scoped_release nogil;
                  s.gen.begin(prompt, g);
              },
              "prompt"_a, "max_tokens"_a, "temperature"_a, "top_k"_a, "top_p"_a, "min_p"_a, "seed"_a, "stop"_a,
-             "specbound"_a)
+             "specbound"_a, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f, "frequency_penalty"_a = 0.0f,
+             "presence_penalty"_a = 0.0f)
         .def("step",
              [](Session & s) {
                  nb::gil_scoped_release nogil;

@@ -180,11 +180,10 @@ def test_invalid_params(path, llm, tmp_path):
     with pytest.raises((ValueError, RuntimeError), match="junk.gguf"):
         Llama(str(junk), verbose=False)
     for bad in (dict(temperature=-0.5), dict(top_p=0.0), dict(top_p=1.5), dict(min_p=-0.1), dict(min_p=2.0),
-                dict(stop=5), dict(stop=["ok", 3])):  # fmt: skip
+                dict(stop=5), dict(stop=["ok", 3]), dict(repeat_penalty="x"), dict(presence_penalty=None)):  # fmt: skip
         with pytest.raises(ValueError):
             llm("Hi", max_tokens=2, **bad)
-    for unsupported in (dict(repeat_penalty=1.1), dict(presence_penalty=0.5), dict(frequency_penalty=0.5),
-                        dict(temperature=0.5, mirostat_mode=2), dict(temperature=0.5, typical_p=0.9)):  # fmt: skip
+    for unsupported in (dict(temperature=0.5, mirostat_mode=2), dict(temperature=0.5, typical_p=0.9)):
         with pytest.raises(NotImplementedError):
             llm("Hi", max_tokens=2, **unsupported)
     with pytest.raises(ValueError, match="logits_all"):
@@ -305,3 +304,23 @@ def test_interrupt_leaves_object_usable(llm):
         signal.signal(signal.SIGINT, old)
     out = llm("The sky is", max_tokens=4, temperature=0)
     assert out["usage"]["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    "pen", [dict(repeat_penalty=1.3), dict(frequency_penalty=0.5, presence_penalty=0.3)], ids=["repeat", "freq+presence"]
+)
+def test_penalties_like_llama_cpp(ref, llm, path, pen):
+    """repeat/frequency/presence penalties: llama-cpp-python's greedy text, and the
+    same text again with SpecBound on (verification applies the penalties)."""
+    prompts = ["List the planets of the solar system:", "def fibonacci(n):"]
+    spec = Llama(path, exit_layers=[10, 20], tau=0.3, **ARGS)
+    for prompt in prompts:
+        a, b = both(ref, llm, lambda m: m(prompt, max_tokens=N, temperature=0, **pen))
+        assert b["choices"] == a["choices"], (prompt, pen)
+        spec.reset()
+        c = spec(prompt, max_tokens=N, temperature=0, **pen)
+        assert c["choices"][0]["text"] == a["choices"][0]["text"], (prompt, pen)
+        assert spec.last_stats["specbound"] and spec.last_stats["draft_tokens"] > 0
+        ref.reset()
+        plain = ref(prompt, max_tokens=N, temperature=0)
+        assert plain["choices"][0]["text"] != a["choices"][0]["text"]  # the penalties change the text

@@ -407,3 +407,36 @@ def test_specbound_without_candidates(runner, prompts_text, make_session):
     r = s.generate(prompt, 16, 0.0, 0, 1.0, 0.0, 0, [], True)
     assert list(r["tokens"]) == ref
     check_counters(runner.n_layer, s.get_spec(), r, s.spec_stats(), f"{runner.name} fresh session")
+
+
+# ---- 7. sampling penalties: verification applies them as plain decoding does --
+
+
+PENALTIES = [dict(repeat_penalty=1.3), dict(frequency_penalty=0.6, presence_penalty=0.4)]
+
+
+@pytest.mark.parametrize("pen", PENALTIES, ids=["repeat", "freq+presence"])
+def test_penalties_exact(runner, prompts_text, pen):
+    """Penalties depend on the tokens generated before a position, so a round
+    must verify draft i with the drafts before it counted: greedy and seeded,
+    with rejections (SmolLM2's aggressive setting), SpecBound == plain."""
+    s = runner.sess
+    p = runner.main_params
+    for label, seed in (("list", None), ("prose", 7), ("HumanEval/12", None)):
+        prompt = runner.tok(prompts_text[label])
+        g = GREEDY if seed is None else dict(SAMPLING, seed=seed)
+        args = (prompt, 96, g["temperature"], g["top_k"], g["top_p"], g["min_p"], g["seed"], [])
+        s.reset()
+        plain = list(s.generate(*args, False, **pen)["tokens"])
+        s.reset()
+        unpenalized = list(s.generate(*args, False)["tokens"])
+        s.reset()
+        s.set_candidates(sorted(set(range(1024)) | set(prompt)))
+        s.set_spec(p["alpha"], p["tau"], list(p["exit_layers"]), p["d_max"], p["w_max"])
+        r = s.generate(*args, True, **pen)
+        st = s.spec_stats()
+        record(runner, runner.main_setting, f"{label} {pen}", p, r, st)
+        assert_same(list(r["tokens"]), plain, runner.name, f"{label} {pen}", p, seed, prompt)
+        assert st["draft_tokens"] > 0
+        # the penalties are live: they change the text
+        assert plain != unpenalized, (label, pen)

@@ -65,7 +65,7 @@ int32_t Generator::plain_round(int32_t last, const SamplingParams & sp, std::vec
     std::vector<Row> rows = { { last, pos, 0, n_layer, true } };
     engine_.forward(rows, nullptr, nullptr, logits_.data(), true);
     history_.push_back(last);
-    int32_t next = sampler_.sample(logits_.data(), n_vocab, sp, pos + 1);
+    int32_t next = sampler_.sample(logits_.data(), n_vocab, sp, pos + 1, emitted.data(), emitted.size());
     emitted.push_back(next);
     return next;
 }
@@ -147,7 +147,7 @@ bool Generator::step() {
         int max_new = engine_.n_ctx() - result_.n_prompt - (int) emitted.size();
         if (params_.max_tokens > 0) max_new = std::min(max_new, params_.max_tokens - (int) emitted.size());
         std::vector<int32_t> fresh;
-        spec_.round(last_, history_, params_.sampling, params_.spec, max_new, fresh, spec_stats_);
+        spec_.round(last_, history_, emitted, params_.sampling, params_.spec, max_new, fresh, spec_stats_);
         // one token at a time, so stop conditions cut exactly where plain decoding would
         for (int32_t t : fresh) {
             emitted.push_back(t);

@@ -24,7 +24,26 @@ double position_uniform(uint64_t seed, int64_t pos) {
     return (double) (r >> 11) * (1.0 / 9007199254740992.0);
 }
 
-int32_t Sampler::sample(const float * logits, int n_vocab, const SamplingParams & p, int64_t pos) {
+int32_t Sampler::sample(const float * logits, int n_vocab, const SamplingParams & p, int64_t pos,
+                        const int32_t * recent, size_t n_recent) {
+    if (p.penalties_on() && n_recent > 0) {
+        // count each token of the window, then penalize it once, as llama.cpp does
+        const size_t n = std::min(n_recent, (size_t) p.penalty_last_n);
+        counts_.clear();
+        for (size_t i = n_recent - n; i < n_recent; ++i) {
+            auto it = std::find_if(counts_.begin(), counts_.end(), [&](const auto & c) { return c.first == recent[i]; });
+            if (it == counts_.end()) counts_.push_back({ recent[i], 1 });
+            else it->second++;
+        }
+        penalized_.assign(logits, logits + n_vocab);
+        for (const auto & [id, count] : counts_) {
+            if (id < 0 || id >= n_vocab) continue;
+            float & l = penalized_[id];
+            l = l <= 0 ? l * p.penalty_repeat : l / p.penalty_repeat;
+            l -= float(count) * p.penalty_freq + float(count > 0) * p.penalty_present;
+        }
+        logits = penalized_.data();
+    }
     if (p.temperature <= 0.0f) return argmax(logits, n_vocab);
 
     cand_.resize(n_vocab);

@@ -8,7 +8,9 @@
 // bitwise equal, which is what makes seeded sampling exact under speculation.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace sb {
@@ -19,17 +21,33 @@ struct SamplingParams {
     float top_p = 0.95f;
     float min_p = 0.05f;
     uint64_t seed = 0;
+    // llama.cpp's penalties sampler, over the last `penalty_last_n` tokens
+    // generated so far (not the prompt: llama-cpp-python's sampler only sees
+    // the tokens it sampled). They depend on the tokens before a position
+    // only, so verification applies them exactly as plain decoding does.
+    int32_t penalty_last_n = 64;
+    float penalty_repeat = 1.0f;
+    float penalty_freq = 0.0f;
+    float penalty_present = 0.0f;
+    bool penalties_on() const {
+        return penalty_last_n > 0 && (penalty_repeat != 1.0f || penalty_freq != 0.0f || penalty_present != 0.0f);
+    }
 };
 
 class Sampler {
   public:
     explicit Sampler(int n_vocab) : cand_(n_vocab) {}
-    int32_t sample(const float * logits, int n_vocab, const SamplingParams & p, int64_t pos);
+    // `recent`: the tokens generated before position `pos`, oldest first (only
+    // the last penalty_last_n matter); empty when penalties are off
+    int32_t sample(const float * logits, int n_vocab, const SamplingParams & p, int64_t pos,
+                   const int32_t * recent = nullptr, size_t n_recent = 0);
 
   private:
     struct Cand { int32_t id; float logit; };
     std::vector<Cand> cand_;
     std::vector<float> prob_;
+    std::vector<float> penalized_;
+    std::vector<std::pair<int32_t, int>> counts_;
 };
 
 int32_t argmax(const float * logits, int n);

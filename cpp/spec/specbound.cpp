@@ -62,8 +62,9 @@ void SpecBound::advance(std::vector<Tok> & toks, size_t j, int l, bool check, Sp
     st.exit_checks += check;
 }
 
-void SpecBound::round(int32_t last, std::vector<int32_t> & history, const SamplingParams & sp, const SpecParams & p,
-                      int max_new, std::vector<int32_t> & out, SpecStats & st) {
+void SpecBound::round(int32_t last, std::vector<int32_t> & history, const std::vector<int32_t> & emitted,
+                      const SamplingParams & sp, const SpecParams & p, int max_new, std::vector<int32_t> & out,
+                      SpecStats & st) {
     const HParams & hp = engine_.hparams();
     const int L = hp.n_layer, n_embd = hp.n_embd, n_vocab = hp.n_vocab;
     const int p0 = (int) history.size();
@@ -109,10 +110,16 @@ void SpecBound::round(int32_t last, std::vector<int32_t> & history, const Sampli
 
     // ---- verification: the full model's choice at each position -------------
     // token i's logits predict position pos_i + 1; draft i + 1 stands iff equal
+    // (with penalties, over the same generated tokens plain decoding would have seen)
     size_t n_keep = 1;  // tokens of the round that stay in the cache (toks[0] always)
+    recent_.clear();
+    if (sp.penalties_on())
+        recent_.assign(emitted.end() - std::min(emitted.size(), (size_t) sp.penalty_last_n), emitted.end());
     for (size_t i = 0; i < toks.size(); ++i) {
-        const int32_t y = sampler_.sample(&logits_[i * (size_t) n_vocab], n_vocab, sp, toks[i].pos + 1);
+        const int32_t y = sampler_.sample(&logits_[i * (size_t) n_vocab], n_vocab, sp, toks[i].pos + 1,
+                                          recent_.data(), recent_.size());
         out.push_back(y);
+        if (sp.penalties_on()) recent_.push_back(y);
         if (i + 1 < toks.size() && toks[i + 1].id == y) {
             st.accepted_tokens++;
             n_keep++;

@@ -45,9 +45,10 @@ class SpecBound {
 
     // One round. `last` is the newest emitted token (not yet in the cache) at
     // position history.size(). Emits 1..max_new tokens into `out` (in order) and
-    // appends the tokens whose KV is now final to `history`.
-    void round(int32_t last, std::vector<int32_t> & history, const SamplingParams & sp, const SpecParams & p,
-               int max_new, std::vector<int32_t> & out, SpecStats & st);
+    // appends the tokens whose KV is now final to `history`. `emitted`: the
+    // tokens generated so far (ending with `last`), for the sampling penalties.
+    void round(int32_t last, std::vector<int32_t> & history, const std::vector<int32_t> & emitted,
+               const SamplingParams & sp, const SpecParams & p, int max_new, std::vector<int32_t> & out, SpecStats & st);
 
   private:
     struct Tok {
@@ -66,6 +67,7 @@ class SpecBound {
     std::vector<float> hbuf_;     // scratch for forward()
     std::vector<float> check_;    // exit-head logits
     std::vector<float> logits_;   // deep-pass logits
+    std::vector<int32_t> recent_; // penalty window: generated tokens before the verified position
 };
 
 // Defaults without a calibrated profile: a few exit layers in the first half.

@@ -329,10 +329,17 @@ class Llama:
 
     # --- completion -----------------------------------------------------------------
 
-    def _generation_args(self, max_tokens, temperature, top_k, top_p, min_p, seed, stop) -> tuple:
-        """Positional arguments of `_core.Session.generate` / `begin` after the prompt."""
+    def _use_specbound(self) -> bool:
+        # `llm.specbound = False` after construction switches speculation off
+        return self._spec_active and bool(self.specbound)
+
+    def _generation_args(self, max_tokens, temperature, top_k, top_p, min_p, seed, stop,
+                         repeat_penalty, frequency_penalty, presence_penalty) -> tuple:  # fmt: skip
+        """Positional arguments of `_core.Session.generate` / `begin` after the prompt.
+        The penalties are exact under speculation too (verification applies them)."""
         return (int(max_tokens), float(temperature), int(top_k), float(top_p), float(min_p), seed, list(stop),
-                self._spec_active)  # fmt: skip
+                self._use_specbound(), int(self.last_n_tokens_size), float(repeat_penalty),
+                float(frequency_penalty), float(presence_penalty))  # fmt: skip
 
     @contextlib.contextmanager
     def _hold(self):
@@ -418,8 +425,10 @@ class Llama:
             raise _unsupported("logprobs")
         if suffix is not None:
             raise _unsupported("suffix (infill)")
-        if repeat_penalty != 1.0 or frequency_penalty != 0.0 or presence_penalty != 0.0:
-            raise _unsupported("repeat/frequency/presence penalties (use repeat_penalty=1.0 and 0.0 for the others)")
+        for name, v in (("repeat_penalty", repeat_penalty), ("frequency_penalty", frequency_penalty),
+                        ("presence_penalty", presence_penalty)):  # fmt: skip
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+                raise ValueError(f"{name} must be a number, got {v!r}")
         if grammar is not None:
             raise _unsupported("grammar (nor response_format / tool_choice in chat)")
         if logit_bias is not None or logits_processor is not None:
@@ -435,8 +444,10 @@ class Llama:
                     raise ValueError(f"prompt token {t!r} is not a token id in [0, {n_vocab})")
             prompt = [int(t) for t in prompt]
 
+        penalties = (repeat_penalty, frequency_penalty, presence_penalty)
         chunks = self._completion(
-            prompt, max_tokens, temperature, top_p, min_p, top_k, stop, stream, seed, model, echo, stopping_criteria
+            prompt, max_tokens, temperature, top_p, min_p, top_k, stop, stream, seed, model, echo, stopping_criteria,
+            penalties,
         )
         if stream:
             return chunks
@@ -469,7 +480,7 @@ class Llama:
         latest result dict. Round by round (not `generate`) in both modes, so that
         generation ends exactly where llama-cpp-python's would."""
         s = self._session
-        if args[-1]:  # specbound: the exit head also knows this prompt's tokens
+        if args[7]:  # specbound: the exit head also knows this prompt's tokens
             s.set_candidates(sorted(self._candidates.union(prompt_tokens)))
         s.begin(prompt_tokens, *args)
         n = 0
@@ -483,7 +494,7 @@ class Llama:
                 return
 
     def _completion(self, prompt, max_tokens, temperature, top_p, min_p, top_k, stop, stream, seed, model, echo,
-                    stopping_criteria):  # fmt: skip
+                    stopping_criteria, penalties):  # fmt: skip
         """Generator: the stream chunks, or (stream=False) the one completion dict.
         A port of llama_cpp.Llama._create_completion's text handling."""
         completion_id = f"cmpl-{uuid.uuid4()}"
@@ -522,7 +533,8 @@ class Llama:
                 # llama-cpp-python lets a character split over tokens complete past
                 # max_tokens (up to 3 more tokens): leave the engine room for that
                 n_engine = min(max_tokens + 3, n_ctx - len(prompt_tokens))
-                args = self._generation_args(n_engine, temperature, top_k, top_p, min_p, self._next_seed(seed), stop)
+                args = self._generation_args(n_engine, temperature, top_k, top_p, min_p, self._next_seed(seed), stop,
+                                             *penalties)
                 text = b""
                 finish_reason = "length"
                 multibyte_fix = 0
@@ -684,12 +696,12 @@ class Llama:
             "decode_ms": decode_ms,
             "tokens_per_second": n_decoded / (decode_ms / 1000.0) if decode_ms > 0 else 0.0,
             "rounds": result["rounds"],
-            "specbound": self._spec_active,
+            "specbound": self._use_specbound(),
             "specbound_source": self.specbound_source,
             "finish_reason": finish_reason,  # None: interrupted
         }
         stats.update({k: v for k, v in result.items() if k not in _RESULT_KEYS})
-        if self._spec_active:  # counters of the generation that just ran
+        if stats["specbound"]:  # counters of the generation that just ran
             stats.update(self._session.spec_stats())
         self.last_stats = stats
         if self.verbose:
