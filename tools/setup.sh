@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Set up a Python environment for specbound-cpp, from nothing, idempotently.
 #
-#   bash tools/setup.sh [--test] [--bench] [--editable]
+#   bash tools/setup.sh [--test] [--bench] [--server] [--editable]
+#
+# --server: the OpenAI-compatible server's dependencies (python -m specbound_cpp.server);
+# --test includes them.
 #
 # 1. creates (or reuses) a virtual environment: $SPECBOUND_VENV, default <repo>/.venv
 # 2. builds llama-cpp-python from source as a wheel with explicit ggml CMake flags,
@@ -61,11 +64,13 @@ usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' 
 
 WITH_TEST=0
 WITH_BENCH=0
+WITH_SERVER=0
 EDITABLE=0
 for arg in "$@"; do
   case "$arg" in
     --test) WITH_TEST=1 ;;
     --bench) WITH_BENCH=1 ;;
+    --server) WITH_SERVER=1 ;;
     --editable) EDITABLE=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
@@ -265,6 +270,7 @@ note "installing: ${BUILD_DEPS[*]} ${LLAMA_DEPS[*]:-}"
 EXTRAS=()
 (( WITH_TEST )) && EXTRAS+=(test)
 (( WITH_BENCH )) && EXTRAS+=(bench)
+(( WITH_SERVER )) && EXTRAS+=(server)
 TARGET="."
 if (( ${#EXTRAS[@]} )); then TARGET=".[$(IFS=,; echo "${EXTRAS[*]}")]"; fi
 INSTALL_MODE=()

@@ -219,7 +219,16 @@ class Llama:
         default_template = md.get("tokenizer.chat_template") or s.chat_template
         if default_template:
             self._templates["chat_template.default"] = default_template
-        self._chat_handlers: Dict[str, Any] = {}
+        # one handler per GGUF template, as llama_cpp.Llama keeps them (its
+        # create_chat_completion, which llama_cpp.server calls, looks here)
+        eos = self._piece(self._eos, True).decode("utf-8", errors="ignore") if self._eos != -1 else ""
+        bos = self._piece(self._bos, True).decode("utf-8", errors="ignore") if self._bos != -1 else ""
+        self._chat_handlers: Dict[str, Any] = {
+            name: llama_chat_format.Jinja2ChatFormatter(
+                template=template, eos_token=eos, bos_token=bos, stop_token_ids=[self._eos]
+            ).to_chat_handler()
+            for name, template in self._templates.items()
+        }
         if chat_format is None and chat_handler is None and "chat_template.default" in self._templates:
             chat_format = llama_chat_format.guess_chat_format_from_gguf_metadata(
                 {"tokenizer.chat_template": default_template}
@@ -717,16 +726,8 @@ class Llama:
     def _chat_handler(self):
         if self.chat_handler is not None:
             return self.chat_handler
-        name = self.chat_format
-        if name in self._templates:
-            if name not in self._chat_handlers:
-                eos = self._piece(self._eos, True).decode("utf-8", errors="ignore") if self._eos != -1 else ""
-                bos = self._piece(self._bos, True).decode("utf-8", errors="ignore") if self._bos != -1 else ""
-                self._chat_handlers[name] = llama_chat_format.Jinja2ChatFormatter(
-                    template=self._templates[name], eos_token=eos, bos_token=bos, stop_token_ids=[self._eos]
-                ).to_chat_handler()
-            return self._chat_handlers[name]
-        return llama_chat_format.get_chat_completion_handler(name)
+        handler = self._chat_handlers.get(self.chat_format)
+        return handler or llama_chat_format.get_chat_completion_handler(self.chat_format)
 
     def create_chat_completion(
         self,
