@@ -324,3 +324,84 @@ def test_penalties_like_llama_cpp(ref, llm, path, pen):
         ref.reset()
         plain = ref(prompt, max_tokens=N, temperature=0)
         assert plain["choices"][0]["text"] != a["choices"][0]["text"]  # the penalties change the text
+
+
+def application(llm) -> dict:
+    """A small llama-cpp-python application: completion with a stop string, chat,
+    streaming chat, streaming completion, tokenize round trip. Nothing in it
+    knows which library `llm` comes from."""
+    llm.reset()
+    out = {}
+    out["completion"] = llm("def is_prime(n):", max_tokens=40, temperature=0, stop=["\n\n"])
+    messages = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name a blue fruit."}]
+    out["chat"] = llm.create_chat_completion(messages, max_tokens=24, temperature=0)
+    out["chat_stream"] = list(llm.create_chat_completion(messages, max_tokens=24, temperature=0, stream=True))
+    out["completion_stream"] = list(llm("Three facts about owls:\n1.", max_tokens=32, temperature=0, stream=True,
+                                        stop=["4."]))  # fmt: skip
+    text = "Tokenize me: caf\u00e9, \u4e2d\u6587!"
+    toks = llm.tokenize(text.encode())
+    out["round_trip"] = (toks, llm.detokenize(toks).decode())
+    return out
+
+
+def texts(out: dict) -> dict:
+    """What the user reads from each result (ids and timestamps aside)."""
+    return {
+        "completion": out["completion"]["choices"],
+        "usage": out["completion"]["usage"],
+        "chat": out["chat"]["choices"],
+        "chat_stream": [c["choices"] for c in out["chat_stream"]],
+        "completion_stream": [c["choices"] for c in out["completion_stream"]],
+        "round_trip": out["round_trip"],
+    }
+
+
+@pytest.mark.parametrize("specbound", [False, True], ids=["plain", "specbound"])
+def test_same_application_same_results(ref, path, specbound):
+    """The same application code against llama_cpp.Llama and specbound_cpp.Llama:
+    identical greedy text and identical dict structure, with and without SpecBound."""
+    llm = Llama(path, specbound=specbound, **({"exit_layers": [10, 20], "tau": 0.3} if specbound else {}), **ARGS)
+    a, b = application(ref), application(llm)
+    assert texts(b) == texts(a)
+    assert {k: shape(v) for k, v in b.items()} == {k: shape(v) for k, v in a.items()}
+    assert b["round_trip"][1] == "Tokenize me: caf\u00e9, \u4e2d\u6587!"
+    assert len(b["completion_stream"]) > 3 and len(b["chat_stream"]) > 3
+    if specbound:
+        assert llm.last_stats["specbound"] and llm.last_stats["draft_tokens"] > 0
+
+
+def test_generation_until_context_full(ref, llm):
+    """max_tokens=-1: generate until the context is full, finish_reason "length",
+    exactly as llama-cpp-python (n_ctx 512; a prompt that never ends by itself)."""
+    prompt = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"
+    a, b = both(ref, llm, lambda m: m(prompt, max_tokens=-1, temperature=0))
+    assert b["choices"][0]["finish_reason"] == a["choices"][0]["finish_reason"] == "length"
+    assert b["usage"] == a["usage"]
+    assert b["usage"]["total_tokens"] == llm.n_ctx()
+    assert b["choices"][0]["text"] == a["choices"][0]["text"]
+
+
+def test_memory_does_not_grow(path, record_property):
+    """200 generations in a row (completion, streaming, chat, varied prompts) on
+    one object: resident memory levels off after the first few."""
+    import psutil
+
+    proc = psutil.Process()
+    llm = Llama(path, **ARGS)
+    prompts = [f"Item {i}: the {w} of" for i, w in enumerate(["colour", "size", "shape", "weight", "age"] * 8)]
+    rss = []
+    for i in range(200):
+        p = prompts[i % len(prompts)]
+        if i % 4 == 0:
+            list(llm(p, max_tokens=8, temperature=0.7, seed=i, stream=True))
+        elif i % 4 == 1:
+            llm.create_chat_completion([{"role": "user", "content": p}], max_tokens=8, temperature=0)
+        else:
+            llm(p, max_tokens=8, temperature=0)
+        if i in (19, 99, 199):
+            rss.append(proc.memory_info().rss)
+    grow = (rss[2] - rss[0]) / 2**20
+    msg = f"RSS after 20 / 100 / 200 generations: " + " / ".join(f"{r / 2**20:.1f}" for r in rss) + " MiB"
+    print(msg)
+    record_property("rss", msg)
+    assert grow < 8, msg
