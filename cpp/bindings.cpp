@@ -2,6 +2,7 @@
 #include "profile/cost.h"
 #include "session.h"
 
+#include <algorithm>
 #include <sys/stat.h>
 
 #include <nanobind/nanobind.h>
@@ -53,8 +54,9 @@ static nb::dict spec_stats_dict(const sb::SpecStats & st) {
 static sb::GenerateParams gen_params(const Session & s, int max_tokens, float temperature, int top_k, float top_p, float min_p,
                                      uint64_t seed, std::vector<std::string> stop, bool specbound,
                                      int penalty_last_n, float repeat_penalty, float frequency_penalty,
-                                     float presence_penalty) {
+                                     float presence_penalty, bool keep_logits = false) {
     sb::GenerateParams g;
+    g.keep_logits = keep_logits;
     g.max_tokens = max_tokens;
     g.sampling = { temperature, top_k, top_p, min_p, seed, penalty_last_n, repeat_penalty, frequency_penalty,
                    presence_penalty };
@@ -140,21 +142,33 @@ NB_MODULE(_core, m) {
         .def("begin",
              [](Session & s, const std::vector<int32_t> & prompt, int max_tokens, float temperature, int top_k,
                 float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound,
-                int penalty_last_n, float repeat_penalty, float frequency_penalty, float presence_penalty) {
+                int penalty_last_n, float repeat_penalty, float frequency_penalty, float presence_penalty,
+                bool keep_logits) {
                  auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound,
-                                     penalty_last_n, repeat_penalty, frequency_penalty, presence_penalty);
+                                     penalty_last_n, repeat_penalty, frequency_penalty, presence_penalty, keep_logits);
                  nb::gil_scoped_release nogil;
                  s.gen.begin(prompt, g);
              },
              "prompt"_a, "max_tokens"_a, "temperature"_a, "top_k"_a, "top_p"_a, "min_p"_a, "seed"_a, "stop"_a,
              "specbound"_a, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f, "frequency_penalty"_a = 0.0f,
-             "presence_penalty"_a = 0.0f)
+             "presence_penalty"_a = 0.0f, "keep_logits"_a = false)
         .def("step",
              [](Session & s) {
                  nb::gil_scoped_release nogil;
                  return s.gen.step();
              })
         .def("result", [](Session & s, size_t since) { return result_dict(s.gen.result(), since); }, "since"_a = 0)
+        .def("result_logits",
+             [](Session & s) {
+                 // [emitted tokens, n_vocab]: the rows kept by a generation begun with keep_logits
+                 const sb::GenerateResult & r = s.gen.result();
+                 const size_t n_vocab = (size_t) s.engine.hparams().n_vocab;
+                 const size_t n = std::min(r.tokens.size(), r.logits.size() / n_vocab);  // a dropped EOG keeps its row
+                 auto * v = new std::vector<float>(r.logits.begin(), r.logits.begin() + n * n_vocab);
+                 nb::capsule owner(v, [](void * p) noexcept { delete (std::vector<float> *) p; });
+                 size_t shape[2] = { n, n_vocab };
+                 return nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->data(), 2, shape, owner);
+             })
         .def("spec_stats", [](Session & s) { return spec_stats_dict(s.gen.spec_stats()); })
         .def("set_spec",
              [](Session & s, float alpha, float tau, std::vector<int> exit_layers, int d_max, int w_max) {

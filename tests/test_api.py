@@ -121,7 +121,7 @@ def test_same_tokens_same_text(ref, llm, monkeypatch, prompt, stop):
             tokens.append(t)
             yield t
 
-    def replay(prompt_tokens, args, stream, state):
+    def replay(prompt_tokens, args, stream, state, keep_logits=False):
         state["result"] = dict(tokens=list(tokens), finish_reason="length", n_prompt=len(prompt_tokens),
                                n_prompt_reused=0, prompt_ms=1.0, decode_ms=1.0, rounds=len(tokens))  # fmt: skip
         yield from ([t] for t in tokens) if stream else [list(tokens)]
@@ -405,3 +405,23 @@ def test_memory_does_not_grow(path, record_property):
     print(msg)
     record_property("rss", msg)
     assert grow < 8, msg
+
+
+@pytest.mark.parametrize("specbound", [False, True], ids=["plain", "specbound"])
+def test_logprobs_like_llama_cpp(path, make_reference, specbound):
+    """logprobs (logits_all=True, as llama-cpp-python requires): the same dict as
+    llama-cpp-python's - tokens, text offsets, top lists, values bit for bit
+    (the engine keeps the logits row that chose each token, in both modes)."""
+    ref = make_reference(path, n_ctx=512, logits_all=True)
+    kw = dict(exit_layers=[10, 20], tau=0.3) if specbound else {}
+    llm = Llama(path, specbound=specbound, logits_all=True, **kw, **ARGS)
+    for prompt, echo in (("The capital of France is", False), ("def add(a, b):", True)):
+        a, b = both(ref, llm, lambda m: m(prompt, max_tokens=16, temperature=0, logprobs=3, echo=echo))
+        assert b["choices"] == a["choices"], (prompt, echo)
+        assert b["choices"][0]["logprobs"]["token_logprobs"][-1] is not None
+    messages = [{"role": "user", "content": "Say hi."}]
+    a, b = both(ref, llm, lambda m: m.create_chat_completion(messages, max_tokens=8, temperature=0, logprobs=True,
+                                                            top_logprobs=2))  # fmt: skip
+    assert b["choices"] == a["choices"]
+    with pytest.raises(NotImplementedError):
+        llm("Hi", max_tokens=2, logprobs=2, stream=True)

@@ -113,6 +113,7 @@ void Generator::begin(const std::vector<int32_t> & prompt, const GenerateParams 
     result_.prompt_ms = t_decode_ - t0;
     last_ = sampler_.sample(logits_.data(), n_vocab, params_.sampling, (int64_t) prompt.size());
     result_.tokens.push_back(last_);
+    if (params_.keep_logits) result_.logits.assign(logits_.begin(), logits_.end());
     result_.rounds = 1;
 }
 
@@ -147,7 +148,8 @@ bool Generator::step() {
         int max_new = engine_.n_ctx() - result_.n_prompt - (int) emitted.size();
         if (params_.max_tokens > 0) max_new = std::min(max_new, params_.max_tokens - (int) emitted.size());
         std::vector<int32_t> fresh;
-        spec_.round(last_, history_, emitted, params_.sampling, params_.spec, max_new, fresh, spec_stats_);
+        spec_.round(last_, history_, emitted, params_.sampling, params_.spec, max_new, fresh, spec_stats_,
+                    params_.keep_logits ? &result_.logits : nullptr);
         // one token at a time, so stop conditions cut exactly where plain decoding would
         for (int32_t t : fresh) {
             emitted.push_back(t);
@@ -156,7 +158,10 @@ bool Generator::step() {
         }
     } else {
         last_ = plain_round(last_, params_.sampling, result_.tokens);
+        if (params_.keep_logits) result_.logits.insert(result_.logits.end(), logits_.begin(), logits_.end());
     }
+    // a stop cut the round short (or dropped an end-of-generation token): one row per token
+    if (params_.keep_logits) result_.logits.resize(result_.tokens.size() * (size_t) engine_.hparams().n_vocab);
     result_.rounds++;
     result_.decode_ms = now_ms() - t_decode_;
     return true;

@@ -21,6 +21,7 @@ struct GenerateParams {
     std::vector<std::string> stop;
     bool specbound = false;
     SpecParams spec;
+    bool keep_logits = false;     // keep each emitted token's logits row (for logprobs)
 };
 
 struct GenerateResult {
@@ -30,6 +31,9 @@ struct GenerateResult {
     int n_prompt_reused = 0;        // prompt tokens whose KV was kept from the previous call
     double prompt_ms = 0, decode_ms = 0;
     int rounds = 0;
+    // with keep_logits: row i (n_vocab floats) is the full model's logits that
+    // chose tokens[i], before penalties - the same bits in both decoding modes
+    std::vector<float> logits;
 };
 
 // Called after each round with all tokens emitted so far; return false to stop.

@@ -64,7 +64,7 @@ void SpecBound::advance(std::vector<Tok> & toks, size_t j, int l, bool check, Sp
 
 void SpecBound::round(int32_t last, std::vector<int32_t> & history, const std::vector<int32_t> & emitted,
                       const SamplingParams & sp, const SpecParams & p, int max_new, std::vector<int32_t> & out,
-                      SpecStats & st) {
+                      SpecStats & st, std::vector<float> * keep_logits) {
     const HParams & hp = engine_.hparams();
     const int L = hp.n_layer, n_embd = hp.n_embd, n_vocab = hp.n_vocab;
     const int p0 = (int) history.size();
@@ -119,6 +119,7 @@ void SpecBound::round(int32_t last, std::vector<int32_t> & history, const std::v
         const int32_t y = sampler_.sample(&logits_[i * (size_t) n_vocab], n_vocab, sp, toks[i].pos + 1,
                                           recent_.data(), recent_.size());
         out.push_back(y);
+        if (keep_logits) keep_logits->insert(keep_logits->end(), &logits_[i * (size_t) n_vocab], &logits_[(i + 1) * (size_t) n_vocab]);
         if (sp.penalties_on()) recent_.push_back(y);
         if (i + 1 < toks.size() && toks[i + 1].id == y) {
             st.accepted_tokens++;

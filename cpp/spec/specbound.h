@@ -47,8 +47,10 @@ class SpecBound {
     // position history.size(). Emits 1..max_new tokens into `out` (in order) and
     // appends the tokens whose KV is now final to `history`. `emitted`: the
     // tokens generated so far (ending with `last`), for the sampling penalties.
+    // With keep_logits, the logits row of each emitted token is appended to it.
     void round(int32_t last, std::vector<int32_t> & history, const std::vector<int32_t> & emitted,
-               const SamplingParams & sp, const SpecParams & p, int max_new, std::vector<int32_t> & out, SpecStats & st);
+               const SamplingParams & sp, const SpecParams & p, int max_new, std::vector<int32_t> & out, SpecStats & st,
+               std::vector<float> * keep_logits = nullptr);
 
   private:
     struct Tok {

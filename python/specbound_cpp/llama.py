@@ -431,7 +431,10 @@ class Llama:
         if logprobs is not None:
             if not self._logits_all:
                 raise ValueError("logprobs is not supported for models created with logits_all=False")
-            raise _unsupported("logprobs")
+            if isinstance(logprobs, bool) or not isinstance(logprobs, int) or logprobs < 0:
+                raise ValueError(f"logprobs must be a non-negative integer, got {logprobs!r}")
+            if stream:
+                raise _unsupported("logprobs with stream=True")
         if suffix is not None:
             raise _unsupported("suffix (infill)")
         for name, v in (("repeat_penalty", repeat_penalty), ("frequency_penalty", frequency_penalty),
@@ -456,7 +459,7 @@ class Llama:
         penalties = (repeat_penalty, frequency_penalty, presence_penalty)
         chunks = self._completion(
             prompt, max_tokens, temperature, top_p, min_p, top_k, stop, stream, seed, model, echo, stopping_criteria,
-            penalties,
+            penalties, logprobs,
         )
         if stream:
             return chunks
@@ -484,14 +487,16 @@ class Llama:
             return random.SystemRandom().getrandbits(64)
         return self._seed & _UINT64
 
-    def _rounds(self, prompt_tokens: List[int], args: tuple, stream: bool, state: dict) -> Iterator[List[int]]:
+    def _rounds(self, prompt_tokens: List[int], args: tuple, stream: bool, state: dict,
+                keep_logits: bool = False) -> Iterator[List[int]]:  # fmt: skip
         """The engine's emitted tokens, a round at a time; state["result"] is its
         latest result dict. Round by round (not `generate`) in both modes, so that
-        generation ends exactly where llama-cpp-python's would."""
+        generation ends exactly where llama-cpp-python's would. keep_logits: the
+        engine keeps each emitted token's logits row (Session.result_logits)."""
         s = self._session
         if args[7]:  # specbound: the exit head also knows this prompt's tokens
             s.set_candidates(sorted(self._candidates.union(prompt_tokens)))
-        s.begin(prompt_tokens, *args)
+        s.begin(prompt_tokens, *args, keep_logits=keep_logits)
         n = 0
         while True:
             state["result"] = r = s.result(n)
@@ -503,7 +508,7 @@ class Llama:
                 return
 
     def _completion(self, prompt, max_tokens, temperature, top_p, min_p, top_k, stop, stream, seed, model, echo,
-                    stopping_criteria, penalties):  # fmt: skip
+                    stopping_criteria, penalties, logprobs=None):  # fmt: skip
         """Generator: the stream chunks, or (stream=False) the one completion dict.
         A port of llama_cpp.Llama._create_completion's text handling."""
         completion_id = f"cmpl-{uuid.uuid4()}"
@@ -556,7 +561,13 @@ class Llama:
                 if stopping_criteria is not None:  # llama-cpp-python's input_ids buffer
                     input_ids = np.empty(n_prompt + max_tokens + 1, dtype=np.intc)
                     input_ids[:n_prompt] = prompt_tokens
-                for batch in self._rounds(prompt_tokens, args, stream, state):
+                prompt_rows = None
+                if logprobs is not None and echo:
+                    # the prompt's own rows (row j predicts token j + 1); the
+                    # generation then reuses this prefix from the cache
+                    prompt_rows = self._session.eval_logits(prompt_tokens[:-1], 0, False)
+                rounds = self._rounds(prompt_tokens, args, stream, state, keep_logits=logprobs is not None)
+                for batch in rounds:
                     for token in batch:
                         generated.append(token)
                         if stopping_criteria is not None:
@@ -647,6 +658,9 @@ class Llama:
                     finish_reason = "stop"
                 self._set_stats(state.get("result"), len(prompt_tokens), len(completion_tokens), finish_reason)
                 state["stats"] = True
+                if logprobs is not None:  # llama-cpp-python's self._scores, from the first row it reads
+                    rows = self._session.result_logits()
+                    scores = rows if prompt_rows is None else np.concatenate([prompt_rows, rows])
 
                 if stream:
                     remaining_tokens = completion_tokens[returned_tokens:]
@@ -679,18 +693,58 @@ class Llama:
         if echo:
             echoed = prompt if isinstance(prompt, str) else detok(prompt).decode("utf-8", errors="ignore")
             text_str = echoed + text_str
+        logprobs_or_none = None
+        if logprobs is not None:
+            logprobs_or_none = self._logprobs(prompt, prompt_tokens, completion_tokens, scores, logprobs, echo)
         yield {
             "id": completion_id,
             "object": "text_completion",
             "created": created,
             "model": model_name,
-            "choices": [{"text": text_str, "index": 0, "logprobs": None, "finish_reason": finish_reason}],
+            "choices": [{"text": text_str, "index": 0, "logprobs": logprobs_or_none, "finish_reason": finish_reason}],
             "usage": {
                 "prompt_tokens": len(prompt_tokens),
                 "completion_tokens": len(completion_tokens),
                 "total_tokens": len(prompt_tokens) + len(completion_tokens),
             },
         }
+
+    def _logprobs(self, prompt, prompt_tokens, completion_tokens, scores, n_top: int, echo: bool) -> dict:
+        """The completion's `logprobs`, a port of llama_cpp.Llama._create_completion's
+        (same offsets, same quirks: the echoed first token gets None, ties in the
+        top list go to the higher token id). scores: its self._scores rows from the
+        first one it reads (echo: the prompt's; otherwise the completion's)."""
+        detok = self.detokenize
+        bos = self._bos
+        text_offset = 0 if echo else len(prompt)
+        if echo:
+            all_tokens = prompt_tokens[1 if prompt_tokens[0] == bos else 0:] + completion_tokens
+        else:
+            all_tokens = completion_tokens
+        all_token_strs = [detok([t]).decode("utf-8", errors="ignore") for t in all_tokens]
+        all_logprobs = llama_cpp.Llama.logits_to_logprobs(scores)
+        text_offsets, token_logprobs, tokens, top_logprobs = [], [], [], []
+        for idx, (token, token_str, lp) in enumerate(zip(all_tokens, all_token_strs, all_logprobs)):
+            if token == bos:
+                continue
+            text_offsets.append(text_offset + len(detok(all_tokens[:idx]).decode("utf-8", errors="ignore")))
+            tokens.append(token_str)
+            token_logprobs.append(lp[int(token)])
+            # llama-cpp-python sorts (logprob, id) pairs, descending: the same order here
+            k = min(n_top, len(lp))
+            top = []
+            if k > 0:
+                cut = np.partition(lp, len(lp) - k)[len(lp) - k]
+                ids = np.nonzero(lp >= cut)[0]
+                top = sorted(zip(lp[ids], ids), reverse=True)[:k]
+            top_logprob = {detok([int(i)]).decode("utf-8", errors="ignore"): v for v, i in top}
+            top_logprob.update({token_str: lp[int(token)]})
+            top_logprobs.append(top_logprob)
+        if echo and len(all_tokens) > 0:
+            token_logprobs[0] = None
+            top_logprobs[0] = None
+        return {"tokens": tokens, "text_offset": text_offsets, "token_logprobs": token_logprobs,
+                "top_logprobs": top_logprobs}  # fmt: skip
 
     def _set_stats(self, result: Optional[dict], n_prompt: int, n_completion: int, finish_reason=None) -> None:
         if result is None:
