@@ -86,6 +86,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_speculative import LlamaDraftModel, LlamaPromptLookupDecoding
 
 MODELS = ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+EXTRA_MODELS = ["gemma3-270m"]  # may be asked for with --models; not in the default run
 SYSTEMS = {
     "llama_cpp": "llama-cpp-python, plain (baseline)",
     "llama_cpp_pld2": "llama-cpp-python, prompt lookup, 2 tokens",
@@ -765,9 +766,34 @@ def _csv(choices):
     return parse
 
 
+def _shard(s: str) -> tuple:
+    try:
+        k, n = (int(x) for x in s.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes K/N, got {s!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"--shard K/N needs 1 <= K <= N, got {s!r}")
+    return k, n
+
+
+def merge(dirs: List[Path], out: Path) -> int:
+    """One report from shard runs of the same configuration: records are
+    concatenated, each system's info is taken from the first shard."""
+    parts = [json.loads((d / "results.json").read_text()) for d in dirs]
+    records = [r for p in parts for r in p["records"]]
+    meta = {k: v for k, v in parts[0].items() if k not in ("summary", "summary_by_workload", "records")}
+    meta["prompts"] = [q for p in parts for q in p["prompts"]]
+    meta["prompt_counts"] = {w: sum(q["workload"] == w for q in meta["prompts"]) for w in meta["prompt_counts"]}
+    meta["merged_from"] = [str(d) for d in dirs]
+    write_outputs(out, records, meta["systems"], meta)
+    print((out / "results.md").read_text())
+    return 0
+
+
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m specbound_cpp.bench", description=__doc__.split("\n")[0])
-    ap.add_argument("--models", type=_csv(MODELS), default=MODELS, help="comma-separated (default: all three)")
+    ap.add_argument("--models", type=_csv(MODELS + EXTRA_MODELS), default=MODELS,
+                    help=f"comma-separated (default: the three of the issue; also: {', '.join(EXTRA_MODELS)})")
     ap.add_argument(
         "--systems",
         type=_csv(list(SYSTEMS)),
@@ -793,6 +819,10 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     )
     ap.add_argument("--no-calibrate", action="store_true", help="without a profile, run SpecBound on defaults")
     ap.add_argument("--out", type=Path, default=Path("bench_out"))
+    ap.add_argument("--shard", type=_shard, help="K/N: run every N-th prompt from the K-th (1-based), so that "
+                    "several sessions share a full run; combine their --out folders with --merge")  # fmt: skip
+    ap.add_argument("--merge", type=Path, nargs="+", metavar="DIR",
+                    help="write one report (into --out) from the results.json of these shard runs; runs nothing")  # fmt: skip
     args = ap.parse_args(argv)
     if BASELINE not in args.systems:
         args.systems = [BASELINE, *args.systems]
@@ -803,10 +833,15 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out)
     counts = {w: (QUICK[w] if args.quick else None) for w in args.workloads}
     if args.prompts is not None:
         counts = {w: args.prompts for w in args.workloads}
     prompts = load_workloads(args.workloads, counts)
+    if args.shard:
+        k, n = args.shard
+        prompts = prompts[k - 1 :: n]
     n_runs = sum(len(prompts) * len(systems_for(m, args.systems)) for m in args.models)
     progress = Progress(n_runs)
     records: List[dict] = []
