@@ -41,6 +41,9 @@ runs every system on a prompt before going to the next prompt):
    pass happens at its first call, so it counts as decode time). Default k=4: in
    a smoke measurement here (3 prompts, 64 tokens, 2 threads) k=3, 4, 5 were
    within noise of each other, k=2 and 6 slower;
+   `llama_cpp_norepack` (only when named in --systems): plain decoding with
+   flash attention and without CPU weight repacking, i.e. the same kernels as
+   our engine: the like-for-like comparison of the two implementations;
 4. `ours_plain`: `specbound_cpp.Llama(specbound=False)`;
 5. `specbound`: `specbound_cpp.Llama(specbound=True)` with the model's
    calibrated profile (calibrated first if missing, unless `--no-calibrate`).
@@ -63,6 +66,7 @@ results.md (summary table) and speedup.png (median decode speedup, IQR bars).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import json
@@ -85,6 +89,8 @@ import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_speculative import LlamaDraftModel, LlamaPromptLookupDecoding
 
+from .reference import no_weight_repacking
+
 MODELS = ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 EXTRA_MODELS = ["gemma3-270m"]  # may be asked for with --models; not in the default run
 SYSTEMS = {
@@ -92,10 +98,12 @@ SYSTEMS = {
     "llama_cpp_pld2": "llama-cpp-python, prompt lookup, 2 tokens",
     "llama_cpp_pld10": "llama-cpp-python, prompt lookup, 10 tokens",
     "llama_cpp_draft": "llama-cpp-python, 0.5B draft model",
+    "llama_cpp_norepack": "llama-cpp-python, plain, flash attention, no weight repacking (like for like with ours)",
     "ours_plain": "specbound_cpp, plain",
     "specbound": "specbound_cpp, SpecBound",
 }
 BASELINE = "llama_cpp"
+OPTIONAL_SYSTEMS = ["llama_cpp_norepack"]  # only with --systems: keeps --quick under 10 minutes
 DRAFT_MODEL = {"qwen2.5-coder-1.5b": "qwen2.5-coder-0.5b"}  # same tokenizer as the target
 QUICK = {"humaneval": 3, "longform": 2, "tokens": 256}  # 9 minutes for all models and systems here (AMD EPYC, 2 threads)
 
@@ -285,14 +293,19 @@ class LlamaCppRunner:
             flash_attn=cfg["flash_attn"],
             verbose=False,
         )
+        if cfg["system"] == "llama_cpp_norepack":
+            common["flash_attn"] = True
         inner = {
             "llama_cpp": None,
+            "llama_cpp_norepack": None,
             "llama_cpp_pld2": lambda: LlamaPromptLookupDecoding(num_pred_tokens=2),
             "llama_cpp_pld10": lambda: LlamaPromptLookupDecoding(num_pred_tokens=10),
             "llama_cpp_draft": lambda: TwoModelDraft(cfg["draft_path"], cfg["draft_k"], **common),
         }[cfg["system"]]
         self.drafter = CountingDraft(inner()) if inner else None
-        self.ll = llama_cpp.Llama(cfg["path"], draft_model=self.drafter, **common)
+        repacking = no_weight_repacking() if cfg["system"] == "llama_cpp_norepack" else contextlib.nullcontext()
+        with repacking:
+            self.ll = llama_cpp.Llama(cfg["path"], draft_model=self.drafter, **common)
         self.vocab = self.ll._model.vocab
         self.n_layer = _n_layer(self.ll.metadata)
         self.info = {"n_layer": self.n_layer, "llama_cpp_version": llama_cpp.__version__}
@@ -797,8 +810,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     ap.add_argument(
         "--systems",
         type=_csv(list(SYSTEMS)),
-        default=list(SYSTEMS),
-        help="comma-separated (default: all; the baseline llama_cpp always runs)",
+        default=[s for s in SYSTEMS if s not in OPTIONAL_SYSTEMS],
+        help=f"comma-separated (default: all but {', '.join(OPTIONAL_SYSTEMS)}; the baseline llama_cpp always runs)",
     )
     ap.add_argument("--workloads", type=_csv(["humaneval", "longform"]), default=["humaneval", "longform"])
     ap.add_argument("--prompts", type=int, help="first N prompts of each workload (default: all)")
