@@ -15,16 +15,89 @@ import pytest
 N_THREADS = 2
 
 
+# Not a registry model: a small random-weight qwen3 GGUF written by the tests
+# (no qwen3 GGUF ships in a registry package). model_file() accepts the name.
+QWEN3_RANDOM = "qwen3-random"
+
+
+def write_random_qwen3_gguf(path: str, smollm2_path: str, n_layer: int = 6, n_embd: int = 128, n_head: int = 4,
+                            n_head_kv: int = 2, head_dim: int = 64, n_ff: int = 256, seed: int = 0) -> None:
+    """A qwen3-layout GGUF with random F16 weights (F32 norms) and SmolLM2's
+    tokenizer, which llama.cpp loads as it would a real Qwen3. head_dim *
+    n_head != n_embd on purpose (as in real Qwen3 models). A separate random
+    output matrix: with tied embeddings a random model only repeats its input."""
+    import gguf
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    src = gguf.GGUFReader(smollm2_path)
+    w = gguf.GGUFWriter(path, "qwen3")
+    n_vocab = 0
+    for name, field in src.fields.items():
+        if not name.startswith("tokenizer."):
+            continue
+        vtype = field.types[0]
+        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
+        w.add_key_value(name, field.contents(), vtype, sub_type=sub)
+        if name == "tokenizer.ggml.tokens":
+            n_vocab = len(field.data)
+    w.add_name("qwen3 random test model")
+    w.add_context_length(4096)
+    w.add_embedding_length(n_embd)
+    w.add_block_count(n_layer)
+    w.add_feed_forward_length(n_ff)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_head_kv)
+    w.add_key_length(head_dim)
+    w.add_value_length(head_dim)
+    w.add_rope_dimension_count(head_dim)
+    w.add_rope_freq_base(1000000.0)
+    w.add_layer_norm_rms_eps(1e-6)
+
+    def mat(n_out: int, n_in: int, gain: float = 1.0):  # numpy [out, in] -> GGUF ne [in, out]
+        return (rng.standard_normal((n_out, n_in)) * gain / np.sqrt(n_in)).astype(np.float16)
+
+    def norm(n: int):
+        return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
+
+    w.add_tensor("token_embd.weight", rng.standard_normal((n_vocab, n_embd)).astype(np.float16))
+    w.add_tensor("output_norm.weight", norm(n_embd))
+    w.add_tensor("output.weight", mat(n_vocab, n_embd, 4.0))  # well separated logits
+    for il in range(n_layer):
+        b = f"blk.{il}."
+        w.add_tensor(b + "attn_norm.weight", norm(n_embd))
+        w.add_tensor(b + "attn_q.weight", mat(n_head * head_dim, n_embd))
+        w.add_tensor(b + "attn_k.weight", mat(n_head_kv * head_dim, n_embd))
+        w.add_tensor(b + "attn_v.weight", mat(n_head_kv * head_dim, n_embd))
+        w.add_tensor(b + "attn_q_norm.weight", norm(head_dim))
+        w.add_tensor(b + "attn_k_norm.weight", norm(head_dim))
+        w.add_tensor(b + "attn_output.weight", mat(n_embd, n_head * head_dim, 2.0))
+        w.add_tensor(b + "ffn_norm.weight", norm(n_embd))
+        w.add_tensor(b + "ffn_gate.weight", mat(n_ff, n_embd))
+        w.add_tensor(b + "ffn_up.weight", mat(n_ff, n_embd))
+        w.add_tensor(b + "ffn_down.weight", mat(n_embd, n_ff, 2.0))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 @pytest.fixture(scope="session")
-def model_file():
-    """model_file(name) -> local GGUF path of a registry model, fetched once per run."""
+def model_file(tmp_path_factory):
+    """model_file(name) -> local GGUF path of a registry model (fetched once per
+    run), or of the random qwen3 model (QWEN3_RANDOM, written once per run)."""
     from specbound_cpp.models import model_path
 
     cache: dict[str, str] = {}
 
     def get(name: str) -> str:
         if name not in cache:
-            cache[name] = model_path(name, progress=False)
+            if name == QWEN3_RANDOM:
+                path = str(tmp_path_factory.mktemp("qwen3") / "qwen3-random-f16.gguf")
+                write_random_qwen3_gguf(path, get("smollm2-135m"))
+                cache[name] = path
+            else:
+                cache[name] = model_path(name, progress=False)
         return cache[name]
 
     return get
@@ -43,6 +116,16 @@ def qwen05_path(model_file):
 @pytest.fixture(scope="session")
 def qwen15_path(model_file):
     return model_file("qwen2.5-coder-1.5b")
+
+
+@pytest.fixture(scope="session")
+def gemma3_path(model_file):
+    return model_file("gemma3-270m")
+
+
+@pytest.fixture(scope="session")
+def qwen3_random_path(model_file):
+    return model_file(QWEN3_RANDOM)
 
 
 def new_session(path: str, n_ctx: int = 1024, n_batch: int = 512, n_threads: int = N_THREADS):

@@ -24,6 +24,10 @@ import pytest
 
 N_NEW = 128
 N_CTX = 1024
+# qwen3-random: the random-weight qwen3 GGUF of conftest. gemma3-270m: the
+# teacher-forced test's second chunk (positions 512..1023) attends past the
+# 512-token sliding window; tests/test_arch_gemma3_qwen3.py has long prompts.
+MODELS = ["smollm2-135m", "qwen2.5-coder-0.5b", "gemma3-270m", "qwen3-random"]
 
 LONG_PROMPT = (
     "The lighthouse keeper had kept the same routine for thirty-one years. Every evening, "
@@ -87,12 +91,12 @@ def first_divergence(ours: list[int], theirs: list[int]) -> int | None:
 
 
 # Documented near-ties: (model, prompt) -> divergence index. Empty: every prompt
-# matches llama.cpp token for token on both models. An entry here must come with
+# matches llama.cpp token for token on every model. An entry here must come with
 # a measured top-2 logit gap < 1e-2 at the divergence point (asserted below).
 KNOWN_NEAR_TIES: dict[tuple[str, str], int] = {}
 
 
-@pytest.mark.parametrize("model", ["smollm2-135m", "qwen2.5-coder-0.5b"])
+@pytest.mark.parametrize("model", MODELS)
 def test_greedy_matches_llamacpp(model, model_file, make_session, make_reference, record_property):
     path = model_file(model)
     sess = make_session(path, n_ctx=N_CTX)
@@ -139,7 +143,7 @@ def forced_text_tokens(sess, n: int) -> list[int]:
     return toks[:n]
 
 
-@pytest.mark.parametrize("model", ["smollm2-135m", "qwen2.5-coder-0.5b"])
+@pytest.mark.parametrize("model", MODELS)
 def test_teacher_forced_logits_match_llamacpp(model, model_file, make_session, make_reference, record_property):
     n = 1024  # two chunks of 512: the second attends to >= 512 cached positions
     path = model_file(model)

@@ -181,7 +181,7 @@ BAD_INPUTS = {
     "wrong_magic": (("ValueError",), ["wrong_magic.gguf"]),
     "truncated_header": (("ValueError",), ["truncated_header.gguf"]),
     "truncated_data": (("ValueError",), ["truncated_data.gguf"]),
-    "unsupported_arch": (("ValueError",), ["gpt2", "llama", "qwen2"]),
+    "unsupported_arch": (("ValueError",), ["gpt2", "llama", "qwen2", "qwen3", "gemma3"]),
     "unknown_arch": (("ValueError",), ["unknown_arch.gguf"]),
 }
 

@@ -176,6 +176,7 @@ void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, flo
                 std::vector<int32_t> toks;
                 for (int r : joining) toks.push_back(rows[r].token);
                 j = ggml_get_rows(ctx, model_.tok_embd, new_input(ctx, inputs, GGML_TYPE_I32, toks, (int64_t) toks.size()));
+                if (hp.embd_scale != 1.0f) j = ggml_scale(ctx, j, hp.embd_scale);
             } else {
                 std::vector<int32_t> idx(joining.begin(), joining.end());
                 j = ggml_get_rows(ctx, hin, new_input(ctx, inputs, GGML_TYPE_I32, idx, (int64_t) idx.size()));
@@ -197,13 +198,21 @@ void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, flo
             }
             seg.n_kv = std::min(kv_.n_cells, (int) GGML_PAD(max_pos + 1, kKvPad));
             const int m = (int) order.size();
-            std::vector<ggml_fp16_t> mask((size_t) seg.n_kv * m);
+            // causal mask; the sliding-window one also hides cells n_swa or more
+            // positions back (llama.cpp's standard SWA: masked when pos_q - pos_k >= n_swa)
+            const bool swa = hp.n_swa > 0;
+            std::vector<ggml_fp16_t> mask((size_t) seg.n_kv * m), mask_swa(swa ? mask.size() : 0);
             const ggml_fp16_t zero = ggml_fp32_to_fp16(0.0f), ninf = ggml_fp32_to_fp16(-INFINITY);
             for (int i = 0; i < m; ++i)
-                for (int c = 0; c < seg.n_kv; ++c) mask[(size_t) i * seg.n_kv + c] = c <= pos[i] ? zero : ninf;
+                for (int c = 0; c < seg.n_kv; ++c) {
+                    const size_t e = (size_t) i * seg.n_kv + c;
+                    mask[e] = c <= pos[i] ? zero : ninf;
+                    if (swa) mask_swa[e] = c <= pos[i] && pos[i] - c < hp.n_swa ? zero : ninf;
+                }
             seg.pos = new_input(ctx, inputs, GGML_TYPE_I32, pos, m);
             seg.kv_idx = new_input(ctx, inputs, GGML_TYPE_I64, cells, m);
             seg.mask = new_input(ctx, inputs, GGML_TYPE_F16, mask, seg.n_kv, m);
+            if (swa) seg.mask_swa = new_input(ctx, inputs, GGML_TYPE_F16, mask_swa, seg.n_kv, m);
         }
         cur = build_layer(b, il, cur, seg);
     }

@@ -18,8 +18,8 @@ ggml_tensor * build_layer_llama(GraphBuilder & b, int il, ggml_tensor * x, const
     q = ggml_reshape_3d(ctx, q, hp.head_dim, hp.n_head, m);
     k = ggml_reshape_3d(ctx, k, hp.head_dim, hp.n_head_kv, m);
     v = ggml_reshape_3d(ctx, v, hp.head_dim, hp.n_head_kv, m);
-    q = b.rope(q, s);
-    k = b.rope(k, s);
+    q = b.rope(q, s, il);
+    k = b.rope(k, s, il);
     ggml_tensor * a = b.matmul(L.wo, b.attention(il, q, k, v, s));
     x = ggml_add(ctx, a, x);
 

@@ -13,8 +13,8 @@ ggml_tensor * build_layer_qwen2(GraphBuilder & b, int il, ggml_tensor * x, const
     ggml_tensor * q = ggml_add(ctx, b.matmul(L.wq, h), L.bq);
     ggml_tensor * k = ggml_add(ctx, b.matmul(L.wk, h), L.bk);
     ggml_tensor * v = ggml_add(ctx, b.matmul(L.wv, h), L.bv);
-    q = b.rope(ggml_reshape_3d(ctx, q, hp.head_dim, hp.n_head, m), s);
-    k = b.rope(ggml_reshape_3d(ctx, k, hp.head_dim, hp.n_head_kv, m), s);
+    q = b.rope(ggml_reshape_3d(ctx, q, hp.head_dim, hp.n_head, m), s, il);
+    k = b.rope(ggml_reshape_3d(ctx, k, hp.head_dim, hp.n_head_kv, m), s, il);
     v = ggml_reshape_3d(ctx, v, hp.head_dim, hp.n_head_kv, m);
     ggml_tensor * a = b.matmul(L.wo, b.attention(il, q, k, v, s));
     x = ggml_add(ctx, a, x);

@@ -50,13 +50,16 @@ ggml_tensor * GraphBuilder::matmul(ggml_tensor * w, ggml_tensor * x) {
     return ggml_mul_mat(ctx, w, view);
 }
 
-ggml_tensor * GraphBuilder::rope(ggml_tensor * x, const Segment & s) {
+ggml_tensor * GraphBuilder::rope(ggml_tensor * x, const Segment & s, int il) {
     const HParams & hp = m.hp;
+    const bool swa = hp.is_swa(il);
     return ggml_rope_ext(ctx, x, s.pos, m.rope_freqs, hp.n_rot, hp.rope_mode, hp.n_ctx_train,
-                         hp.rope_freq_base, hp.rope_freq_scale, 0.0f, 1.0f, 32.0f, 1.0f);
+                         swa ? hp.rope_freq_base_swa : hp.rope_freq_base,
+                         swa ? hp.rope_freq_scale_swa : hp.rope_freq_scale, 0.0f, 1.0f, 32.0f, 1.0f);
 }
 
-ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, const Segment & s) {
+ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, const Segment & s,
+                                      float kq_scale) {
     const HParams & hp = m.hp;
     const int64_t m_rows = q->ne[2];
     const int64_t row = (int64_t) hp.head_dim * hp.n_head_kv;
@@ -71,7 +74,9 @@ ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, 
     // With use_ref set on the CPU backend (decode phase) ggml computes each query
     // row on its own and skips masked cells: the result does not depend on the
     // batch or on how many cells are padded in.
-    ggml_tensor * out = ggml_flash_attn_ext(ctx, qp, kview, vview, s.mask, 1.0f / sqrtf((float) hp.head_dim), 0.0f, 0.0f);
+    if (kq_scale == 0.0f) kq_scale = 1.0f / sqrtf((float) hp.head_dim);
+    ggml_tensor * mask = hp.is_swa(il) ? s.mask_swa : s.mask;
+    ggml_tensor * out = ggml_flash_attn_ext(ctx, qp, kview, vview, mask, kq_scale, 0.0f, 0.0f);
     ggml_prec_set_acc(out, GGML_PREC_F32);
     return ggml_reshape_2d(ctx, out, (int64_t) hp.head_dim * hp.n_head, m_rows);
 }
@@ -80,6 +85,14 @@ ggml_tensor * GraphBuilder::ffn_swiglu(const Layer & L, ggml_tensor * x) {
     ggml_tensor * g = matmul(L.ffn_gate, x);
     ggml_tensor * u = matmul(L.ffn_up, x);
     return matmul(L.ffn_down, ggml_mul(ctx, ggml_silu(ctx, g), u));
+}
+
+// The fused op, as llama.cpp computes it: ggml's separate gelu may go through
+// an F16 lookup table, which would round differently.
+ggml_tensor * GraphBuilder::ffn_geglu(const Layer & L, ggml_tensor * x) {
+    ggml_tensor * g = matmul(L.ffn_gate, x);
+    ggml_tensor * u = matmul(L.ffn_up, x);
+    return matmul(L.ffn_down, ggml_geglu_split(ctx, g, u));
 }
 
 } // namespace sb

@@ -16,6 +16,7 @@ struct Segment {
     ggml_tensor * pos = nullptr;   // I32 [m]
     ggml_tensor * kv_idx = nullptr;// I64 [m] cells written by these rows
     ggml_tensor * mask = nullptr;  // F16 [n_kv, m]
+    ggml_tensor * mask_swa = nullptr;  // F16 [n_kv, m], sliding-window layers (models with n_swa > 0)
 };
 
 struct GraphBuilder {
@@ -31,11 +32,15 @@ struct GraphBuilder {
 
     ggml_tensor * rms_norm(ggml_tensor * x, ggml_tensor * w);
     ggml_tensor * matmul(ggml_tensor * w, ggml_tensor * x);
-    ggml_tensor * rope(ggml_tensor * x, const Segment & s);
+    // rotary embedding of layer il (sliding-window layers have their own base)
+    ggml_tensor * rope(ggml_tensor * x, const Segment & s, int il);
     // q: [head_dim, n_head, m], k/v: [head_dim, n_head_kv, m]; writes k/v to the
-    // cache of layer il at the segment's cells, returns [n_head*head_dim, m]
-    ggml_tensor * attention(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, const Segment & s);
+    // cache of layer il at the segment's cells, returns [n_head*head_dim, m].
+    // kq_scale: softmax scale of q.k (default 1/sqrt(head_dim)).
+    ggml_tensor * attention(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, const Segment & s,
+                            float kq_scale = 0.0f);
     ggml_tensor * ffn_swiglu(const Layer & L, ggml_tensor * x);
+    ggml_tensor * ffn_geglu(const Layer & L, ggml_tensor * x);  // GELU (tanh approximation) gate
 
   private:
     struct QuantizedInput { ggml_tensor * x; ggml_type type; ggml_tensor * q; };
@@ -45,11 +50,15 @@ struct GraphBuilder {
 // One transformer block of each architecture: x [n_embd, m] -> [n_embd, m].
 ggml_tensor * build_layer_llama(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s);
 ggml_tensor * build_layer_qwen2(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s);
+ggml_tensor * build_layer_qwen3(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s);
+ggml_tensor * build_layer_gemma3(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s);
 
 inline ggml_tensor * build_layer(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s) {
     switch (b.m.hp.arch) {
         case Arch::llama: return build_layer_llama(b, il, x, s);
         case Arch::qwen2: return build_layer_qwen2(b, il, x, s);
+        case Arch::qwen3: return build_layer_qwen3(b, il, x, s);
+        case Arch::gemma3: return build_layer_gemma3(b, il, x, s);
     }
     return nullptr;
 }

@@ -7,12 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
 namespace sb {
 
-const char * supported_arch_list() { return "llama, qwen2"; }
+const char * supported_arch_list() { return "llama, qwen2, qwen3, gemma3"; }
 
 static std::string key(const HParams & hp, const char * suffix) { return hp.arch_name + "." + suffix; }
 
@@ -51,6 +52,41 @@ Model::~Model() {
     if (mmap_addr) munmap(mmap_addr, mmap_size);
 }
 
+// Which layers use the sliding window, as llama.cpp decides it: an explicit
+// per-layer array, or a period n (default 6) where the last layer of every n is
+// global and the others slide (n == 0: all slide).
+static void read_swa_pattern(gguf_context * g, HParams & hp) {
+    hp.swa.assign(hp.n_layer, false);
+    const int64_t id = find_key(g, key(hp, "attention.sliding_window_pattern"));
+    if (id >= 0 && gguf_get_kv_type(g, id) == GGUF_TYPE_ARRAY) {
+        const enum gguf_type t = gguf_get_arr_type(g, id);
+        if ((int) gguf_get_arr_n(g, id) < hp.n_layer)
+            throw std::invalid_argument("sliding_window_pattern has fewer entries than layers");
+        for (int il = 0; il < hp.n_layer; ++il) {
+            if (t == GGUF_TYPE_BOOL) hp.swa[il] = ((const int8_t *) gguf_get_arr_data(g, id))[il] != 0;
+            else if (t == GGUF_TYPE_INT32 || t == GGUF_TYPE_UINT32) hp.swa[il] = ((const uint32_t *) gguf_get_arr_data(g, id))[il] != 0;
+            else throw std::invalid_argument("sliding_window_pattern has an unexpected type");
+        }
+        return;
+    }
+    const uint32_t n = get_u32(g, key(hp, "attention.sliding_window_pattern"), false, 6);
+    for (int il = 0; il < hp.n_layer; ++il) hp.swa[il] = n == 0 || (uint32_t) il % n < n - 1;
+}
+
+static void read_gemma3(gguf_context * g, HParams & hp) {
+    hp.embd_scale = sqrtf((float) hp.n_embd);
+    hp.rms_eps = get_f32(g, key(hp, "attention.layer_norm_rms_epsilon"), 1e-6f);
+    hp.n_swa = (int) get_u32(g, key(hp, "attention.sliding_window"), false, 0);
+    if (hp.n_swa > 0) {
+        read_swa_pattern(g, hp);
+        // sliding layers keep the base rope (no scaling) unless the file says otherwise
+        hp.rope_freq_base_swa = get_f32(g, key(hp, "rope.freq_base_swa"), 10000.0f);
+        hp.rope_freq_scale_swa = 1.0f;
+    }
+    if (get_f32(g, key(hp, "final_logit_softcapping"), 0.0f) != 0.0f)
+        throw std::invalid_argument("gemma3 with final logit softcapping is not supported");
+}
+
 static void read_hparams(Model & m) {
     gguf_context * g = m.gguf;
     HParams & hp = m.hp;
@@ -63,6 +99,12 @@ static void read_hparams(Model & m) {
         hp.rope_mode = GGML_ROPE_TYPE_NORMAL;
     } else if (hp.arch_name == "qwen2") {
         hp.arch = Arch::qwen2;
+        hp.rope_mode = GGML_ROPE_TYPE_NEOX;
+    } else if (hp.arch_name == "qwen3") {
+        hp.arch = Arch::qwen3;
+        hp.rope_mode = GGML_ROPE_TYPE_NEOX;
+    } else if (hp.arch_name == "gemma3") {
+        hp.arch = Arch::gemma3;
         hp.rope_mode = GGML_ROPE_TYPE_NEOX;
     } else {
         throw std::invalid_argument("unsupported model architecture '" + hp.arch_name +
@@ -82,6 +124,7 @@ static void read_hparams(Model & m) {
     hp.rope_freq_scale = scale > 0.0f ? 1.0f / scale : 1.0f;
     if (hp.n_layer <= 0 || hp.n_embd <= 0 || hp.n_head <= 0 || hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0)
         throw std::invalid_argument("GGUF hyper-parameters are inconsistent");
+    if (hp.arch == Arch::gemma3) read_gemma3(g, hp);
 }
 
 static ggml_tensor * get_tensor(Model & m, const std::string & name, bool required) {
@@ -114,6 +157,15 @@ static void bind_tensors(Model & m) {
         L.ffn_gate = t("ffn_gate.weight", true);
         L.ffn_up = t("ffn_up.weight", true);
         L.ffn_down = t("ffn_down.weight", true);
+        const bool qk_norm = hp.arch == Arch::qwen3 || hp.arch == Arch::gemma3;
+        L.attn_q_norm = t("attn_q_norm.weight", qk_norm);
+        L.attn_k_norm = t("attn_k_norm.weight", qk_norm);
+        if (hp.arch == Arch::gemma3) {
+            L.attn_post_norm = t("post_attention_norm.weight", true);
+            L.ffn_post_norm = t("post_ffw_norm.weight", true);
+        }
+        if (qk_norm && (L.attn_q_norm->ne[0] != hp.head_dim || L.attn_k_norm->ne[0] != hp.head_dim))
+            throw std::invalid_argument("q/k norm of layer " + std::to_string(il) + " does not match the head size");
         if (hp.arch == Arch::qwen2 && !(L.bq && L.bk && L.bv))
             throw std::invalid_argument("qwen2 model is missing attention biases in layer " + std::to_string(il));
         if (L.wq->ne[0] != hp.n_embd || L.wq->ne[1] != hp.n_head * hp.head_dim ||

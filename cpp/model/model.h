@@ -13,7 +13,7 @@
 
 namespace sb {
 
-enum class Arch { llama, qwen2 };
+enum class Arch { llama, qwen2, qwen3, gemma3 };
 
 struct HParams {
     std::string arch_name;
@@ -31,6 +31,14 @@ struct HParams {
     float rope_freq_base = 10000.0f;
     float rope_freq_scale = 1.0f;
     int rope_mode = 0;    // GGML_ROPE_TYPE_NORMAL or GGML_ROPE_TYPE_NEOX
+    float embd_scale = 1.0f;  // token embeddings are multiplied by this (gemma3: sqrt(n_embd))
+    // Sliding-window attention (gemma3): layers with swa[il] attend only to the
+    // last n_swa positions (pos_q - pos_k < n_swa) and use their own rope base.
+    int n_swa = 0;            // 0: no sliding window
+    std::vector<bool> swa;    // per layer
+    float rope_freq_base_swa = 10000.0f;
+    float rope_freq_scale_swa = 1.0f;
+    bool is_swa(int il) const { return n_swa > 0 && swa[il]; }
 };
 
 struct Layer {
@@ -39,6 +47,9 @@ struct Layer {
     ggml_tensor * bq = nullptr, * bk = nullptr, * bv = nullptr;
     ggml_tensor * ffn_norm = nullptr;
     ggml_tensor * ffn_gate = nullptr, * ffn_up = nullptr, * ffn_down = nullptr;
+    // per-head RMS norms of q and k (qwen3, gemma3); norms after attention and FFN (gemma3)
+    ggml_tensor * attn_q_norm = nullptr, * attn_k_norm = nullptr;
+    ggml_tensor * attn_post_norm = nullptr, * ffn_post_norm = nullptr;
 };
 
 struct Model {
