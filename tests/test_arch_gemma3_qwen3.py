@@ -127,9 +127,10 @@ def test_gemma3_prefix_reuse_matches_llamacpp(gemma3_path, make_session):
     p2 = p1 + out1 + tail
     out2, reused = call(p2, N_NEW, "call 2 (prefix reuse)")
     assert reused >= len(p1) + len(out1) - 1 and len(p2) + len(out2) > SWA + 64
-    # a prefix cut mid-way, then a longer run past the window again
-    p3 = p2[: len(p1) + 40] + tail
-    call(p3, 64, "call 3 (partial prefix)")
+    # a prefix cut mid-way, then a run past the window again
+    p3 = p2[: len(p1) + 100] + tail
+    _, reused = call(p3, 64, "call 3 (partial prefix)")
+    assert reused >= len(p1) + 100 and len(p3) + 64 > SWA + 32
 
 
 # ---- 2. SpecBound exactness ---------------------------------------------------
@@ -232,8 +233,9 @@ def test_gemma3_continuation_past_window(model_file, make_session):
     p2 = p1 + out1 + tail
     out2, reused, _ = call(p2, 96, "call 2 (prefix reuse)")
     assert reused >= len(p1) + len(out1) - 1 and len(p2) + len(out2) > SWA + 64
-    _, reused, _ = call(p2[: len(p1) + 30] + tail, 48, "call 3 (partial prefix)")
-    assert reused >= len(p1) + 30
+    p3 = p2[: len(p1) + 80] + tail
+    _, reused, _ = call(p3, 48, "call 3 (partial prefix)")
+    assert reused >= len(p1) + 80 and len(p3) + 48 > SWA + 32
 
 
 # ---- 3. batch invariance --------------------------------------------------------

@@ -78,7 +78,9 @@ def check_invariance(sess, prefix: list[int], label: str) -> None:
           f"max abs diff {float(np.abs(one - base).max()):.3g}")
 
 
-@pytest.mark.parametrize("model", ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
+# qwen3-random: F16 weights (an sgemm type: the quantized-activation path);
+# gemma3-270m past its sliding window: tests/test_arch_gemma3_qwen3.py
+@pytest.mark.parametrize("model", ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "qwen3-random"])
 def test_decode_kernels_batch_invariant(model, model_file, make_session):
     sess = make_session(model_file(model), n_ctx=256)
     prefix = sess.tokenize(PROMPT, True, False)
