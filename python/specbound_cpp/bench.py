@@ -207,10 +207,10 @@ class PromptEncoder:
             )
 
     def __call__(self, prompt: dict) -> List[int]:
-        if not prompt["chat"]:
+        if not prompt["chat"] or not self.chat:
+            # (a GGUF without a chat template, e.g. gemma3-270m's: the long-form
+            # prompt goes in as plain text)
             return self.ll.tokenize(prompt["text"].encode("utf-8"), add_bos=True)
-        if not self.chat:
-            raise ValueError("the model has no chat template for the long-form prompts")
         rendered = self.chat(messages=[{"role": "user", "content": prompt["text"]}]).prompt
         return self.ll.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)
 
