@@ -20,6 +20,39 @@ N_THREADS = 2
 QWEN3_RANDOM = "qwen3-random"
 
 
+def copy_tokenizer(writer, src_path: str) -> int:
+    """Copy every tokenizer.* field of the GGUF at src_path into a gguf.GGUFWriter
+    (so that llama.cpp can load the new file's vocabulary); returns n_vocab."""
+    import gguf
+
+    n_vocab = 0
+    for name, field in gguf.GGUFReader(src_path).fields.items():
+        if not name.startswith("tokenizer."):
+            continue
+        vtype = field.types[0]
+        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(name, field.contents(), vtype, sub_type=sub)
+        if name == "tokenizer.ggml.tokens":
+            n_vocab = len(field.data)
+    return n_vocab
+
+
+def run_calibrate_quick(path: str, cache, timeout: float):
+    """`python -m specbound_cpp.calibrate PATH --quick` with SPECBOUND_CACHE=cache
+    (a temporary cache: the user's profiles are neither read nor overwritten)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, SPECBOUND_CACHE=str(cache))
+    proc = subprocess.run(
+        [sys.executable, "-m", "specbound_cpp.calibrate", path, "--quick", "--threads", "2"],
+        env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
 def write_random_qwen3_gguf(path: str, smollm2_path: str, n_layer: int = 6, n_embd: int = 128, n_head: int = 4,
                             n_head_kv: int = 2, head_dim: int = 64, n_ff: int = 256, seed: int = 0) -> None:
     """A qwen3-layout GGUF with random F16 weights (F32 norms) and SmolLM2's
@@ -30,17 +63,8 @@ def write_random_qwen3_gguf(path: str, smollm2_path: str, n_layer: int = 6, n_em
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    src = gguf.GGUFReader(smollm2_path)
     w = gguf.GGUFWriter(path, "qwen3")
-    n_vocab = 0
-    for name, field in src.fields.items():
-        if not name.startswith("tokenizer."):
-            continue
-        vtype = field.types[0]
-        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
-        w.add_key_value(name, field.contents(), vtype, sub_type=sub)
-        if name == "tokenizer.ggml.tokens":
-            n_vocab = len(field.data)
+    n_vocab = copy_tokenizer(w, smollm2_path)
     w.add_name("qwen3 random test model")
     w.add_context_length(4096)
     w.add_embedding_length(n_embd)

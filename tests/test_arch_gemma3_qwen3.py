@@ -23,12 +23,9 @@ import inspect
 import json
 import json.decoder
 import json.encoder
-import os
-import subprocess
-import sys
 
 import pytest
-from conftest import QWEN3_RANDOM
+from conftest import QWEN3_RANDOM, run_calibrate_quick
 from test_batch_invariance import check_invariance
 from test_parity_llamacpp import LONG_PROMPT, PROMPTS, first_divergence, reference_greedy
 from test_specbound import GREEDY, SAMPLING, aggressive, assert_same, check_counters
@@ -91,21 +88,6 @@ def test_gemma3_long_prompts_match_llamacpp(gemma3_path, make_session):
     assert not failures, f"greedy output diverges from llama.cpp past the sliding window: {failures}"
 
 
-def reference_greedy_continue(ref, prompt: list[int], n: int) -> tuple[list[int], int]:
-    """llama.cpp greedy with llama-cpp-python's own prefix reuse (no reset)."""
-    import llama_cpp
-
-    before = ref.n_tokens
-    out: list[int] = []
-    for tok in ref.generate(prompt, temp=0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0):
-        if llama_cpp.llama_vocab_is_eog(ref._model.vocab, tok):
-            break
-        out.append(tok)
-        if len(out) >= n:
-            break
-    return out, before
-
-
 def test_gemma3_prefix_reuse_matches_llamacpp(gemma3_path, make_session):
     """Call 2 extends call 1's prompt + output past the window; both engines reuse the cache."""
     sess = make_session(gemma3_path, n_ctx=N_CTX)
@@ -116,7 +98,7 @@ def test_gemma3_prefix_reuse_matches_llamacpp(gemma3_path, make_session):
     def call(prompt, n, label):
         r = sess.generate(prompt, n, 0.0, 0, 1.0, 0.0, 0, [], False)
         ours = list(r["tokens"])
-        theirs, _ = reference_greedy_continue(ref, prompt, n)
+        theirs = reference_greedy(ref, prompt, n, reset=False)  # llama.cpp's own prefix reuse
         i = first_divergence(ours, theirs)
         print(f"gemma3 {label}: prompt {len(prompt)}, reused {r['n_prompt_reused']}, {len(ours)} new, divergence {i}")
         assert i is None, (label, i, ours[i:i + 4], theirs[i:i + 4])
@@ -251,12 +233,7 @@ def test_gemma3_decode_kernels_batch_invariant_past_window(gemma3_path, make_ses
 
 
 def test_gemma3_calibrate_quick(gemma3_path, tmp_path, monkeypatch):
-    env = dict(os.environ, SPECBOUND_CACHE=str(tmp_path))
-    proc = subprocess.run(
-        [sys.executable, "-m", "specbound_cpp.calibrate", gemma3_path, "--quick", "--threads", "2"],
-        env=env, capture_output=True, text=True, timeout=1500,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_calibrate_quick(gemma3_path, tmp_path, timeout=1500)
     files = list((tmp_path / "profiles").glob("*.json"))
     assert len(files) == 1, proc.stdout[-500:]
     prof = json.loads(files[0].read_text())

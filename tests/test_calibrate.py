@@ -11,23 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from conftest import run_calibrate_quick
 
 
 @pytest.fixture(scope="module")
 def calibrated(smollm2_path, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
-    env = dict(os.environ, SPECBOUND_CACHE=str(cache))
-    proc = subprocess.run(
-        [sys.executable, "-m", "specbound_cpp.calibrate", smollm2_path, "--quick", "--threads", "2"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return cache, proc
+    return cache, run_calibrate_quick(smollm2_path, cache, timeout=600)
 
 
 def _sha256(path: str) -> str:

@@ -63,11 +63,13 @@ PROMPTS = {
 }
 
 
-def reference_greedy(ref, prompt: list[int], n: int) -> list[int]:
-    """llama.cpp greedy tokens (temp 0 = greedy sampler), stopping at EOG or n tokens."""
+def reference_greedy(ref, prompt: list[int], n: int, reset: bool = True) -> list[int]:
+    """llama.cpp greedy tokens (temp 0 = greedy sampler), stopping at EOG or n tokens.
+    reset=False keeps llama-cpp-python's own prefix reuse from the previous call."""
     import llama_cpp
 
-    ref.reset()  # no prefix reuse: the prompt is evaluated in one batch, as ours
+    if reset:
+        ref.reset()  # no prefix reuse: the prompt is evaluated in one batch, as ours
     out: list[int] = []
     for tok in ref.generate(prompt, temp=0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0):
         if llama_cpp.llama_vocab_is_eog(ref._model.vocab, tok):

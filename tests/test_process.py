@@ -15,6 +15,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import copy_tokenizer
 
 MARK = "@@RESULT@@"  # the child's answer, on a line of its own (the editable rebuild may print too)
 
@@ -116,14 +117,8 @@ def write_unsupported_arch_gguf(path: str, smollm2_path: str, arch: str) -> None
     architecture), tiny hyper-parameters and one tiny tensor."""
     import gguf
 
-    src = gguf.GGUFReader(smollm2_path)
     w = gguf.GGUFWriter(path, arch)
-    for name, field in src.fields.items():
-        if not name.startswith("tokenizer."):
-            continue
-        vtype = field.types[0]
-        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
-        w.add_key_value(name, field.contents(), vtype, sub_type=sub)
+    copy_tokenizer(w, smollm2_path)
     w.add_context_length(2048)
     w.add_embedding_length(64)
     w.add_block_count(1)

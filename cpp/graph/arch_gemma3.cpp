@@ -12,15 +12,11 @@ ggml_tensor * build_layer_gemma3(GraphBuilder & b, int il, ggml_tensor * x, cons
     const HParams & hp = b.m.hp;
     const Layer & L = b.m.layers[il];
     ggml_context * ctx = b.ctx;
-    const int64_t m = x->ne[1];
 
     ggml_tensor * h = b.rms_norm(x, L.attn_norm);
-    ggml_tensor * q = b.matmul(L.wq, h), * k = b.matmul(L.wk, h), * v = b.matmul(L.wv, h);
-    q = b.rms_norm(ggml_reshape_3d(ctx, q, hp.head_dim, hp.n_head, m), L.attn_q_norm);
-    k = b.rms_norm(ggml_reshape_3d(ctx, k, hp.head_dim, hp.n_head_kv, m), L.attn_k_norm);
-    q = b.rope(q, s, il);
-    k = b.rope(k, s, il);
-    v = ggml_reshape_3d(ctx, v, hp.head_dim, hp.n_head_kv, m);
+    auto [q, k, v] = b.qkv(L, h);
+    q = b.rope(b.rms_norm(q, L.attn_q_norm), s, il);  // norms per head
+    k = b.rope(b.rms_norm(k, L.attn_k_norm), s, il);
     // query_pre_attn_scalar: 1/sqrt(head_dim), except the 27B model (62 layers),
     // which uses 1/sqrt(n_embd/n_head). Applied to q before attention (scale 1
     // inside), in that order, as llama.cpp does.

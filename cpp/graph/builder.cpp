@@ -50,6 +50,17 @@ ggml_tensor * GraphBuilder::matmul(ggml_tensor * w, ggml_tensor * x) {
     return ggml_mul_mat(ctx, w, view);
 }
 
+GraphBuilder::Qkv GraphBuilder::qkv(const Layer & L, ggml_tensor * h) {
+    const HParams & hp = m.hp;
+    const int64_t n = h->ne[1];
+    ggml_tensor * q = matmul(L.wq, h), * k = matmul(L.wk, h), * v = matmul(L.wv, h);
+    if (L.bq) q = ggml_add(ctx, q, L.bq);  // qwen2 always (checked at load), others optional
+    if (L.bk) k = ggml_add(ctx, k, L.bk);
+    if (L.bv) v = ggml_add(ctx, v, L.bv);
+    return { ggml_reshape_3d(ctx, q, hp.head_dim, hp.n_head, n), ggml_reshape_3d(ctx, k, hp.head_dim, hp.n_head_kv, n),
+             ggml_reshape_3d(ctx, v, hp.head_dim, hp.n_head_kv, n) };
+}
+
 ggml_tensor * GraphBuilder::rope(ggml_tensor * x, const Segment & s, int il) {
     const HParams & hp = m.hp;
     const bool swa = hp.is_swa(il);

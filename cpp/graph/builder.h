@@ -32,6 +32,11 @@ struct GraphBuilder {
 
     ggml_tensor * rms_norm(ggml_tensor * x, ggml_tensor * w);
     ggml_tensor * matmul(ggml_tensor * w, ggml_tensor * x);
+    // q, k, v of layer L from the normed input h [n_embd, m], with the layer's
+    // biases where it has them, split into heads: q [head_dim, n_head, m],
+    // k and v [head_dim, n_head_kv, m]
+    struct Qkv { ggml_tensor * q, * k, * v; };
+    Qkv qkv(const Layer & L, ggml_tensor * h);
     // rotary embedding of layer il (sliding-window layers have their own base)
     ggml_tensor * rope(ggml_tensor * x, const Segment & s, int il);
     // q: [head_dim, n_head, m], k/v: [head_dim, n_head_kv, m]; writes k/v to the
