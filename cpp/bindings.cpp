@@ -66,6 +66,14 @@ static sb::GenerateParams gen_params(const Session & s, int max_tokens, float te
     return g;
 }
 
+// a float vector as a 2-d numpy array that owns it
+static nb::ndarray<nb::numpy, float, nb::ndim<2>> numpy_2d(std::vector<float> && data, size_t rows, size_t cols) {
+    auto * v = new std::vector<float>(std::move(data));
+    nb::capsule owner(v, [](void * p) noexcept { delete (std::vector<float> *) p; });
+    size_t shape[2] = { rows, cols };
+    return nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->data(), 2, shape, owner);
+}
+
 NB_MODULE(_core, m) {
     m.doc() = "specbound_cpp engine (C++ over llama-cpp-python's ggml)";
 
@@ -187,6 +195,20 @@ NB_MODULE(_core, m) {
              })
         .def("set_candidates", [](Session & s, const std::vector<int32_t> & ids) { s.engine.set_candidates(ids); })
         .def("candidates", [](Session & s) { return s.engine.candidates(); })
+        .def("kernels", [](Session & s) { return s.engine.kernel_report(); })
+        .def("probe_matmul",
+             [](Session & s, const std::string & name, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> x,
+                const std::string & path, int n_threads, int64_t n_rows) {
+                 const int64_t n = (int64_t) x.shape(0);
+                 std::vector<float> out;
+                 {
+                     nb::gil_scoped_release nogil;
+                     out = s.engine.probe_matmul(name, x.data(), n, (int64_t) x.shape(1), path, n_threads, n_rows);
+                 }
+                 const size_t rows = out.size() / (size_t) n;
+                 return numpy_2d(std::move(out), (size_t) n, rows);
+             },
+             "name"_a, "x"_a, "path"_a, "n_threads"_a = 2, "n_rows"_a = 0)
         .def("exit_logits",
              [](Session & s, const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers) {
                  // teacher-forced exit-head logits [layer, token, candidate] (calibration)

@@ -12,8 +12,6 @@
 
 namespace sb {
 
-static constexpr size_t kMaxNodes = 16384;
-
 static double now_ms() {
     using namespace std::chrono;
     return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
@@ -38,6 +36,11 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     if (!cpu_) throw std::runtime_error("ggml has no CPU backend");
     ggml_backend_reg_t cpu_reg = ggml_backend_dev_backend_reg(ggml_backend_get_device(cpu_));
     set_use_ref_ = (void (*)(ggml_backend_t, bool)) ggml_backend_reg_get_proc_address(cpu_reg, "ggml_backend_cpu_set_use_ref");
+    // use_ref keeps ggml's tiled K-quant matmul and its split-KV attention out of
+    // the decode phase; without it batch invariance would silently break.
+    if (!set_use_ref_) throw std::runtime_error("this ggml's CPU backend has no ggml_backend_cpu_set_use_ref: "
+                                                "batch-invariant decoding is impossible with it");
+    decide_kernels();
 
     std::vector<ggml_backend_t> backends;
     if (model_.gpu_dev) {
@@ -46,8 +49,24 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
         backends.push_back(gpu_);
     }
     backends.push_back(cpu_);
-    sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), kMaxNodes, false, gpu_ != nullptr);
-    meta_.resize(ggml_tensor_overhead() * kMaxNodes + ggml_graph_overhead_custom(kMaxNodes, false));
+    sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), kMaxGraphNodes, false, gpu_ != nullptr);
+    meta_.resize(ggml_tensor_overhead() * kMaxGraphNodes + ggml_graph_overhead_custom(kMaxGraphNodes, false));
+}
+
+void Engine::decide_kernels() {
+    auto decide = [&](const ggml_tensor * w) {
+        if (w && (!w->buffer || ggml_backend_buffer_is_host(w->buffer))) kernels_.decide(w);
+    };
+    for (const Layer & L : model_.layers)
+        for (const ggml_tensor * w : { L.wq, L.wk, L.wv, L.wo, L.ffn_gate, L.ffn_up, L.ffn_down }) decide(w);
+    decide(model_.output);
+}
+
+std::vector<std::pair<std::string, std::string>> Engine::kernel_report() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (int t = 0; t < GGML_TYPE_COUNT; ++t)
+        if (!kernels_.report[t].empty()) out.push_back({ ggml_type_name((ggml_type) t), kernels_.report[t] });
+    return out;
 }
 
 Engine::~Engine() {
@@ -132,8 +151,8 @@ void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, flo
     const double t0 = now_ms();
     ggml_init_params ip = { meta_.size(), meta_.data(), true };
     ggml_context * ctx = ggml_init(ip);
-    ggml_cgraph * gf = ggml_new_graph_custom(ctx, kMaxNodes, false);
-    GraphBuilder b(ctx, gf, model_, kv_, invariant);
+    ggml_cgraph * gf = ggml_new_graph_custom(ctx, kMaxGraphNodes, false);
+    GraphBuilder b(ctx, gf, model_, kv_, invariant, &kernels_);
     std::vector<InputData> inputs;
 
     ggml_tensor * hin = nullptr;

@@ -6,6 +6,7 @@
 // Early exit, the deep pass and plain decoding are all calls of forward().
 #pragma once
 
+#include "kernels/kernels.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
 
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sb {
@@ -61,7 +63,20 @@ class Engine {
     void set_candidates(const std::vector<int32_t> & ids);
     const std::vector<int32_t> & candidates() const { return cand_ids_; }
 
+    // Decode-phase matmul path per weight type of this model, e.g.
+    // {"q4_K", "sb_avx2_q4_K"}, {"q6_K", "ggml vec_dot [self-check failed: ...]"}
+    std::vector<std::pair<std::string, std::string>> kernel_report() const;
+
+    // One matmul of weight tensor `name` (its first n_rows rows; <= 0: all) with
+    // x [n, x_cols == k] through a decode path: "ggml" (plain mul_mat, use_ref on),
+    // "detour" (vec_dot via the pre-quantized input) or "ours" (our kernel,
+    // without the self-check). Returns [n, rows]. For the kernel probe and tests.
+    std::vector<float> probe_matmul(const std::string & name, const float * x, int64_t n, int64_t x_cols,
+                                    const std::string & path, int n_threads, int64_t n_rows = 0);
+
     Timing timing;
+
+    static constexpr size_t kMaxGraphNodes = 16384;
 
   private:
     Model model_;
@@ -76,6 +91,8 @@ class Engine {
     ggml_backend_buffer_t cand_buf_ = nullptr;
     ggml_tensor * cand_w_ = nullptr;  // [n_embd, capacity] in the LM head's type
     std::vector<int32_t> cand_ids_;
+    kernels::KernelTable kernels_;
+    void decide_kernels();
 };
 
 } // namespace sb

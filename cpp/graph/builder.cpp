@@ -2,6 +2,8 @@
 
 #include <ggml-cpu.h>
 
+#include "kernels/kernels.h"
+
 #include <cmath>
 
 namespace sb {
@@ -11,43 +13,46 @@ ggml_tensor * GraphBuilder::rms_norm(ggml_tensor * x, ggml_tensor * w) {
 }
 
 // Batch invariance. ggml's CPU mul_mat computes a batch of n >= 2 columns with
-// llamafile's sgemm when the weight type allows it, and n == 1 with vec_dot:
-// different summation orders, so a token's logits would depend on how many
-// tokens share its batch. In the decode phase we hand mul_mat an activation
-// that is already in the weight's vec_dot type and not contiguous: both sgemm
-// entry points are then skipped and every output element is one vec_dot of
-// (weight row, activation row), whatever the batch. The quantization is the
-// very from_float mul_mat would use, and it is shared by all weights of the
-// same vec_dot type that read this activation (q/k/v, gate/up).
+// llamafile's sgemm (or the tiled K-quant path) when the weight type allows it,
+// and n == 1 with vec_dot: different summation orders, so a token's logits
+// would depend on how many tokens share its batch. In the decode phase:
 //
-// Only weight types that llamafile's sgemm handles need this (on any CPU it is
-// built for: F32, F16, BF16, Q8_0, Q4_0, Q5_0, IQ4_NL). For every other type
-// (Q4_1, the K-quants, ...) mul_mat always takes the vec_dot path, so the plain
-// op is already batch-invariant, and skipping the extra pad + quantize nodes
-// saves their thread barriers (8 per layer) in every decode step.
-static bool sgemm_may_take(ggml_type t) {
-    switch (t) {
-        case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16: case GGML_TYPE_Q8_0:
-        case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_IQ4_NL:
-            return true;
-        default:
-            return false;
-    }
-}
-
+// 1. Where the model's weight type has a kernel of ours that passed its
+//    self-check at load (kernels/kernels.h), the matmul is that kernel: each
+//    column gets exactly vec_dot's arithmetic, several columns per weight pass.
+// 2. Otherwise, for the types sgemm may take (F32, F16, BF16, Q8_0, Q4_0, Q5_0,
+//    IQ4_NL), we hand mul_mat an activation already in the weight's vec_dot type
+//    and not contiguous: both sgemm entry points are skipped and every output
+//    element is one vec_dot of (weight row, activation row), whatever the batch.
+// 3. Every other type always takes vec_dot when use_ref is set (the engine
+//    requires it), so the plain op is already batch-invariant.
+//
+// The quantized activation is shared by all weights of the same activation
+// type that read it (q/k/v, gate/up).
 ggml_tensor * GraphBuilder::matmul(ggml_tensor * w, ggml_tensor * x) {
     const bool on_cpu = !w->buffer || ggml_backend_buffer_is_host(w->buffer);
-    if (!invariant || !on_cpu || !sgemm_may_take(w->type)) return ggml_mul_mat(ctx, w, x);
-    const ggml_type vdt = ggml_get_type_traits_cpu(w->type)->vec_dot_type;
+    if (!invariant || !on_cpu) return ggml_mul_mat(ctx, w, x);
+    if (const kernels::Kernel * k = kernel_table ? kernel_table->get(w->type) : nullptr)
+        return kernels::matmul_op(ctx, k, w, quantized(x, k->act_type, true));
+    if (!kernels::sgemm_may_take(w->type)) return ggml_mul_mat(ctx, w, x);
+    return ggml_mul_mat(ctx, w, quantized(x, ggml_get_type_traits_cpu(w->type)->vec_dot_type, false));
+}
+
+ggml_tensor * GraphBuilder::quantized(ggml_tensor * x, ggml_type type, bool ours) {
     for (const auto & qi : quantized_)
-        if (qi.x == x && qi.type == vdt) return ggml_mul_mat(ctx, w, qi.q);
-    const int64_t k = x->ne[0], n = x->ne[1];
-    const int64_t pad = ggml_blck_size(vdt);
-    ggml_tensor * xp = ggml_pad(ctx, x, (int) pad, 0, 0, 0);                   // [k + pad, n]
-    ggml_tensor * xq = ggml_cpy(ctx, xp, ggml_new_tensor_2d(ctx, vdt, k + pad, n));
-    ggml_tensor * view = ggml_view_2d(ctx, xq, k, n, xq->nb[1], 0);           // row stride > row size
-    quantized_.push_back({ x, vdt, view });
-    return ggml_mul_mat(ctx, w, view);
+        if (qi.x == x && qi.type == type && qi.ours == ours) return qi.q;
+    ggml_tensor * q;
+    if (ours) {
+        q = kernels::quantize_op(ctx, x, type);
+    } else {
+        const int64_t k = x->ne[0], n = x->ne[1];
+        const int64_t pad = ggml_blck_size(type);
+        ggml_tensor * xp = ggml_pad(ctx, x, (int) pad, 0, 0, 0);                   // [k + pad, n]
+        ggml_tensor * xq = ggml_cpy(ctx, xp, ggml_new_tensor_2d(ctx, type, k + pad, n));
+        q = ggml_view_2d(ctx, xq, k, n, xq->nb[1], 0);                            // row stride > row size
+    }
+    quantized_.push_back({ x, type, ours, q });
+    return q;
 }
 
 GraphBuilder::Qkv GraphBuilder::qkv(const Layer & L, ggml_tensor * h) {

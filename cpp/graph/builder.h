@@ -2,6 +2,7 @@
 // per-architecture layer files.
 #pragma once
 
+#include "kernels/kernels.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
 
@@ -20,8 +21,9 @@ struct Segment {
 };
 
 struct GraphBuilder {
-    GraphBuilder(ggml_context * ctx, ggml_cgraph * gf, const Model & m, KvCache & kv, bool invariant)
-        : ctx(ctx), gf(gf), m(m), kv(kv), invariant(invariant) {}
+    GraphBuilder(ggml_context * ctx, ggml_cgraph * gf, const Model & m, KvCache & kv, bool invariant,
+                 const kernels::KernelTable * kernel_table = nullptr)
+        : ctx(ctx), gf(gf), m(m), kv(kv), invariant(invariant), kernel_table(kernel_table) {}
 
     ggml_context * ctx;
     ggml_cgraph * gf;
@@ -29,6 +31,7 @@ struct GraphBuilder {
     KvCache & kv;
     // Batch-invariant kernels (decode phase): see matmul().
     bool invariant;
+    const kernels::KernelTable * kernel_table;  // our kernels per weight type (null: none)
 
     ggml_tensor * rms_norm(ggml_tensor * x, ggml_tensor * w);
     ggml_tensor * matmul(ggml_tensor * w, ggml_tensor * x);
@@ -48,8 +51,10 @@ struct GraphBuilder {
     ggml_tensor * ffn_geglu(const Layer & L, ggml_tensor * x);  // GELU (tanh approximation) gate
 
   private:
-    struct QuantizedInput { ggml_tensor * x; ggml_type type; ggml_tensor * q; };
-    std::vector<QuantizedInput> quantized_;  // one quantized copy per (activation, type)
+    // x quantized to `type`: for our kernels (ours) or as mul_mat's non-contiguous input
+    ggml_tensor * quantized(ggml_tensor * x, ggml_type type, bool ours);
+    struct QuantizedInput { ggml_tensor * x; ggml_type type; bool ours; ggml_tensor * q; };
+    std::vector<QuantizedInput> quantized_;  // one quantized copy per (activation, type, kind)
 };
 
 // One transformer block of each architecture: x [n_embd, m] -> [n_embd, m].

@@ -1,0 +1,27 @@
+// ggml's quantized block layouts, as stored in GGUF files and produced by
+// ggml's activation quantizers. Declared here (ggml does not install its
+// ggml-common.h); kernels.cpp checks each size against ggml_type_size().
+#pragma once
+
+#include <cstdint>
+
+namespace sb::kernels {
+
+using half = uint16_t;  // IEEE fp16 bits
+
+constexpr int kQK = 32;    // elements per block of the legacy types
+constexpr int kQK_K = 256; // elements per super-block of the K-quants
+
+struct BlockQ4_1 { half d, m; uint8_t qs[kQK / 2]; };               // w = d*q + m, q in [0, 15]
+struct BlockQ5_0 { half d; uint8_t qh[4]; uint8_t qs[kQK / 2]; };    // w = d*(q - 16), 5-bit q
+struct BlockQ8_0 { half d; int8_t qs[kQK]; };                        // w = d*q
+struct BlockQ8_1 { half d, s; int8_t qs[kQK]; };                     // s = d * sum(q)
+struct BlockQ4_K { half d, dmin; uint8_t scales[12]; uint8_t qs[kQK_K / 2]; };
+struct BlockQ6_K { uint8_t ql[kQK_K / 2]; uint8_t qh[kQK_K / 4]; int8_t scales[kQK_K / 16]; half d; };
+struct BlockQ8_K { float d; int8_t qs[kQK_K]; int16_t bsums[kQK_K / 16]; };
+
+static_assert(sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 && sizeof(BlockQ8_0) == 34 &&
+              sizeof(BlockQ8_1) == 36 && sizeof(BlockQ4_K) == 144 && sizeof(BlockQ6_K) == 210 &&
+              sizeof(BlockQ8_K) == 292, "ggml block layout");
+
+} // namespace sb::kernels

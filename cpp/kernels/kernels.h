@@ -1,0 +1,85 @@
+// Batch-invariant quantized matmul kernels for the decode phase.
+//
+// ggml's CPU mul_mat computes one token with vec_dot and several with other
+// kernels (llamafile's sgemm, the tiled K-quant path, repacked gemm), which
+// sum in other orders. Our kernels compute every output element with exactly
+// the arithmetic of ggml's own single-token vec_dot for that weight type, but
+// for several activation columns per pass over a weight row: the weight
+// block is unpacked once and each column runs the same instruction sequence
+// into accumulators of its own. A column's result therefore does not depend
+// on the batch (invariant by construction), equals llama.cpp's decode bit for
+// bit, and a batch of k costs less than k single tokens.
+//
+// A kernel is used only after a load-time self-check against ggml's vec_dot
+// on the model's own weights (another CPU, another ggml build: it falls back).
+#pragma once
+
+#include <ggml.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sb::kernels {
+
+// dst[c * dst_col + r] = dot(weight row r, activation column c), for rows
+// [r0, r1) and columns [0, n). Activations are already quantized to the
+// weight type's vec_dot type (ggml's own quantizer).
+struct Args {
+    const uint8_t * w = nullptr;  // weight rows
+    size_t w_row = 0;             // bytes between weight rows
+    const uint8_t * x = nullptr;  // quantized activation columns
+    size_t x_col = 0;             // bytes between columns
+    int64_t k = 0;                // elements per row
+    int64_t n = 0;                // columns
+    float * dst = nullptr;
+    int64_t dst_col = 0;          // floats between output columns
+};
+
+using RowsFn = void (*)(const Args & a, int64_t r0, int64_t r1);
+
+struct Kernel {
+    const char * name;   // e.g. "sb_avx2_q4_K"
+    ggml_type type;      // weight type
+    ggml_type act_type;  // activation type (ggml's vec_dot_type for `type`)
+    RowsFn rows;
+};
+
+// Our kernel for weight type t on this CPU and this ggml build, or null.
+// SPECBOUND_KERNELS=ggml switches all of them off (ggml's vec_dot path).
+const Kernel * find_kernel(ggml_type t);
+
+// x86 kernels (null where the CPU lacks AVX2/FMA/F16C or the type has none)
+const Kernel * x86_avx2_kernel(ggml_type t);
+
+// Bitwise comparison with ggml's vec_dot on rows of weight tensor w (host
+// memory), for batches of 1, 2, 3, 5, 8 and 16 columns of varied activations.
+// False (with the reason in *why) if any element differs.
+bool self_check(const Kernel & k, const ggml_tensor * w, std::string * why);
+
+// llamafile's sgemm takes these weight types for batches of 2 and more (on any
+// CPU it is built for), so a plain mul_mat of them is not batch-invariant;
+// GraphBuilder::matmul detours around it where no kernel of ours is used.
+bool sgemm_may_take(ggml_type t);
+
+// Graph ops (CPU backend): quantize x [k, n] to act_type ([row bytes, n] as I8),
+// and out [rows of w, n] = w . x from that quantized copy.
+ggml_tensor * quantize_op(ggml_context * ctx, ggml_tensor * x, ggml_type act_type);
+ggml_tensor * matmul_op(ggml_context * ctx, const Kernel * k, ggml_tensor * w, ggml_tensor * xq);
+
+} // namespace sb::kernels
+
+namespace sb::kernels {
+
+// Which kernel each weight type of a model uses in the decode phase, decided
+// once at load (find_kernel + self_check on the model's own weights).
+struct KernelTable {
+    const Kernel * by_type[GGML_TYPE_COUNT] = {};
+    std::string report[GGML_TYPE_COUNT];  // path per type used by the model ("" where unused)
+
+    const Kernel * get(ggml_type t) const { return by_type[t]; }
+    // Decide for the type of weight tensor w (first call per type only).
+    void decide(const ggml_tensor * w);
+};
+
+} // namespace sb::kernels
