@@ -1,4 +1,6 @@
 // Python bindings: a thin layer over sb::Session. Logic lives in C++ or Python.
+#include "kernels/testing.h"
+#include "profile/bandwidth.h"
 #include "profile/cost.h"
 #include "session.h"
 
@@ -76,6 +78,32 @@ static nb::ndarray<nb::numpy, float, nb::ndim<2>> numpy_2d(std::vector<float> &&
 
 NB_MODULE(_core, m) {
     m.doc() = "specbound_cpp engine (C++ over llama-cpp-python's ggml)";
+
+    m.def("read_bandwidth_gbs",
+          [](size_t bytes, int n_threads, int reps) {
+              nb::gil_scoped_release nogil;
+              return sb::read_bandwidth_gbs(bytes, n_threads, reps);
+          },
+          "bytes"_a, "n_threads"_a = 2, "reps"_a = 3);
+
+    // kernel tests: synthetic weights quantized by ggml, one matmul through a path
+    m.def("kernel_quantize",
+          [](const std::string & type, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> w) {
+              std::vector<uint8_t> q = sb::kernels::quantize_rows(sb::kernels::type_from_name(type), w.data(),
+                                                                  (int64_t) w.shape(0), (int64_t) w.shape(1));
+              return nb::bytes((const char *) q.data(), q.size());
+          },
+          "type"_a, "w"_a);
+    m.def("kernel_matmul",
+          [](const std::string & type, nb::bytes w, int64_t rows, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> x,
+             const std::string & path, int n_threads) {
+              const ggml_type t = sb::kernels::type_from_name(type);
+              const int64_t n = (int64_t) x.shape(0), k = (int64_t) x.shape(1);
+              if (w.size() != ggml_row_size(t, k) * (size_t) rows) throw std::invalid_argument("weight bytes do not match rows x k");
+              std::vector<float> out = sb::kernels::matmul(t, (const uint8_t *) w.c_str(), rows, k, x.data(), n, path, n_threads);
+              return numpy_2d(std::move(out), (size_t) n, (size_t) rows);
+          },
+          "type"_a, "w"_a, "rows"_a, "x"_a, "path"_a, "n_threads"_a = 1);
 
     nb::class_<Session>(m, "Session")
         .def("__init__",
@@ -196,6 +224,7 @@ NB_MODULE(_core, m) {
         .def("set_candidates", [](Session & s, const std::vector<int32_t> & ids) { s.engine.set_candidates(ids); })
         .def("candidates", [](Session & s) { return s.engine.candidates(); })
         .def("kernels", [](Session & s) { return s.engine.kernel_report(); })
+        .def_prop_ro("decode_weight_bytes", [](Session & s) { return s.engine.decode_weight_bytes(); })
         .def("probe_matmul",
              [](Session & s, const std::string & name, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> x,
                 const std::string & path, int n_threads, int64_t n_rows) {

@@ -62,6 +62,13 @@ void Engine::decide_kernels() {
     decide(model_.output);
 }
 
+size_t Engine::decode_weight_bytes() const {
+    size_t total = ggml_nbytes(model_.output);
+    for (const Layer & L : model_.layers)
+        for (const ggml_tensor * w : { L.wq, L.wk, L.wv, L.wo, L.ffn_gate, L.ffn_up, L.ffn_down }) total += w ? ggml_nbytes(w) : 0;
+    return total;
+}
+
 std::vector<std::pair<std::string, std::string>> Engine::kernel_report() const {
     std::vector<std::pair<std::string, std::string>> out;
     for (int t = 0; t < GGML_TYPE_COUNT; ++t)

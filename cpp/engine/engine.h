@@ -66,6 +66,8 @@ class Engine {
     // Decode-phase matmul path per weight type of this model, e.g.
     // {"q4_K", "sb_avx2_q4_K"}, {"q6_K", "ggml vec_dot [self-check failed: ...]"}
     std::vector<std::pair<std::string, std::string>> kernel_report() const;
+    // bytes of the matmul weights one full-depth token reads (layers + LM head)
+    size_t decode_weight_bytes() const;
 
     // One matmul of weight tensor `name` (its first n_rows rows; <= 0: all) with
     // x [n, x_cols == k] through a decode path: "ggml" (plain mul_mat, use_ref on),

@@ -101,6 +101,7 @@ bool self_check(const Kernel & k, const ggml_tensor * w, std::string * why) {
         if (why) *why = "no vec_dot reference";
         return false;
     }
+    ggml_cpu_init();  // ggml's fp16 tables, used by vec_dot (idempotent)
     const int n_max = 16;
     const int64_t kk = w->ne[0], rows = std::min<int64_t>(w->ne[1], 37);  // not a multiple of anything
     const size_t xrow = ggml_row_size(k.act_type, kk);

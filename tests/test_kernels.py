@@ -1,0 +1,132 @@
+"""Our decode matmul kernels (cpp/kernels/): bitwise equal to ggml's vec_dot
+for every column whatever the batch, on synthetic and on real weights.
+
+SpecBound's exactness and our parity with llama.cpp both rest on this: a
+column computed in a batch of k must be bitwise the column computed alone,
+which is what ggml's single-token vec_dot gives. Closeness to a float
+reference (dequantized weights, unquantized activations) guards against a
+kernel that is consistently wrong in the same way as its reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from specbound_cpp import _core
+
+TYPES = ["q8_0", "q5_0", "q4_1", "q4_K", "q6_K"]  # every type the registry models use
+K_VALUES = [256, 576, 896, 1536, 4864, 8960]
+BLOCK = {"q8_0": 32, "q5_0": 32, "q4_1": 32, "q4_K": 256, "q6_K": 256}
+
+
+def activations(kind: str, n: int, k: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == "normal":
+        return rng.standard_normal((n, k)).astype(np.float32)
+    if kind == "zeros":
+        x = rng.standard_normal((n, k)).astype(np.float32)
+        x[::2] = 0.0  # whole columns of zeros beside normal ones
+        x[:, : k // 2] = 0.0
+        return x
+    if kind == "ties":  # many elements at +-max: rounding ties in the quantizer
+        return np.where(rng.random((n, k)) < 0.5, 3.0, -3.0).astype(np.float32) * (1 + (rng.random((n, k)) < 0.1))
+    if kind == "wide":  # 2^-20 .. 2^19 within a column
+        return (rng.standard_normal((n, k)) * 2.0 ** rng.integers(-20, 20, (n, k))).astype(np.float32)
+    raise ValueError(kind)
+
+
+def bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).view(np.uint32)
+
+
+def quantized_weights(typ: str, rows: int, k: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    w = (rng.standard_normal((rows, k)) * rng.uniform(0.01, 0.2, (rows, 1))).astype(np.float32)
+    return _core.kernel_quantize(typ, w)
+
+
+def assert_batch_invariant_and_vec_dot(typ, w, rows, x, threads=(1, 2, 3)):
+    ref = _core.kernel_matmul(typ, w, rows, x, "vec_dot")  # each column alone, ggml's arithmetic
+    for nt in threads:
+        for n in range(1, x.shape[0] + 1):
+            out = _core.kernel_matmul(typ, w, rows, x[:n], "ours", nt)
+            assert np.array_equal(bits(out), bits(ref[:n])), f"{typ}: batch {n}, {nt} threads differs from vec_dot"
+
+
+@pytest.mark.parametrize("typ", TYPES)
+@pytest.mark.parametrize("k", K_VALUES)
+def test_kernel_equals_vec_dot_for_every_batch(typ, k):
+    if k % BLOCK[typ]:
+        pytest.skip(f"{typ} needs k % {BLOCK[typ]} == 0")
+    rows = 37  # not a multiple of any group size or thread count
+    w = quantized_weights(typ, rows, k, seed=k)
+    x = activations("normal", 16, k, seed=1)
+    assert_batch_invariant_and_vec_dot(typ, w, rows, x, threads=(1, 3) if k > 2000 else (1, 2, 3))
+
+
+@pytest.mark.parametrize("typ", TYPES)
+@pytest.mark.parametrize("kind", ["zeros", "ties", "wide"])
+def test_kernel_adversarial_activations(typ, kind):
+    k, rows = 1536, 19
+    w = quantized_weights(typ, rows, k, seed=7)
+    x = activations(kind, 16, k, seed=3)
+    assert_batch_invariant_and_vec_dot(typ, w, rows, x, threads=(2,))
+
+
+@pytest.mark.parametrize("typ", TYPES)
+def test_kernel_close_to_float_reference(typ):
+    k, rows = 1536, 64
+    w = quantized_weights(typ, rows, k, seed=11)
+    x = activations("normal", 8, k, seed=5)
+    ours = _core.kernel_matmul(typ, w, rows, x, "ours", 2).astype(np.float64)
+    exact = _core.kernel_matmul(typ, w, rows, x, "float").astype(np.float64)
+    # activation quantization to 8 bits: a relative error of about 1% of the row norm
+    err = np.abs(ours - exact).max() / np.abs(exact).max()
+    assert err < 0.02, f"{typ}: max error {err:.4f} of the largest output"
+    assert not np.array_equal(ours, exact)  # the reference is independent (floats, no quantized activations)
+
+
+def test_kernel_rejects_bad_input():
+    w = quantized_weights("q4_K", 4, 256, seed=0)
+    with pytest.raises(ValueError):
+        _core.kernel_matmul("q4_K", w, 5, np.zeros((1, 256), np.float32), "ours")  # rows do not match the bytes
+    with pytest.raises(ValueError):
+        _core.kernel_matmul("q4_K", w, 4, np.zeros((1, 256), np.float32), "sideways")
+    with pytest.raises(ValueError):
+        _core.kernel_matmul("no_such_type", w, 4, np.zeros((1, 256), np.float32), "ours")
+
+
+# ---- real weights, through the engine's decode graph (ggml_custom_4d, thread pool)
+
+MODEL_TENSORS = {  # (model fixture, tensor) covering every type and K of the registry models
+    "smollm2_path": ["blk.0.attn_q.weight", "blk.0.ffn_down.weight", "token_embd.weight"],
+    "qwen05_path": ["blk.0.ffn_gate.weight", "blk.0.attn_v.weight", "blk.0.ffn_down.weight", "output.weight"],
+    "qwen15_path": ["blk.0.ffn_up.weight", "blk.0.ffn_down.weight", "output.weight"],
+    "gemma3_path": ["blk.0.attn_output.weight", "blk.0.ffn_down.weight", "blk.0.attn_q.weight"],
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(MODEL_TENSORS))
+def test_model_weights_through_decode_graph(fixture, request, make_session):
+    sess = make_session(request.getfixturevalue(fixture), n_ctx=256)
+    kernels = dict(sess.kernels())
+    assert all(v.startswith("sb_") for v in kernels.values()), kernels  # every type passed its self-check here
+    import gguf
+
+    shapes = {t.name: int(t.shape[0]) for t in gguf.GGUFReader(request.getfixturevalue(fixture)).tensors}
+    for name in MODEL_TENSORS[fixture]:
+        x = activations("normal", 16, shapes[name], seed=2)
+        x[3] = activations("wide", 1, shapes[name], seed=4)[0]
+        rows = 333  # a slice of the rows, not a multiple of 16
+        alone = np.concatenate([sess.probe_matmul(name, x[j:j + 1], "detour", 2, rows) for j in range(16)])
+        for nt in (1, 2, 3):
+            for n in (1, 2, 3, 5, 8, 13, 16):
+                out = sess.probe_matmul(name, x[:n], "ours", nt, rows)
+                assert np.array_equal(bits(out), bits(alone[:n])), f"{name}: batch {n}, {nt} threads"
+
+
+def test_kernels_can_be_switched_off(smollm2_path, monkeypatch, make_session):
+    monkeypatch.setenv("SPECBOUND_KERNELS", "ggml")
+    sess = _core.Session(smollm2_path, 256, 256, 2, 2, 0, False)
+    assert dict(sess.kernels()) == {"q4_1": "ggml vec_dot", "q8_0": "ggml vec_dot (pre-quantized input)"}
