@@ -114,14 +114,19 @@ struct Q4_1 {
 
 // ---- Q4_K weights, Q8_K activations
 
-// the 8 six-bit scales and 8 mins of a Q4_K super-block
-inline void q4_K_scales(const uint8_t * q, uint8_t * sc, uint8_t * mn) {
-    for (int j = 0; j < 4; ++j) {
-        sc[j] = q[j] & 63;
-        mn[j] = q[j + 4] & 63;
-        sc[j + 4] = (q[j + 8] & 0x0F) | ((q[j] >> 6) << 4);
-        mn[j + 4] = (q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4);
-    }
+// The 8 six-bit scales and 8 mins of a Q4_K super-block, from its 12 bytes
+// a|b|c: scale j < 4 is the low 6 bits of a's byte j, min j < 4 those of b's;
+// scale j >= 4 is c's low nibble with a's top 2 bits above it, min j >= 4 is
+// c's high nibble with b's top 2 bits. Four bytes at a time.
+inline void q4_K_scales(const uint8_t * q, uint32_t * sc, uint32_t * mn) {
+    uint32_t a, b, c;
+    std::memcpy(&a, q, 4);
+    std::memcpy(&b, q + 4, 4);
+    std::memcpy(&c, q + 8, 4);
+    sc[0] = a & 0x3f3f3f3f;
+    mn[0] = b & 0x3f3f3f3f;
+    sc[1] = (c & 0x0f0f0f0f) | (((a >> 6) & 0x03030303) << 4);
+    mn[1] = ((c >> 4) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4);
 }
 
 struct Q4_K {
@@ -134,9 +139,12 @@ struct Q4_K {
         for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps(), acc_m[c] = _mm_setzero_ps();
         const __m256i m4 = _mm256_set1_epi8(0x0F);
         for (int64_t i = 0; i < k / kQK_K; ++i) {
-            alignas(16) uint8_t sc[8], mn[8];
-            q4_K_scales(w[i].scales, sc, mn);
-            const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *) mn));
+            uint32_t sc4[2], mn4[2];
+            q4_K_scales(w[i].scales, sc4, mn4);
+            const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int) mn4[1], (int) mn4[0]));
+            // scale j as int16 in every lane: a byte shuffle of the widened scales
+            const __m128i sc16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int) sc4[1], (int) sc4[0]));
+            const __m256i scales = _mm256_inserti128_si256(_mm256_castsi128_si256(sc16), sc16, 1);
             const float dw = fp16(w[i].d), dminw = fp16(w[i].dmin);
             for (int c = 0; c < NC; ++c) {  // the mins times the activation's 32-element sums
                 const __m256i bs = load256(x[c][i].bsums);
@@ -147,7 +155,8 @@ struct Q4_K {
             __m256i sumi[NC];
             for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256();
             for (int j = 0; j < kQK_K / 64; ++j) {
-                const __m256i sl = _mm256_set1_epi16(sc[2 * j]), sh = _mm256_set1_epi16(sc[2 * j + 1]);
+                const __m256i sl = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short) (0x0100 + 0x0202 * (2 * j))));
+                const __m256i sh = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short) (0x0100 + 0x0202 * (2 * j + 1))));
                 const __m256i bits = load256(w[i].qs + 32 * j);
                 const __m256i ql = _mm256_and_si256(bits, m4), qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
                 for (int c = 0; c < NC; ++c) {

@@ -209,6 +209,12 @@ class Llama:
         self._bos, self._eos, self._add_bos = s.token_bos, s.token_eos, bool(s.add_bos)
         self.metadata: Dict[str, str] = dict(s.metadata())
         md = self.metadata
+        # decode matmul path per weight type, decided at load by a bitwise
+        # self-check of our kernels against ggml's vec_dot (see README)
+        self.kernels: Dict[str, str] = dict(s.kernels())
+        if verbose:
+            print("specbound_cpp: decode kernels: " + ", ".join(f"{t} -> {k}" for t, k in self.kernels.items()),
+                  file=sys.stderr)
         # not in the binding: read what libllama would report from the metadata
         self._add_eos = md.get("tokenizer.ggml.add_eos_token", "false") == "true"
         self._sep = int(md.get("tokenizer.ggml.seperator_token_id", -1))
@@ -761,6 +767,7 @@ class Llama:
             "rounds": result["rounds"],
             "specbound": self._use_specbound(),
             "specbound_source": self.specbound_source,
+            "kernels": self.kernels,
             "finish_reason": finish_reason,  # None: interrupted
         }
         stats.update({k: v for k, v in result.items() if k not in _RESULT_KEYS})
