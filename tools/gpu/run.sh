@@ -30,6 +30,7 @@
 #   SPECBOUND_GPU_ARCH       CMAKE_CUDA_ARCHITECTURES (default: 90, Hopper)
 #   SPECBOUND_GPU_MODELS     a folder of registry GGUFs to use (linked into the cache)
 #   SPECBOUND_CACHE          model cache (default: <work>/cache; models in its models/)
+#   SPECBOUND_GPU_PYTEST_ARGS  extra pytest arguments for the test step (e.g. "-x")
 #   SPECBOUND_GPU_TIMEOUT_BUILD / _INSTALL / _TEST / _SPEED   seconds per step
 #                            (defaults 540 / 240 / 480 / 300)
 #   OUT                      if set, the logs and results are copied there
@@ -233,8 +234,9 @@ step_test() {
     echo "deselected (model not here): ${missing[*]}"
   fi
   # every layer on the GPU, in our sessions and in the llama.cpp references
-  local rc=0
-  SPECBOUND_TEST_N_GPU_LAYERS=-1 "$PY" -m pytest -q -rfE -p no:cacheprovider --durations=10 \
+  local rc=0 extra=()
+  read -r -a extra <<< "${SPECBOUND_GPU_PYTEST_ARGS:-}"
+  SPECBOUND_TEST_N_GPU_LAYERS=-1 "$PY" -m pytest ${extra[@]+"${extra[@]}"} -q -rfE -p no:cacheprovider --durations=10 \
     --junitxml="$LOGS/test-junit.xml" ${expr:+-k "$expr"} \
     "$ROOT/tests/test_batch_invariance.py" "$ROOT/tests/test_parity_llamacpp.py" "$ROOT/tests/test_specbound.py" \
     || rc=$?
@@ -294,7 +296,7 @@ summary() {
     [[ -f "$STATUS/$s" ]] && printf '  %-8s %s\n' "$s" "$(cat "$STATUS/$s")"
   done
   if [[ -f "$LOGS/test.log" ]]; then
-    printf '  tests:    %s\n' "$(grep -E 'passed|failed|error|no tests ran' "$LOGS/test.log" | tail -n 1)"
+    printf '  tests:    %s\n' "$(grep -E '[0-9]+ (passed|failed|errors?|deselected|skipped)|no tests ran|collected' "$LOGS/test.log" | tail -n 1)"
   fi
   [[ -f "$LOGS/speed.md" ]] && { echo; cat "$LOGS/speed.md"; }
   if [[ -n "${OUT:-}" && -d "${OUT:-}" ]]; then
