@@ -33,6 +33,9 @@
 #   SPECBOUND_GPU_PYTEST_ARGS  extra pytest arguments for the test step (e.g. "-x")
 #   SPECBOUND_GPU_TIMEOUT_BUILD / _INSTALL / _TEST / _SPEED   seconds per step
 #                            (defaults 540 / 240 / 480 / 300)
+#   SPECBOUND_GPU_CALL_BUDGET  seconds for this whole invocation (default 570, inside
+#                            one 600 s device call): each step gets at most what is
+#                            left, and a step with under 30 s left is skipped
 #   OUT                      if set, the logs and results are copied there
 set -euo pipefail
 
@@ -54,12 +57,22 @@ STATUS="$WORK/status"
 VERSION="$(sed -n 's/.*"llama-cpp-python==\([^"]*\)".*/\1/p' "$ROOT/pyproject.toml" | head -n 1)"
 NAME="llama_cpp_python-$VERSION"
 NCPU="$(nproc 2>/dev/null || echo 4)"
+CALL_BUDGET="${SPECBOUND_GPU_CALL_BUDGET:-570}"
 # Nothing may reach for a package index: pip fails at once instead of retrying
 # a network that is not there (also the model fetcher's pip, in the tests).
 export PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 export PYTHONUNBUFFERED=1
 
-pip_offline() { "$PY" -m pip install --no-index --find-links "$BUNDLE/wheels" --find-links "$WORK/wheels" "$@"; }
+# pip for the venv: its own, or (a venv made without pip, where the Python
+# has no ensurepip) the base interpreter's pip pointed at it with --python.
+vpip() {
+  if "$PY" -m pip --version >/dev/null 2>&1; then
+    "$PY" -m pip "$@"
+  else
+    "$BASE_PYTHON" -m pip --python "$PY" "$@"
+  fi
+}
+pip_offline() { vpip install --no-index --find-links "$BUNDLE/wheels" --find-links "$WORK/wheels" "$@"; }
 
 # --------------------------------------------------------------------------
 # The llama.cpp flags. CPU side as in tools/setup.sh (GGML_NATIVE=OFF, no AMX,
@@ -114,6 +127,10 @@ step_build() {
     || die "cmake $cmake_ver is too old: llama-cpp-python needs >= 3.21"
   echo "cmake: $cmake_ver, $(command -v ninja >/dev/null && echo ninja || echo 'no ninja (make)'), $NCPU cores"
   if [[ "$CUDA" == 1 ]]; then
+    # CUDA's usual home, when its bin folder is not on PATH
+    if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+      export PATH="/usr/local/cuda/bin:$PATH"
+    fi
     command -v nvcc >/dev/null || die "nvcc not found on PATH (CUDA's bin folder, e.g. /usr/local/cuda/bin)"
     echo "nvcc: $(nvcc --version | tail -n 1)"
     nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader 2>/dev/null \
@@ -122,7 +139,12 @@ step_build() {
 
   echo "== venv $VENV"
   if [[ ! -x "$PY" ]]; then
-    "$BASE_PYTHON" -m venv "$VENV"
+    if ! "$BASE_PYTHON" -m venv "$VENV"; then
+      echo "venv with pip failed (no ensurepip?); making one without pip"
+      rm -rf "$VENV"
+      "$BASE_PYTHON" -m venv --without-pip "$VENV"
+      "$BASE_PYTHON" -m pip --version >/dev/null || die "'$BASE_PYTHON' has neither ensurepip nor pip"
+    fi
     # Reuse what the machine's Python already has (numpy, pytest, ... in its
     # own site-packages, even when that Python is itself a venv): a .pth line
     # puts those folders after the venv's own on sys.path, so pip counts them
@@ -162,7 +184,7 @@ print("\n".join(dict.fromkeys(paths)))' > "$("$PY" -c 'import sysconfig; print(s
   mkdir -p "$WORK/wheels"
   local t0=$SECONDS
   CMAKE_ARGS="$args" CMAKE_BUILD_PARALLEL_LEVEL="$NCPU" \
-    "$PY" -m pip wheel --no-index --no-deps --no-build-isolation -v \
+    vpip wheel --no-index --no-deps --no-build-isolation -v \
       --config-settings="build-dir=$WORK/build/llama" \
       --wheel-dir "$WORK/wheels" "$WORK/src/$NAME"
   compgen -G "$WORK/wheels/llama_cpp_python-$VERSION-*.whl" >/dev/null || die "no wheel was built"
@@ -323,7 +345,17 @@ run_step() {
     speed) limit="${SPECBOUND_GPU_TIMEOUT_SPEED:-300}" ;;
     recv) limit=300 ;;
   esac
+  t0=$SECONDS
   mkdir -p "$LOGS" "$STATUS"
+  # no more than what is left of this invocation's budget
+  local left=$(( CALL_BUDGET - SECONDS - 15 ))
+  if (( left < 30 )); then
+    echo "SKIPPED: no time left in this call (rerun: bash tools/gpu/run.sh $step)" > "$STATUS/$step"
+    echo
+    echo "==> $step: $(cat "$STATUS/$step")"
+    return 3
+  fi
+  (( limit <= left )) || limit=$left
   echo
   echo "==> $step (limit ${limit}s, log $LOGS/$step.log)"
   # build and install are long and noisy: log only; tests and speed also to the console
@@ -333,13 +365,14 @@ run_step() {
     set -o pipefail
     timeout -k 15 "$limit" bash "$SCRIPT" __step "$step" 2>&1 | tee "$LOGS/$step.log" || rc=$?
   fi
-  local took=$(( SECONDS - t0 ))
+  local took=$(( SECONDS - t0 )) at
+  at="at $(date -u +%H:%M:%S) UTC"  # statuses stay from earlier calls: say when
   if (( rc == 0 )); then
-    echo "ok, ${took}s" > "$STATUS/$step"
+    echo "ok, ${took}s, $at" > "$STATUS/$step"
   elif (( rc == 124 || rc == 137 )); then
-    echo "TIMED OUT after ${took}s (limit ${limit}s; rerun: bash tools/gpu/run.sh $step)" > "$STATUS/$step"
+    echo "TIMED OUT after ${took}s (limit ${limit}s; rerun: bash tools/gpu/run.sh $step), $at" > "$STATUS/$step"
   else
-    echo "FAILED (exit $rc) after ${took}s (log: $LOGS/$step.log)" > "$STATUS/$step"
+    echo "FAILED (exit $rc) after ${took}s (log: $LOGS/$step.log), $at" > "$STATUS/$step"
   fi
   echo "    $step: $(cat "$STATUS/$step")"
   if (( rc != 0 )) && [[ "$step" == build || "$step" == install ]]; then
