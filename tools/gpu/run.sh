@@ -62,6 +62,9 @@ CALL_BUDGET="${SPECBOUND_GPU_CALL_BUDGET:-570}"
 # a network that is not there (also the model fetcher's pip, in the tests).
 export PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 export PYTHONUNBUFFERED=1
+# llama.cpp's flags are set for its build alone; flags from the environment
+# must not leak into it or into our own package's build.
+unset CMAKE_ARGS
 
 # pip for the venv: its own, or (a venv made without pip, where the Python
 # has no ensurepip) the base interpreter's pip pointed at it with --python.
@@ -153,12 +156,14 @@ step_build() {
 paths = site.getsitepackages() + [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
 print("\n".join(dict.fromkeys(paths)))' > "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/_specbound_gpu_base.pth"
   fi
-  # numpy is the one binary wheel that must match: fail clearly if neither the
-  # machine nor the bundle has one for this Python.
-  if ! "$PY" -c 'import numpy' 2>/dev/null; then
-    local tag="cp${pyver/./}"
-    compgen -G "$BUNDLE/wheels/numpy-*-$tag-*.whl" >/dev/null \
-      || die "Python $pyver has no numpy and the bundle has no numpy wheel for $tag; re-run prepare.sh with SPECBOUND_GPU_PYTHONS=\"$pyver\""
+  # Binary wheels must match this Python. numpy is the one that cannot be done
+  # without: fail clearly if neither the machine nor the bundle has it.
+  local tag="cp${pyver/./}"
+  if ! compgen -G "$BUNDLE/wheels/*-$tag-*.whl" >/dev/null; then
+    echo "warning: the bundle has no binary wheels for $tag; only what this Python already has can fill the gaps"
+  fi
+  if ! "$PY" -c 'import numpy' 2>/dev/null && ! compgen -G "$BUNDLE/wheels/numpy-*-$tag-*.whl" >/dev/null; then
+    die "Python $pyver has no numpy and the bundle has no numpy wheel for $tag; re-run prepare.sh with SPECBOUND_GPU_PYTHONS=\"$pyver\""
   fi
   echo "== requirements (tools/gpu/requirements.txt) from the bundle"
   pip_offline -r "$ROOT/tools/gpu/requirements.txt"
