@@ -229,7 +229,7 @@ if [[ -n "$MODELS" ]]; then
   part_bytes=$(( LIMIT - tree_bytes - shared_bytes - 1024 * 1024 ))
   (( part_bytes > 0 )) || die "the working tree leaves no room for model parts"
   # models.py is standard library only: load it without the compiled package.
-  mapfile -t files < <(PYTHONPATH="" "$PY" - "$ROOT/python/specbound_cpp/models.py" "$MODELS" <<'EOF'
+  resolved="$(PYTHONPATH="" "$PY" - "$ROOT/python/specbound_cpp/models.py" "$MODELS" <<'EOF'
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("sb_models", sys.argv[1])
 m = importlib.util.module_from_spec(spec)
@@ -241,7 +241,8 @@ for name in filter(None, sys.argv[2].split(",")):
         sys.exit(f"unknown model {name!r}; known: {', '.join(m.MODELS)}")
     print(m.model_path(name, progress=False), s.sha256, s.size)
 EOF
-  ) || die "could not resolve the models"
+  )" || die "could not resolve the models"
+  mapfile -t files <<< "$resolved"
   rm -rf "$XFER"
   idx=0
   for line in "${files[@]}"; do
@@ -264,4 +265,4 @@ fi
 
 step "Done"
 note "bundle: $BUNDLE"
-note "on the GPU machine: bash tools/gpu/run.sh all   (carry: tools/gpu/bundle)"
+note "on the device: bash tools/gpu/run.sh build install (carry tools/gpu/bundle), then see tools/gpu/README.md"
