@@ -5,14 +5,27 @@ into the user cache on first use. Nothing is skipped: a model that cannot be
 fetched fails the tests that need it.
 
 Every Session and every llama_cpp.Llama reference uses 2 threads (the CI
-machines have 2 cores).
+machines have 2 cores). SPECBOUND_TEST_N_GPU_LAYERS=N offloads N layers of
+both (-1: all) to a GPU, for the GPU recipe (tools/gpu/run.sh); unset or 0,
+everything runs on the CPU.
 """
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 N_THREADS = 2
+
+
+def n_gpu_layers() -> int:
+    """Layers to offload, from SPECBOUND_TEST_N_GPU_LAYERS (default 0; -1: all)."""
+    value = os.environ.get("SPECBOUND_TEST_N_GPU_LAYERS", "").strip() or "0"
+    n = int(value)
+    if n < -1:
+        raise ValueError(f"SPECBOUND_TEST_N_GPU_LAYERS must be >= -1, got {value!r}")
+    return n
 
 
 # Not a registry model: a small random-weight qwen3 GGUF written by the tests
@@ -153,10 +166,12 @@ def qwen3_random_path(model_file):
 
 
 def new_session(path: str, n_ctx: int = 1024, n_batch: int = 512, n_threads: int = N_THREADS):
-    """A CPU-only _core.Session with n_threads threads for both phases."""
+    """A _core.Session with n_threads threads for both phases, on the CPU unless
+    SPECBOUND_TEST_N_GPU_LAYERS says otherwise."""
     from specbound_cpp import _core
 
-    return _core.Session(path, n_ctx, n_batch, n_threads, n_threads, 0, False)
+    ngl = n_gpu_layers()
+    return _core.Session(path, n_ctx, n_batch, n_threads, n_threads, 0x7FFFFFFF if ngl == -1 else ngl, False)
 
 
 @pytest.fixture(scope="session")
@@ -172,6 +187,7 @@ def new_reference(path: str, n_ctx: int = 1024, logits_all: bool = False, **kwar
 
     from specbound_cpp.reference import no_weight_repacking
 
+    kwargs.setdefault("n_gpu_layers", n_gpu_layers())
     with no_weight_repacking():
         return llama_cpp.Llama(
             path,
