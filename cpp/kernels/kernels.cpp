@@ -62,6 +62,7 @@ static void matmul_compute(ggml_tensor * dst, int ith, int nth, void * userdata)
     a.n = xq->ne[1];
     a.dst = (float *) dst->data;
     a.dst_col = dst->nb[1] / sizeof(float);
+    a.vec_dot = ggml_get_type_traits_cpu(k->type)->vec_dot;
     const int64_t m = w->ne[1];
     k->rows(a, m * ith / nth, m * (ith + 1) / nth);  // rows split across threads, never K
 }
@@ -126,6 +127,7 @@ bool self_check(const Kernel & k, const ggml_tensor * w, std::string * why) {
         a.n = n;
         a.dst = out.data();
         a.dst_col = rows;
+        a.vec_dot = tr->vec_dot;
         k.rows(a, 0, rows);
         if (std::memcmp(out.data(), ref.data(), out.size() * sizeof(float)) != 0) {
             if (why) *why = std::string(k.name) + " differs from ggml's vec_dot at batch " + std::to_string(n);

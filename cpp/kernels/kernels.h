@@ -15,6 +15,7 @@
 #pragma once
 
 #include <ggml.h>
+#include <ggml-cpu.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +35,7 @@ struct Args {
     int64_t n = 0;                // columns
     float * dst = nullptr;
     int64_t dst_col = 0;          // floats between output columns
+    ggml_vec_dot_t vec_dot = nullptr;  // ggml's, for the weight type: used for single columns
 };
 
 using RowsFn = void (*)(const Args & a, int64_t r0, int64_t r1);

@@ -73,6 +73,11 @@ std::vector<float> matmul(ggml_type t, const uint8_t * w, int64_t rows, int64_t 
     a.n = n;
     a.dst = out.data();
     a.dst_col = rows;
+    a.vec_dot = ggml_get_type_traits_cpu(t)->vec_dot;
+    if (n_threads == 1) {
+        kern->rows(a, 0, rows);
+        return out;
+    }
     std::vector<std::thread> threads;  // rows split as the graph op splits them
     for (int i = 0; i < n_threads; ++i)
         threads.emplace_back([&, i] { kern->rows(a, rows * i / n_threads, rows * (i + 1) / n_threads); });

@@ -23,6 +23,13 @@ constexpr int kCols = 4;  // activation columns per pass over a weight row
 
 inline float fp16(half h) { return _cvtsh_ss(h); }
 
+// two adjacent fp16 values (d and m, or d and s) as floats in lanes 0 and 1
+inline __m128 fp16_pair(const half * p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int) v));
+}
+
 inline __m256i load256(const void * p) { return _mm256_loadu_si256((const __m256i *) p); }
 
 // ggml's hsum_float_8: high half + low half, then pairs, then the last two
@@ -100,11 +107,12 @@ struct Q4_1 {
         for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_1 *) xp[c], acc[c] = _mm256_setzero_ps(), summs[c] = _mm_setzero_ps();
         for (int64_t i = 0; i < k / kQK; ++i) {
             const __m256i qw = nibbles32(w[i].qs);
-            const float dw = fp16(w[i].d);
-            const __m128 mw = _mm_set_ss(fp16(w[i].m));
+            const __m128 dm_w = fp16_pair(&w[i].d);                                 // d_w, m_w
+            const __m128 m_w = _mm_movehdup_ps(dm_w);                              // m_w in lane 0
             for (int c = 0; c < NC; ++c) {
-                summs[c] = _mm_fmadd_ss(mw, _mm_set_ss(fp16(x[c][i].s)), summs[c]);
-                const __m256 d = _mm256_set1_ps(dw * fp16(x[c][i].d));
+                const __m128 ds_x = fp16_pair(&x[c][i].d);                          // d_x, s_x
+                summs[c] = _mm_fmadd_ss(m_w, _mm_movehdup_ps(ds_x), summs[c]);
+                const __m256 d = _mm256_broadcastss_ps(_mm_mul_ss(dm_w, ds_x));     // d_w * d_x
                 acc[c] = _mm256_fmadd_ps(d, dot_us8(qw, load256(x[c][i].qs)), acc[c]);
             }
         }
@@ -188,8 +196,8 @@ struct Q6_K {
         for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps();
         const __m256i m15 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
         for (int64_t i = 0; i < k / kQK_K; ++i) {
-            const int8_t * s = w[i].scales;
-            const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) s));
+            const __m128i s8 = _mm_loadu_si128((const __m128i *) w[i].scales);
+            const __m256i scales16 = _mm256_cvtepi8_epi16(s8);
             __m256i sumi[NC], offset[NC];  // offset: 32 * sum(scale * activation sums), the "- 32"
             for (int c = 0; c < NC; ++c) {
                 sumi[c] = _mm256_setzero_si256();
@@ -206,9 +214,10 @@ struct Q6_K {
                                        _mm256_and_si256(bh, _mm256_set1_epi8(48)));
                 q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m15),
                                        _mm256_srli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8((char) 0xC0)), 2));
-                for (int t = 0; t < 4; ++t) {  // 16 elements per scale
-                    const int is = 8 * j + 2 * t;
-                    scale[t] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(s[is])), _mm_set1_epi16(s[is + 1]), 1);
+                for (int t = 0; t < 4; ++t) {  // 16 elements per scale: scale is, then is + 1, widened
+                    const long long is = 8 * j + 2 * t;
+                    const __m128i pick = _mm_set_epi64x((is + 1) * 0x0101010101010101LL, is * 0x0101010101010101LL);
+                    scale[t] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, pick));
                 }
                 for (int c = 0; c < NC; ++c) {
                     const int8_t * q8 = x[c][i].qs + 128 * j;
@@ -230,7 +239,9 @@ struct Q6_K {
 
 // Rows [r0, r1), all columns, kCols columns per pass over a weight row (the
 // row stays in L1 between passes). Column c's arithmetic is T::dot's for one
-// column whatever the pass width: that is the invariance.
+// column whatever the pass width: that is the invariance. A single column
+// (n = 1, or the last one of an odd batch) goes to ggml's own vec_dot, whose
+// arithmetic T::dot reproduces, so plain decoding runs at exactly its speed.
 template <class T>
 void rows(const Args & a, int64_t r0, int64_t r1) {
     const uint8_t * xs[kCols];
@@ -241,7 +252,7 @@ void rows(const Args & a, int64_t r0, int64_t r1) {
             const int nc = (int) std::min<int64_t>(kCols, a.n - c0);
             for (int c = 0; c < nc; ++c) xs[c] = a.x + (c0 + c) * a.x_col;
             switch (nc) {
-                case 1: T::template dot<1>(wr, xs, a.k, out); break;
+                case 1: a.vec_dot((int) a.k, out, 0, wr, 0, xs[0], 0, 1); break;
                 case 2: T::template dot<2>(wr, xs, a.k, out); break;
                 case 3: T::template dot<3>(wr, xs, a.k, out); break;
                 default: T::template dot<4>(wr, xs, a.k, out); break;
