@@ -20,12 +20,22 @@ static bool cpu_has_avx2_fma_f16c() {
 #endif
 }
 
+static bool cpu_has_avx512_vnni() {
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#else
+    return false;
+#endif
+}
+
 const Kernel * find_kernel(ggml_type t) {
     const char * env = std::getenv("SPECBOUND_KERNELS");
     if (env && std::strcmp(env, "ggml") == 0) return nullptr;
     // Our x86 kernels mirror ggml's AVX2 vec_dot: only where ggml runs that one.
     if (cpu_has_avx2_fma_f16c() && ggml_cpu_has_avx2() && ggml_cpu_has_fma()) {
-        const Kernel * k = x86_avx2_kernel(t);
+        const Kernel * k = cpu_has_avx512_vnni() && !(env && std::strcmp(env, "avx2") == 0) ? x86_avx512vnni_kernel(t)
+                                                                                          : x86_avx2_kernel(t);
         if (k && ggml_get_type_traits_cpu(t)->vec_dot_type == k->act_type) return k;
     }
     return nullptr;

@@ -48,11 +48,14 @@ struct Kernel {
 };
 
 // Our kernel for weight type t on this CPU and this ggml build, or null.
-// SPECBOUND_KERNELS=ggml switches all of them off (ggml's vec_dot path).
+// SPECBOUND_KERNELS=ggml switches all of them off (ggml's vec_dot path),
+// SPECBOUND_KERNELS=avx2 keeps to the AVX2 build on an AVX-512 VNNI CPU.
 const Kernel * find_kernel(ggml_type t);
 
-// x86 kernels (null where the CPU lacks AVX2/FMA/F16C or the type has none)
-const Kernel * x86_avx2_kernel(ggml_type t);
+// x86 kernels by instruction set (null where the type has none); call only
+// on a CPU with those features (find_kernel checks)
+const Kernel * x86_avx2_kernel(ggml_type t);        // AVX2, FMA, F16C
+const Kernel * x86_avx512vnni_kernel(ggml_type t);  // and AVX-512 F, BW, VL, VNNI
 
 // Bitwise comparison with ggml's vec_dot on rows of weight tensor w (host
 // memory), for batches of 1, 2, 3, 5, 8 and 16 columns of varied activations.
