@@ -102,20 +102,16 @@ def exit_vocab_size(s) -> int:
     return max(256, min(int(0.10 * _layer_macs(s) / s.n_embd), s.n_vocab))
 
 
-def _measure_batch_factor(s, prompt: list[int], sizes=(1, 2, 4, 8)) -> dict[int, float]:
-    """Time of a decode-phase batch of b tokens relative to one token."""
+def _measure_batch_factor(s, prompt: list[int], sizes=(1, 2, 4, 8, 16)) -> dict[int, float]:
+    """Time of a decode-phase batch of b tokens relative to one token, as
+    `python -m specbound_cpp.profile` measures it (full depth and LM head,
+    after the prompt's cached positions)."""
+    from specbound_cpp.profile import batch_factors
+
     s.reset()
     s.eval_logits(prompt, 0, False)
-    n = len(prompt)
-    times = {}
-    for b in sizes:
-        best = float("inf")
-        for _ in range(3):
-            t = time.perf_counter()
-            s.eval_logits(prompt[:b] if b <= n else (prompt * b)[:b], n, True)
-            best = min(best, time.perf_counter() - t)
-        times[b] = best
-    return {b: times[b] / times[1] for b in sizes}
+    f = batch_factors({"model": s}, n_past=len(prompt), reps=3, sizes=sizes)["model"]
+    return {b: f[str(b)] for b in sizes}
 
 
 def _beta(factors: dict[int, float], b: int) -> float:
