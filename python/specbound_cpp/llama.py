@@ -300,7 +300,8 @@ class Llama:
             return  # plain decoding: nothing to check, nothing to pay
         self.invariance = invariance_verdict(self._session, path, self.n_threads, self.specbound_params["w_max"])
         if self.verbose:
-            print(f"specbound_cpp: {describe(self.invariance)}", file=sys.stderr)
+            how = "cached verdict" if self.invariance["cached"] else f"{self.invariance['seconds']:.2f} s"
+            print(f"specbound_cpp: {describe(self.invariance)} [{how}]", file=sys.stderr)
         if not self.invariance["ok"]:
             self._spec_active = False
             self.specbound_source = describe(self.invariance)
