@@ -110,7 +110,8 @@ def invariance_verdict(session, model_file: str, n_threads: int, w_max: int) -> 
     (stored for next time). Adds "cached": whether it came from the cache."""
     from .calibrate import file_sha256
 
-    sizes = batch_sizes(w_max)
+    # a round never verifies more tokens than the context holds
+    sizes = batch_sizes(min(int(w_max), session.n_ctx - PREFILL_TOKENS - 2))
     key = verdict_key(session, file_sha256(model_file), n_threads, sizes)
     path = verdict_path(key)
     try:
