@@ -224,6 +224,8 @@ NB_MODULE(_core, m) {
         .def("set_candidates", [](Session & s, const std::vector<int32_t> & ids) { s.engine.set_candidates(ids); })
         .def("candidates", [](Session & s) { return s.engine.candidates(); })
         .def("kernels", [](Session & s) { return s.engine.kernel_report(); })
+        .def("devices", [](Session & s) { return s.engine.device_report(); })
+        .def_prop_ro("debug_noninvariant", [](Session & s) { return s.engine.debug_noninvariant(); })
         .def_prop_ro("decode_weight_bytes", [](Session & s) { return s.engine.decode_weight_bytes(); })
         .def("probe_matmul",
              [](Session & s, const std::string & name, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> x,

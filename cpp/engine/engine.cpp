@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -41,6 +42,8 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     if (!set_use_ref_) throw std::runtime_error("this ggml's CPU backend has no ggml_backend_cpu_set_use_ref: "
                                                 "batch-invariant decoding is impossible with it");
     decide_kernels();
+    const char * debug_env = std::getenv("SPECBOUND_DEBUG_NONINVARIANT");
+    debug_noninvariant_ = debug_env && *debug_env && std::strcmp(debug_env, "0") != 0;
 
     std::vector<ggml_backend_t> backends;
     if (model_.gpu_dev) {
@@ -60,6 +63,17 @@ void Engine::decide_kernels() {
     for (const Layer & L : model_.layers)
         for (const ggml_tensor * w : { L.wq, L.wk, L.wv, L.wo, L.ffn_gate, L.ffn_up, L.ffn_down }) decide(w);
     decide(model_.output);
+}
+
+static std::string device_line(ggml_backend_dev_t dev) {
+    return std::string(ggml_backend_dev_name(dev)) + ": " + ggml_backend_dev_description(dev);
+}
+
+std::vector<std::string> Engine::device_report() const {
+    std::vector<std::string> out = { device_line(ggml_backend_get_device(cpu_)) };
+    if (gpu_) out.push_back(device_line(model_.gpu_dev) + ", last " + std::to_string(model_.n_gpu_layers) + " layers");
+    if (debug_noninvariant_) out.push_back("SPECBOUND_DEBUG_NONINVARIANT: prompt-phase kernels in the decode phase");
+    return out;
 }
 
 size_t Engine::decode_weight_bytes() const {
@@ -140,6 +154,7 @@ void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, flo
     const HParams & hp = model_.hp;
     const int n_rows = (int) rows.size();
     if (n_rows == 0) return;
+    if (debug_noninvariant_) invariant = false;
     int l_first = hp.n_layer, l_last = 0;
     int n_logits = 0, n_check = 0;
     for (const Row & r : rows) {

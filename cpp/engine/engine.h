@@ -66,6 +66,14 @@ class Engine {
     // Decode-phase matmul path per weight type of this model, e.g.
     // {"q4_K", "sb_avx2_q4_K"}, {"q6_K", "ggml vec_dot [self-check failed: ...]"}
     std::vector<std::pair<std::string, std::string>> kernel_report() const;
+    // The devices the graphs run on, one line each ("CPU: <description>",
+    // "GPU <name>: <description>, last N layers"), and the debug switch below
+    // when set: what a cached batch-invariance verdict is keyed by.
+    std::vector<std::string> device_report() const;
+    // SPECBOUND_DEBUG_NONINVARIANT=1 (read at construction): the decode phase uses
+    // the prompt-phase kernels, which are not batch-invariant. For testing the
+    // run-time invariance check and its fallback only.
+    bool debug_noninvariant() const { return debug_noninvariant_; }
     // bytes of the matmul weights one full-depth token reads (layers + LM head)
     size_t decode_weight_bytes() const;
 
@@ -88,6 +96,7 @@ class Engine {
     ggml_backend_t gpu_ = nullptr;
     ggml_backend_sched_t sched_ = nullptr;
     void (*set_use_ref_)(ggml_backend_t, bool) = nullptr;
+    bool debug_noninvariant_ = false;
     std::vector<uint8_t> meta_;  // graph-building arena, reused every call
     ggml_context * cand_ctx_ = nullptr;
     ggml_backend_buffer_t cand_buf_ = nullptr;

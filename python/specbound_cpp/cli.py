@@ -93,7 +93,7 @@ def _main(argv) -> int:
     path = models.model_path(args.model, progress=True) if args.model in models.MODELS else args.model
     llm = Llama(
         path, n_ctx=args.ctx, n_threads=args.threads,
-        n_threads_batch=args.threads, n_gpu_layers=args.n_gpu_layers, specbound=not args.no_specbound,
+        n_threads_batch=args.threads, n_gpu_layers=args.n_gpu_layers, specbound=False if args.no_specbound else None,
         verbose=False, **({"seed": args.seed} if args.seed is not None else {}),
     )  # fmt: skip
 

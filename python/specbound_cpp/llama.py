@@ -44,7 +44,9 @@ class Llama:
     """High-level model object, like `llama_cpp.Llama`, driving `_core.Session`.
 
     Extra keyword arguments: `specbound` (decode with exact self-speculation;
-    the output is the same either way) and the SpecBound options `alpha`,
+    the output is the same either way. None: where the run-time invariance
+    check holds, else plain decoding; True: raise RuntimeError where it fails)
+    and the SpecBound options `alpha`,
     `tau`, `exit_layers`, `d_max`, `w_max` (None: the engine's default).
     """
 
@@ -107,7 +109,7 @@ class Llama:
         spm_infill: bool = False,
         verbose: bool = True,
         # SpecBound
-        specbound: bool = True,
+        specbound: Optional[bool] = None,
         alpha: Optional[float] = None,
         tau: Optional[float] = None,
         exit_layers: Optional[Sequence[int]] = None,
@@ -166,7 +168,8 @@ class Llama:
         self._seed = seed or llama_cpp.LLAMA_DEFAULT_SEED
         self._logits_all = logits_all
         self.last_n_tokens_size = last_n_tokens_size
-        self.specbound = bool(specbound)
+        self.specbound = specbound is None or bool(specbound)
+        self._specbound_explicit = specbound is not None and bool(specbound)
         specbound_overrides = {
             k: v
             for k, v in dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max).items()
@@ -285,6 +288,26 @@ class Llama:
         s.set_spec(float(params["alpha"]), float(params["tau"]), [int(x) for x in params["exit_layers"]],
                    int(params["d_max"]), int(params["w_max"]))  # fmt: skip
         self.specbound_params = dict(s.get_spec())
+        self._check_invariance(path)
+
+    def _check_invariance(self, path: str) -> None:
+        """Speculate only where batched decoding is bitwise single-token decoding
+        on these devices (specbound_cpp.invariance; cached per model and device)."""
+        from .invariance import describe, invariance_verdict
+
+        self.invariance: Optional[Dict[str, Any]] = None
+        if not self._spec_active:
+            return  # plain decoding: nothing to check, nothing to pay
+        self.invariance = invariance_verdict(self._session, path, self.n_threads, self.specbound_params["w_max"])
+        if self.verbose:
+            how = "cached verdict" if self.invariance["cached"] else f"{self.invariance['seconds']:.2f} s"
+            print(f"specbound_cpp: {describe(self.invariance)} [{how}]", file=sys.stderr)
+        if not self.invariance["ok"]:
+            self._spec_active = False
+            self.specbound_source = describe(self.invariance)
+            if self._specbound_explicit:
+                raise RuntimeError(f"specbound=True, but SpecBound would not be exact here: {self.specbound_source}. "
+                                   "Leave specbound unset to fall back to plain decoding, or pass specbound=False.")
 
     # --- model info ---------------------------------------------------------------
 
@@ -767,6 +790,7 @@ class Llama:
             "rounds": result["rounds"],
             "specbound": self._use_specbound(),
             "specbound_source": self.specbound_source,
+            "invariance": self.invariance,
             "kernels": self.kernels,
             "finish_reason": finish_reason,  # None: interrupted
         }

@@ -57,7 +57,7 @@ class SpecBoundProxy(LlamaProxy):
     """llama_cpp.server's model proxy (one model loaded at a time, switched by
     the request's `model`), loading `specbound_cpp.Llama` objects."""
 
-    specbound = True
+    specbound: Optional[bool] = None  # None: SpecBound where the invariance check holds
 
     @staticmethod
     def load_llama_from_model_settings(settings: ModelSettings):
@@ -86,7 +86,7 @@ def _our_proxy():
 
 def create_app(server_settings: ServerSettings, model_settings: List[ModelSettings], specbound: bool = True):
     """The FastAPI app of llama_cpp.server, generating with specbound_cpp.Llama."""
-    SpecBoundProxy.specbound = bool(specbound)
+    SpecBoundProxy.specbound = None if specbound else False
     for ms in model_settings:
         if not os.path.isfile(ms.model) and ms.model in models.MODELS:
             if not ms.model_alias:

@@ -79,7 +79,9 @@ def make(engine: str, path: str, n_ctx: int, n_threads: int):
         return llama_cpp.Llama(path, flash_attn=True, **common)
     from specbound_cpp import Llama
 
-    return Llama(path, specbound=(engine == "specbound"), **common)
+    # specbound: SpecBound where the run-time invariance check holds on this GPU,
+    # else plain decoding (the result's specbound_source says which and why)
+    return Llama(path, specbound=None if engine == "specbound" else False, **common)
 
 
 def run_engine(engine: str, path: str, args) -> dict:
