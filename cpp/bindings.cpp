@@ -33,6 +33,17 @@ static nb::dict result_dict(const sb::GenerateResult & r, size_t since = 0) {
     return d;
 }
 
+static nb::dict gate_stats_dict(const sb::SpecGate & g) {
+    nb::dict d;
+    d["gate_spec_rounds"] = g.stats().spec_rounds;
+    d["gate_plain_rounds"] = g.stats().plain_rounds;
+    d["gate_switch_offs"] = g.stats().switch_offs;
+    d["gate_probes"] = g.stats().probes;
+    d["gate_spec_ms_per_token"] = g.spec_ms_per_token();
+    d["gate_plain_ms_per_token"] = g.plain_ms_per_token();
+    return d;
+}
+
 static nb::dict spec_stats_dict(const sb::SpecStats & st) {
     nb::dict d;
     d["rounds"] = st.rounds;
@@ -104,6 +115,15 @@ NB_MODULE(_core, m) {
               return numpy_2d(std::move(out), (size_t) n, (size_t) rows);
           },
           "type"_a, "w"_a, "rows"_a, "x"_a, "path"_a, "n_threads"_a = 1);
+
+    // the online gate alone, for its tests (the decoder owns one per generation)
+    nb::class_<sb::SpecGate>(m, "SpecGate")
+        .def(nb::init<bool, double>(), "enabled"_a = true, "smoothing"_a = 0.3)
+        .def("want_spec", &sb::SpecGate::want_spec)
+        .def("record", &sb::SpecGate::record, "spec"_a, "ms"_a, "n_emitted"_a)
+        .def_prop_ro("spec_ms_per_token", &sb::SpecGate::spec_ms_per_token)
+        .def_prop_ro("plain_ms_per_token", &sb::SpecGate::plain_ms_per_token)
+        .def_prop_ro("stats", [](const sb::SpecGate & g) { return gate_stats_dict(g); });
 
     nb::class_<Session>(m, "Session")
         .def("__init__",

@@ -93,6 +93,7 @@ void Generator::begin(const std::vector<int32_t> & prompt, const GenerateParams 
     params_ = params;
     result_ = GenerateResult{};
     spec_stats_ = SpecStats{};
+    gate_ = SpecGate(params.spec_gate);
     result_.n_prompt = (int) prompt.size();
     stop_window_ = 16;
     for (const auto & s : params.stop) stop_window_ = std::max(stop_window_, s.size());
@@ -138,28 +139,38 @@ bool Generator::finished() {
     return !result_.finish_reason.empty();
 }
 
+void Generator::spec_round() {
+    std::vector<int32_t> & emitted = result_.tokens;
+    int max_new = engine_.n_ctx() - result_.n_prompt - (int) emitted.size();
+    if (params_.max_tokens > 0) max_new = std::min(max_new, params_.max_tokens - (int) emitted.size());
+    std::vector<int32_t> fresh;
+    spec_.round(last_, history_, emitted, params_.sampling, params_.spec, max_new, fresh, spec_stats_,
+                params_.keep_logits ? &result_.logits : nullptr);
+    // one token at a time, so stop conditions cut exactly where plain decoding would
+    for (int32_t t : fresh) {
+        emitted.push_back(t);
+        last_ = t;
+        if (finished()) break;
+    }
+}
+
 bool Generator::step() {
     if (finished()) {
         result_.decode_ms = now_ms() - t_decode_;
         return false;
     }
-    if (params_.specbound) {
-        std::vector<int32_t> & emitted = result_.tokens;
-        int max_new = engine_.n_ctx() - result_.n_prompt - (int) emitted.size();
-        if (params_.max_tokens > 0) max_new = std::min(max_new, params_.max_tokens - (int) emitted.size());
-        std::vector<int32_t> fresh;
-        spec_.round(last_, history_, emitted, params_.sampling, params_.spec, max_new, fresh, spec_stats_,
-                    params_.keep_logits ? &result_.logits : nullptr);
-        // one token at a time, so stop conditions cut exactly where plain decoding would
-        for (int32_t t : fresh) {
-            emitted.push_back(t);
-            last_ = t;
-            if (finished()) break;
-        }
+    // with specbound on, without the gate every round speculates
+    const bool spec = params_.specbound && (!params_.spec_gate || gate_.want_spec());
+    const size_t n_before = result_.tokens.size();
+    const double t0 = now_ms();
+    if (spec) {
+        spec_round();
     } else {
         last_ = plain_round(last_, params_.sampling, result_.tokens);
         if (params_.keep_logits) result_.logits.insert(result_.logits.end(), logits_.begin(), logits_.end());
     }
+    if (params_.specbound && params_.spec_gate)
+        gate_.record(spec, now_ms() - t0, std::max(1, (int) result_.tokens.size() - (int) n_before));  // an EOG dropped: 1
     // a stop cut the round short (or dropped an end-of-generation token): one row per token
     if (params_.keep_logits) result_.logits.resize(result_.tokens.size() * (size_t) engine_.hparams().n_vocab);
     result_.rounds++;

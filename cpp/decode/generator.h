@@ -5,6 +5,7 @@
 #pragma once
 
 #include "engine/engine.h"
+#include "decode/gate.h"
 #include "sample/sampler.h"
 #include "spec/specbound.h"
 #include "vocab/vocab.h"
@@ -22,6 +23,7 @@ struct GenerateParams {
     bool specbound = false;
     SpecParams spec;
     bool keep_logits = false;     // keep each emitted token's logits row (for logprobs)
+    bool spec_gate = false;       // with specbound: the online gate (decode/gate.h) picks each round's kind
 };
 
 struct GenerateResult {
@@ -50,6 +52,7 @@ class Generator {
     bool step();
     const GenerateResult & result() const { return result_; }
     const SpecStats & spec_stats() const { return spec_stats_; }
+    const SpecGate & gate() const { return gate_; }
 
     // The whole loop in C++: on_round (may be empty) sees the tokens after each round.
     const GenerateResult & generate(const std::vector<int32_t> & prompt, const GenerateParams & params,
@@ -67,6 +70,7 @@ class Generator {
     // evaluates prompt[n_keep..] and leaves the last token's logits in logits_
     void prefill(const std::vector<int32_t> & prompt, int n_keep);
     int32_t plain_round(int32_t last, const SamplingParams & sp, std::vector<int32_t> & emitted);
+    void spec_round();
     bool finished();
 
     Engine & engine_;
@@ -75,6 +79,7 @@ class Generator {
     Sampler sampler_;
     SpecBound spec_;
     SpecStats spec_stats_;
+    SpecGate gate_;
     std::vector<int32_t> history_;
     std::vector<float> logits_;
     // state of the generation in progress
