@@ -113,6 +113,9 @@ class Llama:
         exit_layers: Optional[Sequence[int]] = None,
         d_max: Optional[int] = None,
         w_max: Optional[int] = None,
+        # llama-cpp-python accepts and ignores any other keyword (frameworks
+        # still pass old ones, e.g. LangChain's n_parts and f16_kv): so do we
+        **kwargs: Any,
     ):
         # Options that would change the model or its outputs: refuse rather than ignore.
         # (Placement, memory and kernel options - mmap, mlock, flash_attn, offload,
