@@ -33,6 +33,9 @@ __all__ = ["Llama"]
 
 _UINT64 = (1 << 64) - 1
 _RANDOM_SEEDS = (-1, llama_cpp.LLAMA_DEFAULT_SEED)  # llama.cpp: draw a random seed
+# llama.cpp context options removed long ago, still passed by frameworks (LangChain's
+# LlamaCpp passes n_parts and f16_kv): accepted and ignored, as llama-cpp-python does
+_OBSOLETE_OPTIONS = frozenset({"n_parts", "f16_kv", "low_vram", "mul_mat_q", "n_gqa", "rms_norm_eps"})
 _RESULT_KEYS = ("tokens", "n_tokens", "finish_reason", "n_prompt", "n_prompt_reused", "prompt_ms", "decode_ms", "rounds")
 
 
@@ -113,10 +116,13 @@ class Llama:
         exit_layers: Optional[Sequence[int]] = None,
         d_max: Optional[int] = None,
         w_max: Optional[int] = None,
-        # llama-cpp-python accepts and ignores any other keyword (frameworks
-        # still pass old ones, e.g. LangChain's n_parts and f16_kv): so do we
-        **kwargs: Any,
+        # llama.cpp options that no longer exist, which frameworks still pass
+        # (LangChain's LlamaCpp: n_parts, f16_kv); llama-cpp-python ignores them
+        **obsolete: Any,
     ):
+        unknown = sorted(set(obsolete) - _OBSOLETE_OPTIONS)
+        if unknown:  # llama-cpp-python ignores any keyword; a misspelt option should not pass silently
+            raise TypeError(f"Llama() got an unexpected keyword argument {unknown[0]!r}")
         # Options that would change the model or its outputs: refuse rather than ignore.
         # (Placement, memory and kernel options - mmap, mlock, flash_attn, offload,
         # n_ubatch, numa, ... - do not change results here and are accepted.)
