@@ -8,6 +8,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/function.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -64,6 +65,51 @@ static sb::GenerateParams gen_params(const Session & s, int max_tokens, float te
     g.specbound = specbound;
     g.spec = s.spec;
     return g;
+}
+
+// A Python callable kept by C++ code that may drop it without the GIL.
+struct PyCallable {
+    nb::object fn;
+    ~PyCallable() {
+        nb::gil_scoped_acquire gil;
+        fn.reset();
+    }
+};
+
+// The constraints of one generation (sample/sampler.h), built with the GIL held.
+static std::shared_ptr<sb::Constraints> make_constraints(const Session & s, const std::optional<std::string> & grammar,
+                                                         const std::string & grammar_root,
+                                                         const std::vector<std::pair<int32_t, float>> & logit_bias,
+                                                         nb::object processor, float typical_p, int mirostat,
+                                                         float mirostat_tau, float mirostat_eta) {
+    if (!grammar && logit_bias.empty() && processor.is_none() && typical_p >= 1.0f && mirostat == 0) return nullptr;
+    auto c = std::make_shared<sb::Constraints>();
+    const int n_vocab = s.engine.hparams().n_vocab;
+    for (const auto & [id, bias] : logit_bias)
+        if (id < 0 || id >= n_vocab) throw std::invalid_argument("logit_bias token id out of range: " + std::to_string(id));
+    c->logit_bias = logit_bias;
+    if (grammar) {
+        c->grammar.reset(llama_sampler_init_grammar(s.vocab.handle(), grammar->c_str(), grammar_root.c_str()));
+        if (!c->grammar) throw std::invalid_argument("libllama could not parse the grammar (root rule '" + grammar_root + "')");
+    }
+    if (!processor.is_none()) {
+        // called with the row and the generated tokens as NumPy views; edits the row in place
+        auto fn = std::make_shared<PyCallable>(PyCallable{ processor });
+        c->processor = [fn](float * logits, int n, const int32_t * gen, size_t n_gen) {
+            nb::gil_scoped_acquire gil;
+            size_t shape_l[1] = { (size_t) n }, shape_g[1] = { n_gen };
+            nb::ndarray<nb::numpy, float, nb::ndim<1>> row(logits, 1, shape_l, nb::handle());
+            nb::ndarray<nb::numpy, const int32_t, nb::ndim<1>> ids(gen, 1, shape_g, nb::handle());
+            // views, not copies: the callback's edits must land in the engine's row
+            fn->fn(nb::cast(ids, nb::rv_policy::reference), nb::cast(row, nb::rv_policy::reference));
+        };
+    }
+    c->typical_p = typical_p;
+    c->mirostat = mirostat;
+    c->mirostat_tau = mirostat_tau;
+    c->mirostat_eta = mirostat_eta;
+    c->mirostat_mu = 2.0f * mirostat_tau;  // llama.cpp's starting value
+    return c;
 }
 
 NB_MODULE(_core, m) {
@@ -143,15 +189,22 @@ NB_MODULE(_core, m) {
              [](Session & s, const std::vector<int32_t> & prompt, int max_tokens, float temperature, int top_k,
                 float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound,
                 int penalty_last_n, float repeat_penalty, float frequency_penalty, float presence_penalty,
-                bool keep_logits) {
+                bool keep_logits, const std::optional<std::string> & grammar, const std::string & grammar_root,
+                const std::vector<std::pair<int32_t, float>> & logit_bias, nb::object processor, float typical_p,
+                int mirostat, float mirostat_tau, float mirostat_eta) {
                  auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound,
                                      penalty_last_n, repeat_penalty, frequency_penalty, presence_penalty, keep_logits);
+                 g.sampling.constraints = make_constraints(s, grammar, grammar_root, logit_bias, std::move(processor),
+                                                           typical_p, mirostat, mirostat_tau, mirostat_eta);
                  nb::gil_scoped_release nogil;
                  s.gen.begin(prompt, g);
              },
              "prompt"_a, "max_tokens"_a, "temperature"_a, "top_k"_a, "top_p"_a, "min_p"_a, "seed"_a, "stop"_a,
              "specbound"_a, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f, "frequency_penalty"_a = 0.0f,
-             "presence_penalty"_a = 0.0f, "keep_logits"_a = false)
+             "presence_penalty"_a = 0.0f, "keep_logits"_a = false, "grammar"_a = nb::none(),
+             "grammar_root"_a = "root", "logit_bias"_a = std::vector<std::pair<int32_t, float>>(),
+             "processor"_a = nb::none(), "typical_p"_a = 1.0f, "mirostat"_a = 0, "mirostat_tau"_a = 5.0f,
+             "mirostat_eta"_a = 0.1f)
         .def("step",
              [](Session & s) {
                  nb::gil_scoped_release nogil;

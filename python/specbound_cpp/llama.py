@@ -28,6 +28,7 @@ import numpy as np
 from llama_cpp import llama_chat_format
 
 from . import models as _models
+from .constraints import engine_constraints
 
 __all__ = ["Llama"]
 
@@ -450,14 +451,6 @@ class Llama:
                         ("presence_penalty", presence_penalty)):  # fmt: skip
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
                 raise ValueError(f"{name} must be a number, got {v!r}")
-        if grammar is not None:
-            raise _unsupported("grammar (nor response_format / tool_choice in chat)")
-        if logit_bias is not None or logits_processor is not None:
-            raise _unsupported("logit_bias / logits_processor")
-        if temperature > 0 and typical_p < 1.0:
-            raise _unsupported("typical_p < 1")
-        if temperature > 0 and mirostat_mode != 0:
-            raise _unsupported("mirostat sampling")
         if isinstance(prompt, list):
             n_vocab = self._n_vocab
             for t in prompt:
@@ -466,9 +459,14 @@ class Llama:
             prompt = [int(t) for t in prompt]
 
         penalties = (repeat_penalty, frequency_penalty, presence_penalty)
+        # grammar / JSON mode, logit bias, logits processors, typical, mirostat:
+        # checked here, applied by the engine at each position it emits
+        prompt_tokens = self._prompt_tokens(prompt)
+        constraints = engine_constraints(grammar, logit_bias, logits_processor, typical_p, mirostat_mode,
+                                         mirostat_tau, mirostat_eta, temperature, prompt_tokens, self._n_vocab)
         chunks = self._completion(
             prompt, max_tokens, temperature, top_p, min_p, top_k, stop, stream, seed, model, echo, stopping_criteria,
-            penalties, logprobs,
+            penalties, logprobs, prompt_tokens, constraints,
         )
         if stream:
             return chunks
@@ -497,7 +495,7 @@ class Llama:
         return self._seed & _UINT64
 
     def _rounds(self, prompt_tokens: List[int], args: tuple, stream: bool, state: dict,
-                keep_logits: bool = False) -> Iterator[List[int]]:  # fmt: skip
+                keep_logits: bool = False, constraints: Optional[dict] = None) -> Iterator[List[int]]:  # fmt: skip
         """The engine's emitted tokens, a round at a time; state["result"] is its
         latest result dict. Round by round (not `generate`) in both modes, so that
         generation ends exactly where llama-cpp-python's would. keep_logits: the
@@ -505,7 +503,7 @@ class Llama:
         s = self._session
         if args[7]:  # specbound: the exit head also knows this prompt's tokens
             s.set_candidates(sorted(self._candidates.union(prompt_tokens)))
-        s.begin(prompt_tokens, *args, keep_logits=keep_logits)
+        s.begin(prompt_tokens, *args, keep_logits=keep_logits, **(constraints or {}))
         n = 0
         while True:
             state["result"] = r = s.result(n)
@@ -517,7 +515,7 @@ class Llama:
                 return
 
     def _completion(self, prompt, max_tokens, temperature, top_p, min_p, top_k, stop, stream, seed, model, echo,
-                    stopping_criteria, penalties, logprobs=None):  # fmt: skip
+                    stopping_criteria, penalties, logprobs=None, prompt_tokens=None, constraints=None):  # fmt: skip
         """Generator: the stream chunks, or (stream=False) the one completion dict.
         A port of llama_cpp.Llama._create_completion's text handling."""
         completion_id = f"cmpl-{uuid.uuid4()}"
@@ -531,7 +529,8 @@ class Llama:
                 "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}],
             }  # fmt: skip
 
-        prompt_tokens = self._prompt_tokens(prompt)
+        if prompt_tokens is None:
+            prompt_tokens = self._prompt_tokens(prompt)
         # llama-cpp-python: an empty prompt starts the completion with a BOS
         completion_tokens: List[int] = [] if len(prompt) > 0 else [self._bos]
         if prompt_tokens[:2] == [self._bos] * 2:
@@ -575,7 +574,8 @@ class Llama:
                     # the prompt's own rows (row j predicts token j + 1); the
                     # generation then reuses this prefix from the cache
                     prompt_rows = self._session.eval_logits(prompt_tokens[:-1], 0, False)
-                rounds = self._rounds(prompt_tokens, args, stream, state, keep_logits=logprobs is not None)
+                rounds = self._rounds(prompt_tokens, args, stream, state, keep_logits=logprobs is not None,
+                                      constraints=constraints or {})
                 for batch in rounds:
                     for token in batch:
                         generated.append(token)
