@@ -212,16 +212,19 @@ NB_MODULE(_core, m) {
              })
         .def("result", [](Session & s, size_t since) { return result_dict(s.gen.result(), since); }, "since"_a = 0)
         .def("result_logits",
-             [](Session & s) {
-                 // [emitted tokens, n_vocab]: the rows kept by a generation begun with keep_logits
+             [](Session & s, size_t since) {
+                 // [emitted tokens, n_vocab]: the rows kept by a generation begun with keep_logits,
+                 // from row `since` on (a stream reads the new ones only)
                  const sb::GenerateResult & r = s.gen.result();
                  const size_t n_vocab = (size_t) s.engine.hparams().n_vocab;
                  const size_t n = std::min(r.tokens.size(), r.logits.size() / n_vocab);  // a dropped EOG keeps its row
-                 auto * v = new std::vector<float>(r.logits.begin(), r.logits.begin() + n * n_vocab);
+                 since = std::min(since, n);
+                 auto * v = new std::vector<float>(r.logits.begin() + since * n_vocab, r.logits.begin() + n * n_vocab);
                  nb::capsule owner(v, [](void * p) noexcept { delete (std::vector<float> *) p; });
-                 size_t shape[2] = { n, n_vocab };
+                 size_t shape[2] = { n - since, n_vocab };
                  return nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->data(), 2, shape, owner);
-             })
+             },
+             "since"_a = 0)
         .def("spec_stats", [](Session & s) { return spec_stats_dict(s.gen.spec_stats()); })
         .def("set_spec",
              [](Session & s, float alpha, float tau, std::vector<int> exit_layers, int d_max, int w_max) {

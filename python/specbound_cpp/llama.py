@@ -29,6 +29,7 @@ from llama_cpp import llama_chat_format
 
 from . import models as _models
 from .constraints import engine_constraints
+from .stream_logprobs import RowReader, token_logprobs
 
 __all__ = ["Llama"]
 
@@ -443,8 +444,6 @@ class Llama:
                 raise ValueError("logprobs is not supported for models created with logits_all=False")
             if isinstance(logprobs, bool) or not isinstance(logprobs, int) or logprobs < 0:
                 raise ValueError(f"logprobs must be a non-negative integer, got {logprobs!r}")
-            if stream:
-                raise _unsupported("logprobs with stream=True")
         if suffix is not None:
             raise _unsupported("suffix (infill)")
         for name, v in (("repeat_penalty", repeat_penalty), ("frequency_penalty", frequency_penalty),
@@ -523,10 +522,10 @@ class Llama:
         model_name = model if model is not None else self.model_path
         detok = self.detokenize
 
-        def chunk(text, finish_reason=None):
+        def chunk(text, finish_reason=None, logprobs_or_none=None):
             return {
                 "id": completion_id, "object": "text_completion", "created": created, "model": model_name,
-                "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}],
+                "choices": [{"text": text, "index": 0, "logprobs": logprobs_or_none, "finish_reason": finish_reason}],
             }  # fmt: skip
 
         if prompt_tokens is None:
@@ -570,6 +569,8 @@ class Llama:
                     input_ids = np.empty(n_prompt + max_tokens + 1, dtype=np.intc)
                     input_ids[:n_prompt] = prompt_tokens
                 prompt_rows = None
+                # streamed logprobs: the rows as they come (empty prompt: the BOS has none)
+                row_reader = RowReader(self._session, 1 if len(prompt) == 0 else 0)
                 if logprobs is not None and echo:
                     # the prompt's own rows (row j predicts token j + 1); the
                     # generation then reuses this prefix from the cache
@@ -625,6 +626,19 @@ class Llama:
                                             first_stop_position = i
                                         break
                             token_end_position = 0
+                            if logprobs is not None:  # one chunk per token, with its logprobs
+                                for token in remaining_tokens:
+                                    if token == self._bos:
+                                        continue
+                                    token_end_position += len(detok([token]))
+                                    if token_end_position > (remaining_length - first_stop_position):
+                                        break
+                                    lp = token_logprobs(detok, prompt, completion_tokens, returned_tokens, token,
+                                                        row_reader.row(returned_tokens), logprobs)
+                                    returned_tokens += 1
+                                    yield chunk(detok([token]).decode("utf-8", errors="ignore"), None, lp)
+                                    self._owner = threading.get_ident()
+                                remaining_tokens = []
                             while len(remaining_tokens) > 0:
                                 decode_success = False
                                 for i in range(1, len(remaining_tokens) + 1):
@@ -667,7 +681,7 @@ class Llama:
                     finish_reason = "stop"
                 self._set_stats(state.get("result"), len(prompt_tokens), len(completion_tokens), finish_reason)
                 state["stats"] = True
-                if logprobs is not None:  # llama-cpp-python's self._scores, from the first row it reads
+                if logprobs is not None and not stream:  # llama-cpp-python's self._scores, from the first row it reads
                     rows = self._session.result_logits()
                     scores = rows if prompt_rows is None else np.concatenate([prompt_rows, rows])
 
@@ -679,17 +693,23 @@ class Llama:
                     token_end_position = 0
                     for token in remaining_tokens:
                         token_end_position += len(detok([token]))
+                        lp = None
+                        if logprobs is not None:
+                            if token == self._bos:
+                                continue
+                            lp = token_logprobs(detok, prompt, completion_tokens, returned_tokens, token,
+                                                row_reader.row(returned_tokens), logprobs, offset_in_bytes=True)
                         if token_end_position >= end:
                             last_text = detok([token])
                             if token_end_position == end - 1:
                                 break
                             returned_tokens += 1
                             last_text = last_text[: len(last_text) - (token_end_position - end)]
-                            yield chunk(last_text.decode("utf-8", errors="ignore"))
+                            yield chunk(last_text.decode("utf-8", errors="ignore"), None, lp)
                             self._owner = threading.get_ident()
                             break
                         returned_tokens += 1
-                        yield chunk(detok([token]).decode("utf-8", errors="ignore"))
+                        yield chunk(detok([token]).decode("utf-8", errors="ignore"), None, lp)
                         self._owner = threading.get_ident()
                     yield chunk("", finish_reason)
                     return
