@@ -184,3 +184,19 @@ def test_malformed_requests_get_400_while_good_ones_are_served(server, ref):
         assert "Traceback" not in err["message"] and 'File "' not in err["message"] and ".py" not in err["message"]
     with post(server, "/v1/completions", dict(prompt="Hi", max_tokens=2, temperature=0)) as r:
         assert r.status == 200
+
+
+def test_json_mode_through_the_server(server, ref):
+    """response_format JSON mode over HTTP: llama-cpp-python's greedy text."""
+    messages = [{"role": "user", "content": "Describe a cat as JSON with its name and age."}]
+    fmt = {"type": "json_object", "schema": {"type": "object", "properties": {"name": {"type": "string"},
+                                                                             "age": {"type": "integer"}},
+                                             "required": ["name", "age"]}}  # fmt: skip
+    with post(server, "/v1/chat/completions", dict(messages=messages, max_tokens=60, temperature=0,
+                                                   response_format=fmt)) as r:  # fmt: skip
+        got = json.load(r)["choices"][0]["message"]["content"]
+    ref.reset()
+    want = ref.create_chat_completion(messages, max_tokens=60, temperature=0, response_format=fmt,
+                                      **server_defaults())["choices"][0]["message"]["content"]  # fmt: skip
+    assert got == want
+    assert set(json.loads(got)) >= {"name", "age"}
