@@ -126,7 +126,7 @@ def test_list_models():
 
 def test_ctrl_c_stops_cleanly(smollm2_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "specbound_cpp.cli", "1, 2, 3, 4, 5,", "--model", smollm2_path, "-n", "1500",
+        [sys.executable, "-m", "specbound_cpp.cli", "1, 2, 3, 4, 5,", "--raw", "--model", smollm2_path, "-n", "1500",
          "--ctx", "2048", "--threads", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip

@@ -27,6 +27,7 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from llama_cpp.server import types as _types
 from pydantic import ValidationError
+from starlette.middleware import Middleware
 
 __all__ = ["ClientError", "RequestCheck", "error_body", "install"]
 
@@ -126,5 +127,9 @@ async def _client_error_answer(request: Any, exc: ClientError) -> JSONResponse:
 
 def install(app) -> None:
     """Add the body check and the 400 answer for ClientError to a FastAPI app."""
-    app.add_middleware(RequestCheck)
+    # innermost of the app's middleware (appended, not add_middleware's
+    # outermost): a 400 still passes through llama-cpp-python's CORS middleware
+    if app.middleware_stack is not None:
+        raise RuntimeError("install() must run before the app serves its first request")
+    app.user_middleware.append(Middleware(RequestCheck))
     app.add_exception_handler(ClientError, _client_error_answer)
