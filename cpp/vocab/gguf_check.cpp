@@ -65,18 +65,6 @@ void check_merges(gguf_context * g, const std::string & path) {
     }
 }
 
-void check_special_ids(gguf_context * g, const std::string & path, size_t n_tokens) {
-    const int64_t n_kv = gguf_get_n_kv(g);
-    for (int64_t i = 0; i < n_kv; ++i) {
-        const std::string k = gguf_get_key(g, i);
-        if (k.rfind("tokenizer.ggml.", 0) != 0 || k.size() < 9 || k.compare(k.size() - 9, 9, "_token_id") != 0) continue;
-        const gguf_type t = gguf_get_kv_type(g, i);
-        if (t != GGUF_TYPE_UINT32 && t != GGUF_TYPE_INT32) bad(path, k + " is not an integer");
-        const int64_t v = t == GGUF_TYPE_UINT32 ? (int64_t) gguf_get_val_u32(g, i) : (int64_t) gguf_get_val_i32(g, i);
-        if (v >= (int64_t) n_tokens) bad(path, k + " = " + std::to_string(v) + " is not a token id");
-    }
-}
-
 } // namespace
 
 void check_vocab_metadata(const std::string & path) {
@@ -91,7 +79,6 @@ void check_vocab_metadata(const std::string & path) {
     size_t n_tokens = 0;
     check_tokens(g.get(), path, n_tokens);
     check_merges(g.get(), path);
-    check_special_ids(g.get(), path, n_tokens);
 }
 
 } // namespace sb

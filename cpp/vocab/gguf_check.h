@@ -9,8 +9,9 @@ namespace sb {
 
 // Throws std::invalid_argument naming the problem: no token list, duplicate
 // token strings, score / token-type arrays of another type or shorter than the
-// token list, merges that are not "left right" strings, special token ids out
-// of range, or a tokenizer model libllama cannot tokenize with.
+// token list, merges that are not "left right" strings, or a tokenizer model
+// libllama cannot tokenize with. (Special token ids out of range are left to
+// libllama, which replaces them with its defaults.)
 void check_vocab_metadata(const std::string & path);
 
 } // namespace sb
