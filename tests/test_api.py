@@ -121,7 +121,7 @@ def test_same_tokens_same_text(ref, llm, monkeypatch, prompt, stop):
             tokens.append(t)
             yield t
 
-    def replay(prompt_tokens, args, stream, state, keep_logits=False):
+    def replay(prompt_tokens, args, stream, state, keep_logits=False, constraints=None):
         state["result"] = dict(tokens=list(tokens), finish_reason="length", n_prompt=len(prompt_tokens),
                                n_prompt_reused=0, prompt_ms=1.0, decode_ms=1.0, rounds=len(tokens))  # fmt: skip
         yield from ([t] for t in tokens) if stream else [list(tokens)]
