@@ -45,6 +45,19 @@ def _unsupported(what: str) -> NotImplementedError:
     return NotImplementedError(f"specbound_cpp.Llama does not support {what} yet")
 
 
+def _check_rope_options(md: Dict[str, str], freq_base: float, freq_scale: float) -> None:
+    """rope_freq_base / rope_freq_scale: 0 means the model's own, and so does the
+    model's own value given explicitly (LangChain's LlamaCpp always passes both);
+    another value would change the model, which the engine cannot do yet."""
+    arch = md.get("general.architecture", "")
+    own_base = float(md.get(f"{arch}.rope.freq_base", 10000.0))
+    factor = float(md.get(f"{arch}.rope.scaling.factor", 0.0))
+    own_scale = 1.0 / factor if factor > 0 else 1.0
+    for name, given, own in (("rope_freq_base", freq_base, own_base), ("rope_freq_scale", freq_scale, own_scale)):
+        if given != 0.0 and given != own:
+            raise _unsupported(f"the {name} option with a value other than the model's own ({own:g})")
+
+
 class Llama:
     """High-level model object, like `llama_cpp.Llama`, driving `_core.Session`.
 
@@ -133,8 +146,7 @@ class Llama:
             "embedding": embedding, "lora_path": lora_path is not None,
             "lora_base": lora_base is not None, "draft_model": draft_model is not None,
             "tokenizer": tokenizer is not None, "type_k": type_k is not None,
-            "type_v": type_v is not None, "rope_freq_base": rope_freq_base != 0.0,
-            "rope_freq_scale": rope_freq_scale != 0.0,
+            "type_v": type_v is not None,
             "rope_scaling_type": rope_scaling_type not in (None, llama_cpp.LLAMA_ROPE_SCALING_TYPE_UNSPECIFIED),
             "yarn_ext_factor": yarn_ext_factor != -1.0, "yarn_attn_factor": yarn_attn_factor != 1.0,
             "yarn_beta_fast": yarn_beta_fast != 32.0, "yarn_beta_slow": yarn_beta_slow != 1.0,
@@ -252,6 +264,7 @@ class Llama:
             except llama_chat_format.LlamaChatCompletionHandlerNotFoundException as e:
                 raise ValueError(str(e)) from None
         self.chat_format = chat_format
+        _check_rope_options(md, rope_freq_base, rope_freq_scale)
         self._setup_specbound(path, specbound_overrides)
 
     def _setup_specbound(self, path: str, overrides: Dict[str, Any]) -> None:
