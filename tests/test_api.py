@@ -432,3 +432,6 @@ def test_logprobs_like_llama_cpp(path, make_reference, specbound):
         a, b = both(ref, llm, lambda m: [c["choices"][0] for c in m(prompt, temperature=0, logprobs=3, stream=True,
                                                                       **kw)])  # fmt: skip
         assert b == a and len(a) > 3 and a[0]["logprobs"]["token_logprobs"][0] is not None
+    a, b = both(ref, llm, lambda m: [c["choices"] for c in m.create_chat_completion(
+        messages, max_tokens=8, temperature=0, logprobs=True, top_logprobs=2, stream=True)])  # fmt: skip
+    assert b == a and a[1][0]["logprobs"]["content"][0]["logprob"] < 0
