@@ -142,3 +142,28 @@ def test_seeded_sampling_options_exact_under_specbound(models, kw):
     assert texts[0] == texts[1]
     plain.reset()
     assert plain(prompt, **args)["choices"][0]["text"] != texts[1]
+
+
+def test_abandoned_stream_with_processor_is_collected(smollm2_path):
+    """The engine only borrows a logits processor during each call: an abandoned
+    stream whose processor reaches the Llama (a reference cycle) is garbage
+    collected, model and all, instead of leaking through C++."""
+    import gc
+    import weakref
+
+    from specbound_cpp import Llama
+
+    llm = Llama(smollm2_path, n_ctx=256, n_threads=2, verbose=False)
+    holder = {"llm": llm}
+
+    def processor(input_ids, scores):
+        assert holder["llm"] is not None
+        return scores
+
+    stream = llm("Hi", max_tokens=30, temperature=0, stream=True, logits_processor=[processor])
+    next(stream)
+    holder["stream"] = stream
+    alive = weakref.ref(llm)
+    del llm, stream, processor, holder
+    gc.collect()
+    assert alive() is None

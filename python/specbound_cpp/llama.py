@@ -516,13 +516,15 @@ class Llama:
         if args[7]:  # specbound: the exit head also knows this prompt's tokens
             s.set_candidates(sorted(self._candidates.union(prompt_tokens)))
         s.begin(prompt_tokens, *args, keep_logits=keep_logits, **(constraints or {}))
+        # a logits processor is lent to the engine call by call, never kept by it
+        processor = (constraints or {}).get("processor")
         n = 0
         while True:
             state["result"] = r = s.result(n)
             if r["tokens"]:
                 yield r["tokens"]
                 n = r["n_tokens"]
-            if not s.step():
+            if not s.step(processor):
                 state["result"] = s.result(n)
                 return
 
@@ -727,6 +729,9 @@ class Llama:
                     yield chunk("", finish_reason)
                     return
             finally:
+                # a logits processor's closure may reach this object: the engine
+                # must not keep it (an uncollectable cycle through C++)
+                self._session.release_constraints()
                 if "stats" not in state and state.get("result") is not None:
                     # interrupted or closed early: still record what was done
                     self._set_stats(state["result"], len(prompt_tokens), len(completion_tokens))
