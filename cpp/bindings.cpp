@@ -10,6 +10,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/function.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -85,6 +86,55 @@ static nb::ndarray<nb::numpy, float, nb::ndim<2>> numpy_2d(std::vector<float> &&
     nb::capsule owner(v, [](void * p) noexcept { delete (std::vector<float> *) p; });
     size_t shape[2] = { rows, cols };
     return nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->data(), 2, shape, owner);
+}
+
+// The logits processor of the begin()/step() call in progress on this thread,
+// borrowed from the Python caller for the duration of that call. C++ never
+// stores it: a processor whose closure reaches the Llama object (through its
+// module's globals, say) would otherwise form a cycle through the engine that
+// Python's garbage collector cannot see, and keep the model alive for good.
+static thread_local PyObject * active_processor = nullptr;
+
+struct ProcessorScope {
+    PyObject * saved;
+    explicit ProcessorScope(const nb::object & p) : saved(active_processor) { active_processor = p.is_none() ? nullptr : p.ptr(); }
+    ~ProcessorScope() { active_processor = saved; }
+};
+
+static void call_active_processor(float * logits, int n, const int32_t * gen, size_t n_gen) {
+    nb::gil_scoped_acquire gil;
+    if (!active_processor) throw std::logic_error("the generation's logits processor was not passed to this call");
+    size_t shape_l[1] = { (size_t) n }, shape_g[1] = { n_gen };
+    nb::ndarray<nb::numpy, float, nb::ndim<1>> row(logits, 1, shape_l, nb::handle());
+    nb::ndarray<nb::numpy, const int32_t, nb::ndim<1>> ids(gen, 1, shape_g, nb::handle());
+    // views, not copies: the callback's edits must land in the engine's row
+    nb::handle fn(active_processor);
+    fn(nb::cast(ids, nb::rv_policy::reference), nb::cast(row, nb::rv_policy::reference));
+}
+
+// The constraints of one generation (sample/sampler.h), built with the GIL held.
+static std::shared_ptr<sb::Constraints> make_constraints(const Session & s, const std::optional<std::string> & grammar,
+                                                         const std::string & grammar_root,
+                                                         const std::vector<std::pair<int32_t, float>> & logit_bias,
+                                                         const nb::object & processor, float typical_p, int mirostat,
+                                                         float mirostat_tau, float mirostat_eta) {
+    if (!grammar && logit_bias.empty() && processor.is_none() && typical_p >= 1.0f && mirostat == 0) return nullptr;
+    auto c = std::make_shared<sb::Constraints>();
+    const int n_vocab = s.engine.hparams().n_vocab;
+    for (const auto & [id, bias] : logit_bias)
+        if (id < 0 || id >= n_vocab) throw std::invalid_argument("logit_bias token id out of range: " + std::to_string(id));
+    c->logit_bias = logit_bias;
+    if (grammar) {
+        c->grammar.reset(llama_sampler_init_grammar(s.vocab.handle(), grammar->c_str(), grammar_root.c_str()));
+        if (!c->grammar) throw std::invalid_argument("libllama could not parse the grammar (root rule '" + grammar_root + "')");
+    }
+    if (!processor.is_none()) c->processor = call_active_processor;  // the callable comes with each call
+    c->typical_p = typical_p;
+    c->mirostat = mirostat;
+    c->mirostat_tau = mirostat_tau;
+    c->mirostat_eta = mirostat_eta;
+    c->mirostat_mu = 2.0f * mirostat_tau;  // llama.cpp's starting value
+    return c;
 }
 
 NB_MODULE(_core, m) {
@@ -174,6 +224,7 @@ NB_MODULE(_core, m) {
         .def("metadata", [](Session & s) { return s.vocab.metadata(); })
         .def("history", [](Session & s) { return s.gen.history(); })
         .def("reset", [](Session & s) { s.gen.reset(); })
+        .def("release_constraints", [](Session & s) { s.gen.release_constraints(); })
         .def("generate",
              [](Session & s, const std::vector<int32_t> & prompt, int max_tokens, float temperature, int top_k,
                 float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound,
@@ -199,32 +250,46 @@ NB_MODULE(_core, m) {
              [](Session & s, const std::vector<int32_t> & prompt, int max_tokens, float temperature, int top_k,
                 float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound,
                 int penalty_last_n, float repeat_penalty, float frequency_penalty, float presence_penalty,
-                bool keep_logits) {
+                bool keep_logits, const std::optional<std::string> & grammar, const std::string & grammar_root,
+                const std::vector<std::pair<int32_t, float>> & logit_bias, nb::object processor, float typical_p,
+                int mirostat, float mirostat_tau, float mirostat_eta) {
                  auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound,
                                      penalty_last_n, repeat_penalty, frequency_penalty, presence_penalty, keep_logits);
+                 g.sampling.constraints = make_constraints(s, grammar, grammar_root, logit_bias, processor,
+                                                           typical_p, mirostat, mirostat_tau, mirostat_eta);
+                 ProcessorScope scope(processor);
                  nb::gil_scoped_release nogil;
                  s.gen.begin(prompt, g);
              },
              "prompt"_a, "max_tokens"_a, "temperature"_a, "top_k"_a, "top_p"_a, "min_p"_a, "seed"_a, "stop"_a,
              "specbound"_a, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f, "frequency_penalty"_a = 0.0f,
-             "presence_penalty"_a = 0.0f, "keep_logits"_a = false)
+             "presence_penalty"_a = 0.0f, "keep_logits"_a = false, "grammar"_a = nb::none(),
+             "grammar_root"_a = "root", "logit_bias"_a = std::vector<std::pair<int32_t, float>>(),
+             "processor"_a = nb::none(), "typical_p"_a = 1.0f, "mirostat"_a = 0, "mirostat_tau"_a = 5.0f,
+             "mirostat_eta"_a = 0.1f)
         .def("step",
-             [](Session & s) {
+             [](Session & s, nb::object processor) {
+                 // processor: the one passed to begin() (borrowed for this call only)
+                 ProcessorScope scope(processor);
                  nb::gil_scoped_release nogil;
                  return s.gen.step();
-             })
+             },
+             "processor"_a = nb::none())
         .def("result", [](Session & s, size_t since) { return result_dict(s.gen.result(), since); }, "since"_a = 0)
         .def("result_logits",
-             [](Session & s) {
-                 // [emitted tokens, n_vocab]: the rows kept by a generation begun with keep_logits
+             [](Session & s, size_t since) {
+                 // [emitted tokens, n_vocab]: the rows kept by a generation begun with keep_logits,
+                 // from row `since` on (a stream reads the new ones only)
                  const sb::GenerateResult & r = s.gen.result();
                  const size_t n_vocab = (size_t) s.engine.hparams().n_vocab;
                  const size_t n = std::min(r.tokens.size(), r.logits.size() / n_vocab);  // a dropped EOG keeps its row
-                 auto * v = new std::vector<float>(r.logits.begin(), r.logits.begin() + n * n_vocab);
+                 since = std::min(since, n);
+                 auto * v = new std::vector<float>(r.logits.begin() + since * n_vocab, r.logits.begin() + n * n_vocab);
                  nb::capsule owner(v, [](void * p) noexcept { delete (std::vector<float> *) p; });
-                 size_t shape[2] = { n, n_vocab };
+                 size_t shape[2] = { n - since, n_vocab };
                  return nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->data(), 2, shape, owner);
-             })
+             },
+             "since"_a = 0)
         .def("spec_stats", [](Session & s) { return spec_stats_dict(s.gen.spec_stats()); })
         .def("set_spec",
              [](Session & s, float alpha, float tau, std::vector<int> exit_layers, int d_max, int w_max) {

@@ -121,7 +121,7 @@ def test_same_tokens_same_text(ref, llm, monkeypatch, prompt, stop):
             tokens.append(t)
             yield t
 
-    def replay(prompt_tokens, args, stream, state, keep_logits=False):
+    def replay(prompt_tokens, args, stream, state, keep_logits=False, constraints=None):
         state["result"] = dict(tokens=list(tokens), finish_reason="length", n_prompt=len(prompt_tokens),
                                n_prompt_reused=0, prompt_ms=1.0, decode_ms=1.0, rounds=len(tokens))  # fmt: skip
         yield from ([t] for t in tokens) if stream else [list(tokens)]
@@ -183,9 +183,12 @@ def test_invalid_params(path, llm, tmp_path):
                 dict(stop=5), dict(stop=["ok", 3]), dict(repeat_penalty="x"), dict(presence_penalty=None)):  # fmt: skip
         with pytest.raises(ValueError):
             llm("Hi", max_tokens=2, **bad)
-    for unsupported in (dict(temperature=0.5, mirostat_mode=2), dict(temperature=0.5, typical_p=0.9)):
-        with pytest.raises(NotImplementedError):
-            llm("Hi", max_tokens=2, **unsupported)
+    for bad in (dict(temperature=0.5, mirostat_mode=3), dict(temperature=0.5, typical_p=0.0),
+                dict(logit_bias={"x": 1.0}), dict(temperature=0.5, typical_p="x")):  # fmt: skip
+        with pytest.raises(ValueError):
+            llm("Hi", max_tokens=2, **bad)
+    with pytest.raises(TypeError):
+        llm("Hi", max_tokens=2, grammar=42)
     with pytest.raises(ValueError, match="logits_all"):
         llm("Hi", max_tokens=2, logprobs=3)
 
@@ -423,5 +426,12 @@ def test_logprobs_like_llama_cpp(path, make_reference, specbound):
     a, b = both(ref, llm, lambda m: m.create_chat_completion(messages, max_tokens=8, temperature=0, logprobs=True,
                                                             top_logprobs=2))  # fmt: skip
     assert b["choices"] == a["choices"]
-    with pytest.raises(NotImplementedError):
-        llm("Hi", max_tokens=2, logprobs=2, stream=True)
+    # streamed: one chunk per token with its logprobs, held back at a stop as llama-cpp-python does
+    cases = (("The capital of France is", dict(max_tokens=16)), ("Count: 1, 2, 3,", dict(max_tokens=20, stop=[", 7"])))
+    for prompt, kw in cases:
+        a, b = both(ref, llm, lambda m: [c["choices"][0] for c in m(prompt, temperature=0, logprobs=3, stream=True,
+                                                                      **kw)])  # fmt: skip
+        assert b == a and len(a) > 3 and a[0]["logprobs"]["token_logprobs"][0] is not None
+    a, b = both(ref, llm, lambda m: [c["choices"] for c in m.create_chat_completion(
+        messages, max_tokens=8, temperature=0, logprobs=True, top_logprobs=2, stream=True)])  # fmt: skip
+    assert b == a and a[1][0]["logprobs"]["content"][0]["logprob"] < 0

@@ -34,21 +34,49 @@ def test_help():
     r = cli("--help")
     assert r.returncode == 0, r.stderr
     for flag in ("--model", "--max-tokens", "--temp", "--seed", "--no-specbound", "--threads", "--n-gpu-layers",
-                 "--chat", "--stats", "--compare", "--list-models"):  # fmt: skip
+                 "--chat", "--stats", "--compare", "--list-models", "--raw"):  # fmt: skip
         assert flag in r.stdout, flag
 
 
 def test_generation_streams_llama_cpp_text(smollm2_path, ref):
     prompt = "def fibonacci(n):"
-    r = cli(prompt, *common(smollm2_path), "--stats")
+    r = cli(prompt, *common(smollm2_path), "--stats", "--raw")
     assert r.returncode == 0, r.stderr
     ref.reset()
     want = ref(prompt, max_tokens=N, temperature=0)["choices"][0]["text"]
     assert r.stdout == want + "\n"
-    assert re.search(r"tokens: \d+\s+tokens/s: [\d.]+", r.stderr), r.stderr
+    # --stats: one line, tokens/s and the speculation counters (or why it is off)
+    stats = r.stderr.strip().splitlines()
+    assert len(stats) == 1 and re.search(r"tokens/s: [\d.]+\s+specbound: (on\s+drafted: \d+\s+accepted: \d+|off)", stats[0])
     # the prompt may come on stdin too
-    r2 = cli(*common(smollm2_path), stdin=prompt)
+    r2 = cli(*common(smollm2_path), "--raw", stdin=prompt)
     assert r2.returncode == 0 and r2.stdout == r.stdout
+
+
+def test_prompt_goes_through_the_chat_template(smollm2_path, ref):
+    """A model with a chat template gets the prompt as one user message (as
+    llama-cli and ollama run do); --raw completes the text as it is."""
+    prompt = "Write a haiku about the sea."
+    r = cli(prompt, *common(smollm2_path))
+    assert r.returncode == 0, r.stderr
+    ref.reset()
+    messages = [{"role": "user", "content": prompt}]
+    want = ref.create_chat_completion(messages, max_tokens=N, temperature=0)["choices"][0]["message"]["content"]
+    assert r.stdout == want + "\n"
+    raw = cli(prompt, *common(smollm2_path), "--raw")
+    ref.reset()
+    assert raw.stdout == ref(prompt, max_tokens=N, temperature=0)["choices"][0]["text"] + "\n"
+    assert raw.stdout != r.stdout
+
+
+def test_default_model_writes_a_haiku():
+    """The README's first command: the default model answers the instruction
+    (three lines of verse), not a continuation of the sentence."""
+    r = cli("Write a haiku about the sea.", "-n", "48", "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.strip()]
+    assert len(lines) == 3, r.stdout
+    assert all(len(line.split()) <= 8 for line in lines), r.stdout
 
 
 def test_chat_through_stdin(smollm2_path, ref):
@@ -98,7 +126,7 @@ def test_list_models():
 
 def test_ctrl_c_stops_cleanly(smollm2_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "specbound_cpp.cli", "1, 2, 3, 4, 5,", "--model", smollm2_path, "-n", "1500",
+        [sys.executable, "-m", "specbound_cpp.cli", "1, 2, 3, 4, 5,", "--raw", "--model", smollm2_path, "-n", "1500",
          "--ctx", "2048", "--threads", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip

@@ -58,6 +58,9 @@ class Generator {
     const GenerateResult & generate(const std::vector<int32_t> & prompt, const GenerateParams & params,
                                     const TokenCallback & on_round);
     void reset() { history_.clear(); }
+    // drop the generation's constraints (a grammar, a Python logits processor
+    // that may reference the caller's objects) once the caller is done with it
+    void release_constraints() { params_.sampling.constraints.reset(); }
     // tokens whose keys/values are in the cache, in order
     const std::vector<int32_t> & history() const { return history_; }
     // logits of the full model at each position of the batch (teacher forcing)

@@ -124,6 +124,14 @@ static void read_hparams(Model & m) {
     hp.rope_freq_scale = scale > 0.0f ? 1.0f / scale : 1.0f;
     if (hp.n_layer <= 0 || hp.n_embd <= 0 || hp.n_head <= 0 || hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0)
         throw std::invalid_argument("GGUF hyper-parameters are inconsistent");
+    // values ggml's ops assert on (rms_norm: eps >= 0; rope: even n_rot <= head size)
+    if (!(std::isfinite(hp.rms_eps) && hp.rms_eps >= 0.0f))
+        throw std::invalid_argument("GGUF attention.layer_norm_rms_epsilon is negative or not finite");
+    if (!(std::isfinite(hp.rope_freq_base) && hp.rope_freq_base > 0.0f) ||
+        !(std::isfinite(hp.rope_freq_scale) && hp.rope_freq_scale > 0.0f))
+        throw std::invalid_argument("GGUF rope frequency base / scaling factor is not a positive number");
+    if (hp.head_dim <= 0 || hp.n_rot <= 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0)
+        throw std::invalid_argument("GGUF rope.dimension_count / attention.key_length do not fit the head size");
     if (hp.arch == Arch::gemma3) read_gemma3(g, hp);
 }
 

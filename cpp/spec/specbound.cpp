@@ -110,17 +110,19 @@ void SpecBound::round(int32_t last, std::vector<int32_t> & history, const std::v
 
     // ---- verification: the full model's choice at each position -------------
     // token i's logits predict position pos_i + 1; draft i + 1 stands iff equal
-    // (with penalties, over the same generated tokens plain decoding would have seen)
+    // (penalties, logits processors, bias and grammar see the same generated
+    // tokens plain decoding would have seen; each choice is emitted, so a
+    // grammar's state follows exactly the emitted text)
     size_t n_keep = 1;  // tokens of the round that stay in the cache (toks[0] always)
+    const bool needs_history = sp.penalties_on() || sp.constraints;
     recent_.clear();
-    if (sp.penalties_on())
-        recent_.assign(emitted.end() - std::min(emitted.size(), (size_t) sp.penalty_last_n), emitted.end());
+    if (needs_history) recent_.assign(emitted.begin(), emitted.end());
     for (size_t i = 0; i < toks.size(); ++i) {
         const int32_t y = sampler_.sample(&logits_[i * (size_t) n_vocab], n_vocab, sp, toks[i].pos + 1,
                                           recent_.data(), recent_.size());
         out.push_back(y);
         if (keep_logits) keep_logits->insert(keep_logits->end(), &logits_[i * (size_t) n_vocab], &logits_[(i + 1) * (size_t) n_vocab]);
-        if (sp.penalties_on()) recent_.push_back(y);
+        if (needs_history) recent_.push_back(y);
         if (i + 1 < toks.size() && toks[i + 1].id == y) {
             st.accepted_tokens++;
             n_keep++;

@@ -69,7 +69,7 @@ class SpecBound {
     std::vector<float> hbuf_;     // scratch for forward()
     std::vector<float> check_;    // exit-head logits
     std::vector<float> logits_;   // deep-pass logits
-    std::vector<int32_t> recent_; // penalty window: generated tokens before the verified position
+    std::vector<int32_t> recent_; // generated tokens before the verified position (sampler history)
 };
 
 // Defaults without a calibrated profile: a few exit layers in the first half.

@@ -1,5 +1,7 @@
 #include "vocab/vocab.h"
 
+#include "vocab/gguf_check.h"
+
 #include <llama.h>
 
 #include <stdexcept>
@@ -11,6 +13,7 @@ static void quiet_log(ggml_log_level level, const char * text, void *) {
 }
 
 Vocab::Vocab(const std::string & path, bool verbose) {
+    check_vocab_metadata(path);  // what libllama would abort on: refuse it here
     llama_model_params mp = llama_model_default_params();
     mp.vocab_only = true;
     // The log callback is process-wide (shared with llama_cpp): silence only

@@ -30,6 +30,8 @@ class Vocab {
     std::string chat_template() const;
     std::vector<std::pair<std::string, std::string>> metadata() const;
 
+    const llama_vocab * handle() const { return vocab_; }  // for libllama's samplers (grammar)
+
   private:
     llama_model * model_ = nullptr;
     const llama_vocab * vocab_ = nullptr;

@@ -11,7 +11,8 @@ import os
 import sys
 
 __version__ = "0.1.0"
-__all__ = ["Llama"]
+__all__ = ["Llama", "patch_llama_cpp", "unpatch_llama_cpp", "patched_llama_cpp"]
+_COMPAT = ("patch_llama_cpp", "unpatch_llama_cpp", "patched_llama_cpp", "is_patched")
 
 
 def _preload_llama_cpp_libraries() -> None:
@@ -43,4 +44,8 @@ def __getattr__(name):
         from .llama import Llama
 
         return Llama
+    if name in _COMPAT:  # the drop-in switch for code that builds llama_cpp.Llama itself
+        from . import compat
+
+        return getattr(compat, name)
     raise AttributeError(f"module 'specbound_cpp' has no attribute {name!r}")

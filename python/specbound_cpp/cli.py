@@ -1,7 +1,8 @@
 """Command line: `specbound "prompt"` (or `python -m specbound_cpp.cli`).
 
-    specbound "def fib(n):" -n 64            # raw completion, streamed to stdout
-    echo "Why is the sky blue?" | specbound --chat-template --stats
+    specbound "Write a haiku about the sea."  # one user message through the model's chat template
+    specbound "def fib(n):" --raw -n 64      # plain completion of the text, streamed to stdout
+    echo "Why is the sky blue?" | specbound --stats
     specbound --chat                         # chat; one user turn per stdin line
     specbound "Once upon a time" --compare   # SpecBound vs plain decoding
 """
@@ -14,10 +15,6 @@ import random
 import sys
 
 from . import models
-
-_BASE_STATS = {"prompt_tokens", "prompt_tokens_reused", "completion_tokens", "prompt_ms", "decode_ms",
-               "tokens_per_second", "rounds", "specbound", "finish_reason"}  # fmt: skip
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2
@@ -37,7 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-gpu-layers", type=int, default=0, help="layers to offload, -1 = all (default: %(default)s)")
     p.add_argument("--ctx", type=int, default=2048, help="context size (default: %(default)s)")
     p.add_argument("--chat", action="store_true", help="interactive chat: one user turn per stdin line, until EOF")
-    p.add_argument("--chat-template", action="store_true", help="send the prompt as one user message")
+    p.add_argument("--raw", action="store_true",
+                   help="complete the prompt as plain text (default for a model with a chat template: the prompt "
+                        "goes through the template as one user message, as llama-cli and ollama run do)")
+    p.add_argument("--chat-template", action="store_true",
+                   help="send the prompt as one user message even if the GGUF has no chat template "
+                        "(llama-cpp-python's fallback format)")
     p.add_argument("--stats", action="store_true", help="print speed and speculation counters to stderr")
     p.add_argument("--compare", action="store_true", help="also decode without SpecBound; compare speed and text")
     p.add_argument("--list-models", action="store_true", help="list the model registry and exit")
@@ -64,11 +66,19 @@ def _run(llm, args, prompt=None, messages=None, seed=None) -> str:
 
 
 def _print_stats(stats: dict, label: str = "") -> None:
-    line = (f"{label}tokens: {stats.get('completion_tokens')}  tokens/s: {stats.get('tokens_per_second', 0):.1f}  "
-            f"rounds: {stats.get('rounds')}  "
-            f"prompt: {stats.get('prompt_tokens')} tokens in {stats.get('prompt_ms', 0):.0f} ms")  # fmt: skip
-    extra = [f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in stats.items() if k not in _BASE_STATS]
-    print(line + ("  " + "  ".join(extra) if extra else ""), file=sys.stderr)
+    """One line on stderr: speed, then what speculation did."""
+    parts = [f"{label}tokens: {stats.get('completion_tokens')}",
+             f"prompt: {stats.get('prompt_tokens')} tokens in {stats.get('prompt_ms', 0):.0f} ms",
+             f"rounds: {stats.get('rounds')}", f"tokens/s: {stats.get('tokens_per_second', 0):.1f}"]  # fmt: skip
+    if stats.get("specbound"):
+        drafted, accepted = stats.get("draft_tokens", 0), stats.get("accepted_tokens", 0)
+        rate = f" ({accepted / drafted:.0%})" if drafted else ""
+        parts += ["specbound: on", f"drafted: {drafted}", f"accepted: {accepted}{rate}",
+                  f"tokens/round: {stats.get('emitted_tokens', 0) / max(stats.get('rounds', 1), 1):.2f}",
+                  f"layer evals/token: {stats.get('layer_evals', 0) / max(stats.get('completion_tokens') or 1, 1):.1f}"]
+    else:
+        parts.append(f"specbound: off ({stats.get('specbound_source', 'plain decoding')})")
+    print("  ".join(parts), file=sys.stderr)
 
 
 def _main(argv) -> int:
@@ -78,8 +88,10 @@ def _main(argv) -> int:
             cached = "cached" if models.is_cached(spec.name) else "not cached"
             print(f"{spec.name:<22} {spec.size_mb:7.0f} MB  {cached:<10}  {spec.description}")
         return 0
-    if args.chat and (args.prompt is not None or args.compare or args.chat_template):
-        _parser().error("--chat reads its turns from stdin; it takes no prompt, --compare or --chat-template")
+    if args.chat and (args.prompt is not None or args.compare or args.chat_template or args.raw):
+        _parser().error("--chat reads its turns from stdin; it takes no prompt, --compare, --raw or --chat-template")
+    if args.raw and args.chat_template:
+        _parser().error("--raw and --chat-template exclude each other")
     if args.compare and args.no_specbound:
         _parser().error("--compare already runs without SpecBound; drop --no-specbound")
     prompt = args.prompt
@@ -114,7 +126,8 @@ def _main(argv) -> int:
             if args.stats:
                 _print_stats(llm.last_stats)
 
-    messages = [{"role": "user", "content": prompt}] if args.chat_template else None
+    as_message = args.chat_template or (not args.raw and bool(llm.metadata.get("tokenizer.chat_template")))
+    messages = [{"role": "user", "content": prompt}] if as_message else None
     seed = args.seed if args.seed is not None or not args.compare else random.getrandbits(32)
     if args.compare:
         llm.reset()  # both runs evaluate the whole prompt

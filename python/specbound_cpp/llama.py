@@ -28,16 +28,34 @@ import numpy as np
 from llama_cpp import llama_chat_format
 
 from . import models as _models
+from .constraints import engine_constraints
+from .stream_logprobs import RowReader, token_logprobs
 
 __all__ = ["Llama"]
 
 _UINT64 = (1 << 64) - 1
 _RANDOM_SEEDS = (-1, llama_cpp.LLAMA_DEFAULT_SEED)  # llama.cpp: draw a random seed
+# llama.cpp context options removed long ago, still passed by frameworks (LangChain's
+# LlamaCpp passes n_parts and f16_kv): accepted and ignored, as llama-cpp-python does
+_OBSOLETE_OPTIONS = frozenset({"n_parts", "f16_kv", "low_vram", "mul_mat_q", "n_gqa", "rms_norm_eps"})
 _RESULT_KEYS = ("tokens", "n_tokens", "finish_reason", "n_prompt", "n_prompt_reused", "prompt_ms", "decode_ms", "rounds")
 
 
 def _unsupported(what: str) -> NotImplementedError:
     return NotImplementedError(f"specbound_cpp.Llama does not support {what} yet")
+
+
+def _check_rope_options(md: Dict[str, str], freq_base: float, freq_scale: float) -> None:
+    """rope_freq_base / rope_freq_scale: 0 means the model's own, and so does the
+    model's own value given explicitly (LangChain's LlamaCpp always passes both);
+    another value would change the model, which the engine cannot do yet."""
+    arch = md.get("general.architecture", "")
+    own_base = float(md.get(f"{arch}.rope.freq_base", 10000.0))
+    factor = float(md.get(f"{arch}.rope.scaling.factor", 0.0))
+    own_scale = 1.0 / factor if factor > 0 else 1.0
+    for name, given, own in (("rope_freq_base", freq_base, own_base), ("rope_freq_scale", freq_scale, own_scale)):
+        if given != 0.0 and given != own:
+            raise _unsupported(f"the {name} option with a value other than the model's own ({own:g})")
 
 
 class Llama:
@@ -115,7 +133,13 @@ class Llama:
         exit_layers: Optional[Sequence[int]] = None,
         d_max: Optional[int] = None,
         w_max: Optional[int] = None,
+        # llama.cpp options that no longer exist, which frameworks still pass
+        # (LangChain's LlamaCpp: n_parts, f16_kv); llama-cpp-python ignores them
+        **obsolete: Any,
     ):
+        unknown = sorted(set(obsolete) - _OBSOLETE_OPTIONS)
+        if unknown:  # llama-cpp-python ignores any keyword; a misspelt option should not pass silently
+            raise TypeError(f"Llama() got an unexpected keyword argument {unknown[0]!r}")
         # Options that would change the model or its outputs: refuse rather than ignore.
         # (Placement, memory and kernel options - mmap, mlock, flash_attn, offload,
         # n_ubatch, numa, ... - do not change results here and are accepted.)
@@ -124,8 +148,7 @@ class Llama:
             "embedding": embedding, "lora_path": lora_path is not None,
             "lora_base": lora_base is not None, "draft_model": draft_model is not None,
             "tokenizer": tokenizer is not None, "type_k": type_k is not None,
-            "type_v": type_v is not None, "rope_freq_base": rope_freq_base != 0.0,
-            "rope_freq_scale": rope_freq_scale != 0.0,
+            "type_v": type_v is not None,
             "rope_scaling_type": rope_scaling_type not in (None, llama_cpp.LLAMA_ROPE_SCALING_TYPE_UNSPECIFIED),
             "yarn_ext_factor": yarn_ext_factor != -1.0, "yarn_attn_factor": yarn_attn_factor != 1.0,
             "yarn_beta_fast": yarn_beta_fast != 32.0, "yarn_beta_slow": yarn_beta_slow != 1.0,
@@ -250,6 +273,7 @@ class Llama:
             except llama_chat_format.LlamaChatCompletionHandlerNotFoundException as e:
                 raise ValueError(str(e)) from None
         self.chat_format = chat_format
+        _check_rope_options(md, rope_freq_base, rope_freq_scale)
         self._setup_specbound(path, specbound_overrides)
 
     def _setup_specbound(self, path: str, overrides: Dict[str, Any]) -> None:
@@ -462,22 +486,12 @@ class Llama:
                 raise ValueError("logprobs is not supported for models created with logits_all=False")
             if isinstance(logprobs, bool) or not isinstance(logprobs, int) or logprobs < 0:
                 raise ValueError(f"logprobs must be a non-negative integer, got {logprobs!r}")
-            if stream:
-                raise _unsupported("logprobs with stream=True")
         if suffix is not None:
             raise _unsupported("suffix (infill)")
         for name, v in (("repeat_penalty", repeat_penalty), ("frequency_penalty", frequency_penalty),
                         ("presence_penalty", presence_penalty)):  # fmt: skip
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
                 raise ValueError(f"{name} must be a number, got {v!r}")
-        if grammar is not None:
-            raise _unsupported("grammar (nor response_format / tool_choice in chat)")
-        if logit_bias is not None or logits_processor is not None:
-            raise _unsupported("logit_bias / logits_processor")
-        if temperature > 0 and typical_p < 1.0:
-            raise _unsupported("typical_p < 1")
-        if temperature > 0 and mirostat_mode != 0:
-            raise _unsupported("mirostat sampling")
         if isinstance(prompt, list):
             n_vocab = self._n_vocab
             for t in prompt:
@@ -486,9 +500,14 @@ class Llama:
             prompt = [int(t) for t in prompt]
 
         penalties = (repeat_penalty, frequency_penalty, presence_penalty)
+        # grammar / JSON mode, logit bias, logits processors, typical, mirostat:
+        # checked here, applied by the engine at each position it emits
+        prompt_tokens = self._prompt_tokens(prompt)
+        constraints = engine_constraints(grammar, logit_bias, logits_processor, typical_p, mirostat_mode,
+                                         mirostat_tau, mirostat_eta, temperature, prompt_tokens, self._n_vocab)
         chunks = self._completion(
             prompt, max_tokens, temperature, top_p, min_p, top_k, stop, stream, seed, model, echo, stopping_criteria,
-            penalties, logprobs,
+            penalties, logprobs, prompt_tokens, constraints,
         )
         if stream:
             return chunks
@@ -517,7 +536,7 @@ class Llama:
         return self._seed & _UINT64
 
     def _rounds(self, prompt_tokens: List[int], args: tuple, stream: bool, state: dict,
-                keep_logits: bool = False) -> Iterator[List[int]]:  # fmt: skip
+                keep_logits: bool = False, constraints: Optional[dict] = None) -> Iterator[List[int]]:  # fmt: skip
         """The engine's emitted tokens, a round at a time; state["result"] is its
         latest result dict. Round by round (not `generate`) in both modes, so that
         generation ends exactly where llama-cpp-python's would. keep_logits: the
@@ -525,19 +544,21 @@ class Llama:
         s = self._session
         if args[7]:  # specbound: the exit head also knows this prompt's tokens
             s.set_candidates(sorted(self._candidates.union(prompt_tokens)))
-        s.begin(prompt_tokens, *args, keep_logits=keep_logits)
+        s.begin(prompt_tokens, *args, keep_logits=keep_logits, **(constraints or {}))
+        # a logits processor is lent to the engine call by call, never kept by it
+        processor = (constraints or {}).get("processor")
         n = 0
         while True:
             state["result"] = r = s.result(n)
             if r["tokens"]:
                 yield r["tokens"]
                 n = r["n_tokens"]
-            if not s.step():
+            if not s.step(processor):
                 state["result"] = s.result(n)
                 return
 
     def _completion(self, prompt, max_tokens, temperature, top_p, min_p, top_k, stop, stream, seed, model, echo,
-                    stopping_criteria, penalties, logprobs=None):  # fmt: skip
+                    stopping_criteria, penalties, logprobs=None, prompt_tokens=None, constraints=None):  # fmt: skip
         """Generator: the stream chunks, or (stream=False) the one completion dict.
         A port of llama_cpp.Llama._create_completion's text handling."""
         completion_id = f"cmpl-{uuid.uuid4()}"
@@ -545,13 +566,14 @@ class Llama:
         model_name = model if model is not None else self.model_path
         detok = self.detokenize
 
-        def chunk(text, finish_reason=None):
+        def chunk(text, finish_reason=None, logprobs_or_none=None):
             return {
                 "id": completion_id, "object": "text_completion", "created": created, "model": model_name,
-                "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}],
+                "choices": [{"text": text, "index": 0, "logprobs": logprobs_or_none, "finish_reason": finish_reason}],
             }  # fmt: skip
 
-        prompt_tokens = self._prompt_tokens(prompt)
+        if prompt_tokens is None:
+            prompt_tokens = self._prompt_tokens(prompt)
         # llama-cpp-python: an empty prompt starts the completion with a BOS
         completion_tokens: List[int] = [] if len(prompt) > 0 else [self._bos]
         if prompt_tokens[:2] == [self._bos] * 2:
@@ -591,11 +613,14 @@ class Llama:
                     input_ids = np.empty(n_prompt + max_tokens + 1, dtype=np.intc)
                     input_ids[:n_prompt] = prompt_tokens
                 prompt_rows = None
+                # streamed logprobs: the rows as they come (empty prompt: the BOS has none)
+                row_reader = RowReader(self._session, 1 if len(prompt) == 0 else 0)
                 if logprobs is not None and echo:
                     # the prompt's own rows (row j predicts token j + 1); the
                     # generation then reuses this prefix from the cache
                     prompt_rows = self._session.eval_logits(prompt_tokens[:-1], 0, False)
-                rounds = self._rounds(prompt_tokens, args, stream, state, keep_logits=logprobs is not None)
+                rounds = self._rounds(prompt_tokens, args, stream, state, keep_logits=logprobs is not None,
+                                      constraints=constraints or {})
                 for batch in rounds:
                     for token in batch:
                         generated.append(token)
@@ -645,6 +670,19 @@ class Llama:
                                             first_stop_position = i
                                         break
                             token_end_position = 0
+                            if logprobs is not None:  # one chunk per token, with its logprobs
+                                for token in remaining_tokens:
+                                    if token == self._bos:
+                                        continue
+                                    token_end_position += len(detok([token]))
+                                    if token_end_position > (remaining_length - first_stop_position):
+                                        break
+                                    lp = token_logprobs(detok, prompt, completion_tokens, returned_tokens, token,
+                                                        row_reader.row(returned_tokens), logprobs)
+                                    returned_tokens += 1
+                                    yield chunk(detok([token]).decode("utf-8", errors="ignore"), None, lp)
+                                    self._owner = threading.get_ident()
+                                remaining_tokens = []
                             while len(remaining_tokens) > 0:
                                 decode_success = False
                                 for i in range(1, len(remaining_tokens) + 1):
@@ -687,7 +725,7 @@ class Llama:
                     finish_reason = "stop"
                 self._set_stats(state.get("result"), len(prompt_tokens), len(completion_tokens), finish_reason)
                 state["stats"] = True
-                if logprobs is not None:  # llama-cpp-python's self._scores, from the first row it reads
+                if logprobs is not None and not stream:  # llama-cpp-python's self._scores, from the first row it reads
                     rows = self._session.result_logits()
                     scores = rows if prompt_rows is None else np.concatenate([prompt_rows, rows])
 
@@ -699,21 +737,30 @@ class Llama:
                     token_end_position = 0
                     for token in remaining_tokens:
                         token_end_position += len(detok([token]))
+                        lp = None
+                        if logprobs is not None:
+                            if token == self._bos:
+                                continue
+                            lp = token_logprobs(detok, prompt, completion_tokens, returned_tokens, token,
+                                                row_reader.row(returned_tokens), logprobs, offset_in_bytes=True)
                         if token_end_position >= end:
                             last_text = detok([token])
                             if token_end_position == end - 1:
                                 break
                             returned_tokens += 1
                             last_text = last_text[: len(last_text) - (token_end_position - end)]
-                            yield chunk(last_text.decode("utf-8", errors="ignore"))
+                            yield chunk(last_text.decode("utf-8", errors="ignore"), None, lp)
                             self._owner = threading.get_ident()
                             break
                         returned_tokens += 1
-                        yield chunk(detok([token]).decode("utf-8", errors="ignore"))
+                        yield chunk(detok([token]).decode("utf-8", errors="ignore"), None, lp)
                         self._owner = threading.get_ident()
                     yield chunk("", finish_reason)
                     return
             finally:
+                # a logits processor's closure may reach this object: the engine
+                # must not keep it (an uncollectable cycle through C++)
+                self._session.release_constraints()
                 if "stats" not in state and state.get("result") is not None:
                     # interrupted or closed early: still record what was done
                     self._set_stats(state["result"], len(prompt_tokens), len(completion_tokens))

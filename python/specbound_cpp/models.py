@@ -130,7 +130,12 @@ MODELS: dict[str, ModelSpec] = {
     ]
 }
 
-DEFAULT_MODEL = "smollm2-135m"  # the smallest
+# The CLI's and the server's default. Tried on the README's example ("Write a
+# haiku about the sea.", greedy, through the chat template): SmolLM2-135M
+# answers with one sentence, not a haiku; both Qwen2.5-Coder Instruct models
+# write a three-line haiku; Gemma 3 270M (a base model) has no chat template.
+# The smaller Qwen (0.5B, 491 MB) is the default.
+DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
 _BLOCK = 1 << 20
 

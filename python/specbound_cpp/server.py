@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 from typing import List, Optional
@@ -31,6 +32,8 @@ try:
     from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
     from llama_cpp.server.model import LlamaProxy
     from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
+
+    from . import server_errors
 except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError(
         f"specbound_cpp.server needs llama-cpp-python's server dependencies ({e.name} is missing): "
@@ -69,7 +72,30 @@ class SpecBoundProxy(LlamaProxy):
         if settings.cache:
             raise NotImplementedError("specbound_cpp.server does not support --cache (prompt prefixes are reused anyway)")
         kwargs = {name: getattr(settings, name) for name in _PASSED if hasattr(settings, name)}
-        return Llama(settings.model, specbound=SpecBoundProxy.specbound, **kwargs)
+        return _served(Llama)(settings.model, specbound=SpecBoundProxy.specbound, **kwargs)
+
+
+def _served(llama_class):
+    """`Llama` whose refusals of a request's arguments are client errors (400)."""
+
+    def refusals_as_client_errors(method):
+        @functools.wraps(method)
+        def call(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except (ValueError, TypeError, NotImplementedError) as e:
+                if "exceed context window" in str(e):
+                    raise  # llama-cpp-python's server answers this one (400, context_length_exceeded)
+                raise server_errors.ClientError(str(e)) from e
+
+        return call
+
+    class ServedLlama(llama_class):
+        create_completion = refusals_as_client_errors(llama_class.create_completion)
+        __call__ = create_completion
+        create_chat_completion = refusals_as_client_errors(llama_class.create_chat_completion)
+
+    return ServedLlama
 
 
 @contextlib.contextmanager
@@ -93,7 +119,9 @@ def create_app(server_settings: ServerSettings, model_settings: List[ModelSettin
                 ms.model_alias = ms.model  # clients ask for the registry name
             ms.model = str(models.model_path(ms.model, progress=True))
     with _our_proxy():
-        return _app.create_app(server_settings=server_settings, model_settings=model_settings)
+        app = _app.create_app(server_settings=server_settings, model_settings=model_settings)
+    server_errors.install(app)  # malformed requests: 400, not 500
+    return app
 
 
 def _parser() -> argparse.ArgumentParser:
