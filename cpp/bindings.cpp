@@ -252,9 +252,10 @@ NB_MODULE(_core, m) {
                 int penalty_last_n, float repeat_penalty, float frequency_penalty, float presence_penalty,
                 bool keep_logits, const std::optional<std::string> & grammar, const std::string & grammar_root,
                 const std::vector<std::pair<int32_t, float>> & logit_bias, nb::object processor, float typical_p,
-                int mirostat, float mirostat_tau, float mirostat_eta) {
+                int mirostat, float mirostat_tau, float mirostat_eta, bool spec_gate) {
                  auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound,
                                      penalty_last_n, repeat_penalty, frequency_penalty, presence_penalty, keep_logits);
+                 g.spec_gate = spec_gate;
                  g.sampling.constraints = make_constraints(s, grammar, grammar_root, logit_bias, processor,
                                                            typical_p, mirostat, mirostat_tau, mirostat_eta);
                  ProcessorScope scope(processor);
@@ -266,7 +267,7 @@ NB_MODULE(_core, m) {
              "presence_penalty"_a = 0.0f, "keep_logits"_a = false, "grammar"_a = nb::none(),
              "grammar_root"_a = "root", "logit_bias"_a = std::vector<std::pair<int32_t, float>>(),
              "processor"_a = nb::none(), "typical_p"_a = 1.0f, "mirostat"_a = 0, "mirostat_tau"_a = 5.0f,
-             "mirostat_eta"_a = 0.1f)
+             "mirostat_eta"_a = 0.1f, "spec_gate"_a = false)
         .def("step",
              [](Session & s, nb::object processor) {
                  // processor: the one passed to begin() (borrowed for this call only)
@@ -290,7 +291,11 @@ NB_MODULE(_core, m) {
                  return nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->data(), 2, shape, owner);
              },
              "since"_a = 0)
-        .def("spec_stats", [](Session & s) { return spec_stats_dict(s.gen.spec_stats()); })
+        .def("spec_stats", [](Session & s) {
+            nb::dict d = spec_stats_dict(s.gen.spec_stats());
+            d.update(gate_stats_dict(s.gen.gate()));
+            return d;
+        })
         .def("set_spec",
              [](Session & s, float alpha, float tau, std::vector<int> exit_layers, int d_max, int w_max) {
                  s.spec = { alpha, tau, std::move(exit_layers), d_max, w_max };

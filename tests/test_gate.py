@@ -64,3 +64,43 @@ def test_disabled_gate_always_speculates():
     for _ in range(5):
         spec(g, ms=50.0, n=1)
     assert g.stats["gate_switch_offs"] == 0
+
+
+# ---- the gate inside real generations: output stays plain decoding's
+
+import pytest  # noqa: E402
+from test_specbound import aggressive  # noqa: E402
+
+GATE_CASES = {
+    "greedy": dict(temperature=0.0),
+    "seeded": dict(temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, seed=1234),
+    "penalties": dict(temperature=0.0, repeat_penalty=1.3, frequency_penalty=0.2, presence_penalty=0.2),
+}
+
+
+@pytest.fixture(scope="module")
+def gated_llm(smollm2_path):
+    from specbound_cpp import Llama
+
+    llm = Llama(smollm2_path, n_ctx=512, n_threads=2, verbose=False, specbound=True, spec_gate=True, **aggressive(30))
+    yield llm
+    llm.close() if hasattr(llm, "close") else None
+
+
+@pytest.mark.parametrize("case", sorted(GATE_CASES))
+def test_gated_generation_equals_plain(gated_llm, case):
+    prompt = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
+    kw = dict(max_tokens=48, **GATE_CASES[case])
+    gated_llm.specbound = True
+    spec = gated_llm(prompt, **kw)["choices"][0]["text"]
+    st = gated_llm.last_stats
+    gated_llm.specbound = False
+    plain = gated_llm(prompt, **kw)["choices"][0]["text"]
+    gated_llm.specbound = True
+    assert spec == plain
+    # every token after the prompt pass came from a round the gate chose, of one kind or the other
+    assert st["gate_spec_rounds"] == st["rounds"], st  # "rounds": speculative rounds
+    if st["finish_reason"] == "length":
+        assert st["gate_plain_rounds"] + st["emitted_tokens"] == st["completion_tokens"] - 1, st
+    assert st["gate_plain_rounds"] >= 2  # plain decoding is priced first
+    assert st["gate_spec_rounds"] >= 1 and st["draft_tokens"] > 0, st

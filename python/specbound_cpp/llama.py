@@ -133,6 +133,7 @@ class Llama:
         exit_layers: Optional[Sequence[int]] = None,
         d_max: Optional[int] = None,
         w_max: Optional[int] = None,
+        spec_gate: bool = True,
         # llama.cpp options that no longer exist, which frameworks still pass
         # (LangChain's LlamaCpp: n_parts, f16_kv); llama-cpp-python ignores them
         **obsolete: Any,
@@ -193,6 +194,8 @@ class Llama:
         self.last_n_tokens_size = last_n_tokens_size
         self.specbound = specbound is None or bool(specbound)
         self._specbound_explicit = specbound is not None and bool(specbound)
+        # the online gate: plain rounds while speculation is behind on the text at hand
+        self.spec_gate = bool(spec_gate)
         specbound_overrides = {
             k: v
             for k, v in dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max).items()
@@ -544,7 +547,7 @@ class Llama:
         s = self._session
         if args[7]:  # specbound: the exit head also knows this prompt's tokens
             s.set_candidates(sorted(self._candidates.union(prompt_tokens)))
-        s.begin(prompt_tokens, *args, keep_logits=keep_logits, **(constraints or {}))
+        s.begin(prompt_tokens, *args, keep_logits=keep_logits, spec_gate=self.spec_gate, **(constraints or {}))
         # a logits processor is lent to the engine call by call, never kept by it
         processor = (constraints or {}).get("processor")
         n = 0
