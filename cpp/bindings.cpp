@@ -3,6 +3,7 @@
 #include "profile/bandwidth.h"
 #include "profile/cost.h"
 #include "session.h"
+#include "spec/ngram.h"
 
 #include <algorithm>
 #include <sys/stat.h>
@@ -60,6 +61,8 @@ static nb::dict spec_stats_dict(const sb::SpecStats & st) {
     d["stops_limit"] = st.stops_limit;
     d["rounds_all_accepted"] = st.rounds_all_accepted;
     d["exit_depth_hist"] = st.exit_depth_hist;
+    d["ngram_rounds"] = st.ngram_rounds;
+    d["ngram_accepted"] = st.ngram_accepted;
     d["draft_ms"] = st.draft_ms;
     d["verify_ms"] = st.verify_ms;
     return d;
@@ -165,6 +168,8 @@ NB_MODULE(_core, m) {
               return numpy_2d(std::move(out), (size_t) n, (size_t) rows);
           },
           "type"_a, "w"_a, "rows"_a, "x"_a, "path"_a, "n_threads"_a = 1);
+
+    m.def("ngram_draft", &sb::ngram_draft, "ctx"_a, "n_min"_a, "n_max"_a, "max_draft"_a);
 
     // the online gate alone, for its tests (the decoder owns one per generation)
     nb::class_<sb::SpecGate>(m, "SpecGate")
@@ -285,10 +290,8 @@ NB_MODULE(_core, m) {
                  const size_t n_vocab = (size_t) s.engine.hparams().n_vocab;
                  const size_t n = std::min(r.tokens.size(), r.logits.size() / n_vocab);  // a dropped EOG keeps its row
                  since = std::min(since, n);
-                 auto * v = new std::vector<float>(r.logits.begin() + since * n_vocab, r.logits.begin() + n * n_vocab);
-                 nb::capsule owner(v, [](void * p) noexcept { delete (std::vector<float> *) p; });
-                 size_t shape[2] = { n - since, n_vocab };
-                 return nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->data(), 2, shape, owner);
+                 return numpy_2d(std::vector<float>(r.logits.begin() + since * n_vocab, r.logits.begin() + n * n_vocab),
+                                 n - since, n_vocab);
              },
              "since"_a = 0)
         .def("spec_stats", [](Session & s) {
@@ -297,10 +300,10 @@ NB_MODULE(_core, m) {
             return d;
         })
         .def("set_spec",
-             [](Session & s, float alpha, float tau, std::vector<int> exit_layers, int d_max, int w_max) {
-                 s.spec = { alpha, tau, std::move(exit_layers), d_max, w_max };
+             [](Session & s, float alpha, float tau, std::vector<int> exit_layers, int d_max, int w_max, int ngram) {
+                 s.spec = { alpha, tau, std::move(exit_layers), d_max, w_max, ngram };
              },
-             "alpha"_a, "tau"_a, "exit_layers"_a, "d_max"_a, "w_max"_a)
+             "alpha"_a, "tau"_a, "exit_layers"_a, "d_max"_a, "w_max"_a, "ngram"_a = 0)
         .def("get_spec",
              [](Session & s) {
                  nb::dict d;
@@ -309,6 +312,7 @@ NB_MODULE(_core, m) {
                  d["exit_layers"] = s.spec.exit_layers;
                  d["d_max"] = s.spec.d_max;
                  d["w_max"] = s.spec.w_max;
+                 d["ngram"] = s.spec.ngram;
                  return d;
              })
         .def("set_candidates", [](Session & s, const std::vector<int32_t> & ids) { s.engine.set_candidates(ids); })
@@ -345,14 +349,12 @@ NB_MODULE(_core, m) {
              "tokens"_a, "n_past"_a, "layers"_a)
         .def("eval_logits",
              [](Session & s, const std::vector<int32_t> & tokens, int n_past, bool invariant) {
-                 auto * v = new std::vector<float>();
+                 std::vector<float> v;
                  {
                      nb::gil_scoped_release nogil;
-                     s.gen.eval_logits(tokens, n_past, invariant, *v);
+                     s.gen.eval_logits(tokens, n_past, invariant, v);
                  }
-                 nb::capsule owner(v, [](void * p) noexcept { delete (std::vector<float> *) p; });
-                 size_t shape[2] = { tokens.size(), (size_t) s.engine.hparams().n_vocab };
-                 return nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->data(), 2, shape, owner);
+                 return numpy_2d(std::move(v), tokens.size(), (size_t) s.engine.hparams().n_vocab);
              },
              "tokens"_a, "n_past"_a, "invariant"_a)
         .def("time_forward",

@@ -83,7 +83,7 @@ void Generator::begin(const std::vector<int32_t> & prompt, const GenerateParams 
     if (params.specbound) {
         const SpecParams & sp = params.spec;
         if (engine_.candidates().empty()) throw std::invalid_argument("SpecBound needs an exit-head vocabulary");
-        if (sp.w_max < 0 || sp.alpha < 0 || !(sp.tau > 0 && sp.tau <= 1))
+        if (sp.w_max < 0 || sp.alpha < 0 || !(sp.tau > 0 && sp.tau <= 1) || sp.ngram < 0)
             throw std::invalid_argument("invalid SpecBound parameters");
         for (size_t i = 0; i < sp.exit_layers.size(); ++i)
             if (sp.exit_layers[i] <= 0 || sp.exit_layers[i] >= engine_.hparams().n_layer ||

@@ -1,5 +1,7 @@
 #include "spec/specbound.h"
 
+#include "spec/ngram.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -62,22 +64,8 @@ void SpecBound::advance(std::vector<Tok> & toks, size_t j, int l, bool check, Sp
     st.exit_checks += check;
 }
 
-void SpecBound::round(int32_t last, std::vector<int32_t> & history, const std::vector<int32_t> & emitted,
-                      const SamplingParams & sp, const SpecParams & p, int max_new, std::vector<int32_t> & out,
-                      SpecStats & st, std::vector<float> * keep_logits) {
-    const HParams & hp = engine_.hparams();
-    const int L = hp.n_layer, n_embd = hp.n_embd, n_vocab = hp.n_vocab;
-    const int p0 = (int) history.size();
-    // drafts are bounded by w_max, by what may still be emitted, and by the context
-    const int w = std::max(0, std::min({ p.w_max, max_new - 1, engine_.n_ctx() - 1 - p0 }));
-    if ((int) st.exit_depth_hist.size() < L + 1) st.exit_depth_hist.assign(L + 1, 0);
-    st.rounds++;
-
-    // ---- drafting ------------------------------------------------------------
-    const double t0 = now_ms();
-    std::vector<Tok> toks = { { last, p0, 0 } };
-    hidden_.assign((size_t) (w + 1) * n_embd, 0.0f);
-    const bool cut_by_limit = w < p.w_max;  // bounded by max_new / context, not by w_max
+void SpecBound::draft_early_exit(std::vector<Tok> & toks, const SpecParams & p, int w, SpecStats & st) {
+    const int L = engine_.hparams().n_layer;
     while ((int) toks.size() - 1 < w) {
         const size_t j = toks.size() - 1;
         int exit_at = -1, arg = 0;
@@ -89,12 +77,43 @@ void SpecBound::round(int32_t last, std::vector<int32_t> & history, const std::v
         }
         if (exit_at < 0) {  // difficult token: stop drafting at once
             st.stops_d_max++;
-            break;
+            return;
         }
         st.exit_depth_hist[exit_at]++;
         st.draft_tokens++;
         toks.push_back({ engine_.candidates()[arg], toks[j].pos + 1, 0 });
     }
+}
+
+void SpecBound::round(int32_t last, std::vector<int32_t> & history, const std::vector<int32_t> & emitted,
+                      const SamplingParams & sp, const SpecParams & p, int max_new, std::vector<int32_t> & out,
+                      SpecStats & st, std::vector<float> * keep_logits) {
+    const HParams & hp = engine_.hparams();
+    const int L = hp.n_layer, n_embd = hp.n_embd, n_vocab = hp.n_vocab;
+    const int p0 = (int) history.size();
+    // drafts are bounded by w_max, by what may still be emitted, and by the context
+    const int w = std::max(0, std::min({ p.w_max, max_new - 1, engine_.n_ctx() - 1 - p0 }));
+    if ((int) st.exit_depth_hist.size() < L + 1) st.exit_depth_hist.assign(L + 1, 0);
+    st.rounds++;
+
+    // ---- drafting: free n-gram drafts where the text repeats, else early exit --
+    const double t0 = now_ms();
+    std::vector<Tok> toks = { { last, p0, 0 } };
+    hidden_.assign((size_t) (w + 1) * n_embd, 0.0f);
+    const bool cut_by_limit = w < p.w_max;  // bounded by max_new / context, not by w_max
+    std::vector<int32_t> lookup;
+    if (p.ngram > 0 && w > 0) {
+        std::vector<int32_t> ctx(history);
+        ctx.push_back(last);
+        lookup = ngram_draft(ctx, 2, p.ngram, w);
+    }
+    for (int32_t id : lookup) {  // at depth 0: the deep pass computes all their layers
+        toks.push_back({ id, toks.back().pos + 1, 0 });
+        st.exit_depth_hist[0]++;
+        st.draft_tokens++;
+    }
+    if (!lookup.empty()) st.ngram_rounds++;
+    else draft_early_exit(toks, p, w, st);
     if ((int) toks.size() - 1 == w && w > 0) (cut_by_limit ? st.stops_limit : st.stops_w_max)++;
     const double t1 = now_ms();
 
@@ -125,6 +144,7 @@ void SpecBound::round(int32_t last, std::vector<int32_t> & history, const std::v
         if (needs_history) recent_.push_back(y);
         if (i + 1 < toks.size() && toks[i + 1].id == y) {
             st.accepted_tokens++;
+            st.ngram_accepted += !lookup.empty();
             n_keep++;
             continue;
         }

@@ -20,6 +20,7 @@ struct SpecParams {
     std::vector<int> exit_layers;  // depths where an exit may be checked (ascending, < n_layer)
     int d_max = 0;                 // a token not exited by this depth stops drafting
     int w_max = 6;                 // drafts per round
+    int ngram = 0;                 // n-gram lookup drafts (spec/ngram.h): longest n-gram tried, down to 2 (0: off)
 };
 
 struct SpecStats {
@@ -35,7 +36,9 @@ struct SpecStats {
     int64_t stops_w_max = 0;        // rounds that reached w_max drafts
     int64_t stops_limit = 0;        // rounds cut by max_tokens / context end
     int64_t rounds_all_accepted = 0;  // rounds with >= 1 draft, all accepted (bonus token emitted)
-    std::vector<int64_t> exit_depth_hist;  // drafts per exit depth (index = layer)
+    std::vector<int64_t> exit_depth_hist;  // drafts per exit depth (index = layer; 0: n-gram lookup drafts)
+    int64_t ngram_rounds = 0;       // rounds drafted by n-gram lookup
+    int64_t ngram_accepted = 0;     // accepted drafts of those rounds
     double draft_ms = 0, verify_ms = 0;
 };
 
@@ -62,6 +65,8 @@ class SpecBound {
     // advance tokens [0..j] to depth l (earlier ones only as far as needed);
     // with check, returns the exit-head logits of token j at l
     void advance(std::vector<Tok> & toks, size_t j, int l, bool check, SpecStats & st);
+    // early-exit drafting: appends drafts to toks until a bound holds
+    void draft_early_exit(std::vector<Tok> & toks, const SpecParams & p, int w, SpecStats & st);
 
     Engine & engine_;
     Sampler & sampler_;

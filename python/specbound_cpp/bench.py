@@ -101,9 +101,11 @@ SYSTEMS = {
     "llama_cpp_norepack": "llama-cpp-python, plain, flash attention, no weight repacking (like for like with ours)",
     "ours_plain": "specbound_cpp, plain",
     "specbound": "specbound_cpp, SpecBound",
+    "specbound_ngram": "specbound_cpp, SpecBound with n-gram lookup drafts (ngram=3)",
 }
+OURS = ("ours_plain", "specbound", "specbound_ngram")
 BASELINE = "llama_cpp"
-OPTIONAL_SYSTEMS = ["llama_cpp_norepack"]  # only with --systems: keeps --quick under 10 minutes
+OPTIONAL_SYSTEMS = ["llama_cpp_norepack", "specbound_ngram"]  # only with --systems: keeps --quick under 10 minutes
 DRAFT_MODEL = {"qwen2.5-coder-1.5b": "qwen2.5-coder-0.5b"}  # same tokenizer as the target
 QUICK = {"humaneval": 3, "longform": 2, "tokens": 256}  # 9 minutes for all models and systems here (AMD EPYC, 2 threads)
 
@@ -354,7 +356,8 @@ class OursRunner:
         from . import Llama
         from .calibrate import load_profile
 
-        spec = cfg["system"] == "specbound"
+        spec = cfg["system"] in ("specbound", "specbound_ngram")
+        extra = {"ngram": 3} if cfg["system"] == "specbound_ngram" else {}
         # A profile whose calibration measured no gain switches speculation off,
         # and Llama() then decodes plain (the ours_plain row). The benchmark
         # still runs SpecBound with the profile's parameters, to measure it.
@@ -368,6 +371,7 @@ class OursRunner:
             n_ctx=cfg["n_ctx"],
             verbose=False,
             **forced,
+            **extra,
         )
         self.n_layer = _n_layer(self.llm.metadata)
         self.info = {"n_layer": self.n_layer}
@@ -399,7 +403,7 @@ def _worker_main(conn, cfg: dict) -> None:
     """Worker process: load one system, answer ("run", tokens, n) requests until
     ("exit",), then report its peak RSS."""
     try:
-        runner = (OursRunner if cfg["system"] in ("ours_plain", "specbound") else LlamaCppRunner)(cfg)
+        runner = (OursRunner if cfg["system"] in OURS else LlamaCppRunner)(cfg)
         conn.send({"info": runner.info})
         while True:
             msg = conn.recv()
@@ -532,7 +536,7 @@ def run_model(model: str, prompts: List[dict], args, progress: Progress) -> tupl
 
     path = model_path(model)
     systems = systems_for(model, args.systems)
-    calibration = ensure_profile(model, path, args) if "specbound" in systems else None
+    calibration = ensure_profile(model, path, args) if {"specbound", "specbound_ngram"} & set(systems) else None
     encode = PromptEncoder(path)
     token_lists = [encode(p) for p in prompts]
     for p, toks in zip(prompts, token_lists):

@@ -65,7 +65,11 @@ class Llama:
     the output is the same either way. None: where the run-time invariance
     check holds, else plain decoding; True: raise RuntimeError where it fails)
     and the SpecBound options `alpha`,
-    `tau`, `exit_layers`, `d_max`, `w_max` (None: the engine's default).
+    `tau`, `exit_layers`, `d_max`, `w_max` (None: the engine's default),
+    `ngram` (draft the continuation of the newest n-gram's last occurrence in
+    the text so far, trying n-grams of `ngram` down to 2 tokens, before early
+    exit; 0: off) and `spec_gate` (the online gate: plain rounds while
+    speculation is behind; default True).
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class Llama:
         exit_layers: Optional[Sequence[int]] = None,
         d_max: Optional[int] = None,
         w_max: Optional[int] = None,
+        ngram: Optional[int] = None,
         spec_gate: bool = True,
         # llama.cpp options that no longer exist, which frameworks still pass
         # (LangChain's LlamaCpp: n_parts, f16_kv); llama-cpp-python ignores them
@@ -198,7 +203,8 @@ class Llama:
         self.spec_gate = bool(spec_gate)
         specbound_overrides = {
             k: v
-            for k, v in dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max).items()
+            for k, v in dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max,
+                             ngram=ngram).items()
             if v is not None
         }
         self.last_stats: Dict[str, Any] = {}
@@ -308,12 +314,13 @@ class Llama:
         if "exit_layers" in overrides and "d_max" not in overrides:
             params["d_max"] = max(params["exit_layers"], default=0)
         L, ex = s.n_layer, list(params["exit_layers"])
-        if not (params["alpha"] >= 0 and 0 < params["tau"] <= 1 and params["w_max"] >= 0):
-            raise ValueError("SpecBound needs alpha >= 0, 0 < tau <= 1 and w_max >= 0")
+        params.setdefault("ngram", 0)
+        if not (params["alpha"] >= 0 and 0 < params["tau"] <= 1 and params["w_max"] >= 0 and params["ngram"] >= 0):
+            raise ValueError("SpecBound needs alpha >= 0, 0 < tau <= 1, w_max >= 0 and ngram >= 0")
         if any(not 0 < l < L for l in ex) or ex != sorted(set(ex)) or not 0 <= params["d_max"] < L:
             raise ValueError(f"exit_layers must be ascending layers in (0, {L}) and d_max in [0, {L})")
         s.set_spec(float(params["alpha"]), float(params["tau"]), [int(x) for x in params["exit_layers"]],
-                   int(params["d_max"]), int(params["w_max"]))  # fmt: skip
+                   int(params["d_max"]), int(params["w_max"]), int(params["ngram"]))  # fmt: skip
         self.specbound_params = dict(s.get_spec())
         self._check_invariance(path)
 
