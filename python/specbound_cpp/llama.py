@@ -58,6 +58,9 @@ def _check_rope_options(md: Dict[str, str], freq_base: float, freq_scale: float)
             raise _unsupported(f"the {name} option with a value other than the model's own ({own:g})")
 
 
+DEFAULT_NGRAM = 3  # longest n-gram of the lookup drafts (Llama(ngram=0) turns them off)
+
+
 class Llama:
     """High-level model object, like `llama_cpp.Llama`, driving `_core.Session`.
 
@@ -68,7 +71,7 @@ class Llama:
     `tau`, `exit_layers`, `d_max`, `w_max` (None: the engine's default),
     `ngram` (draft the continuation of the newest n-gram's last occurrence in
     the text so far, trying n-grams of `ngram` down to 2 tokens, before early
-    exit; 0: off) and `spec_gate` (the online gate: plain rounds while
+    exit; default 3, 0: off) and `spec_gate` (the online gate: plain rounds while
     speculation is behind; default True).
     """
 
@@ -314,7 +317,9 @@ class Llama:
         if "exit_layers" in overrides and "d_max" not in overrides:
             params["d_max"] = max(params["exit_layers"], default=0)
         L, ex = s.n_layer, list(params["exit_layers"])
-        params.setdefault("ngram", 0)
+        # n-gram lookup drafts: on unless asked otherwise (quick bench: never worse
+        # than early exit alone beyond noise, 1.2-1.6x better on long-form text)
+        params.setdefault("ngram", DEFAULT_NGRAM)
         if not (params["alpha"] >= 0 and 0 < params["tau"] <= 1 and params["w_max"] >= 0 and params["ngram"] >= 0):
             raise ValueError("SpecBound needs alpha >= 0, 0 < tau <= 1, w_max >= 0 and ngram >= 0")
         if any(not 0 < l < L for l in ex) or ex != sorted(set(ex)) or not 0 <= params["d_max"] < L:
