@@ -50,6 +50,18 @@ def copy_tokenizer(writer, src_path: str) -> int:
     return n_vocab
 
 
+def spec_then_plain(llm, prompt, **kw):
+    """The same completion with speculation on, then off, on one Llama:
+    (speculative text, its last_stats, plain text); speculation is left on."""
+    llm.specbound = True
+    spec = llm(prompt, **kw)["choices"][0]["text"]
+    stats = llm.last_stats
+    llm.specbound = False
+    plain = llm(prompt, **kw)["choices"][0]["text"]
+    llm.specbound = True
+    return spec, stats, plain
+
+
 def run_calibrate_quick(path: str, cache, timeout: float):
     """`python -m specbound_cpp.calibrate PATH --quick` with SPECBOUND_CACHE=cache
     (a temporary cache: the user's profiles are neither read nor overwritten)."""

@@ -69,6 +69,7 @@ def test_disabled_gate_always_speculates():
 # ---- the gate inside real generations: output stays plain decoding's
 
 import pytest  # noqa: E402
+from conftest import spec_then_plain  # noqa: E402
 from test_specbound import aggressive  # noqa: E402
 
 GATE_CASES = {
@@ -84,19 +85,13 @@ def gated_llm(smollm2_path):
 
     llm = Llama(smollm2_path, n_ctx=512, n_threads=2, verbose=False, specbound=True, spec_gate=True, **aggressive(30))
     yield llm
-    llm.close() if hasattr(llm, "close") else None
 
 
 @pytest.mark.parametrize("case", sorted(GATE_CASES))
 def test_gated_generation_equals_plain(gated_llm, case):
     prompt = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
     kw = dict(max_tokens=48, **GATE_CASES[case])
-    gated_llm.specbound = True
-    spec = gated_llm(prompt, **kw)["choices"][0]["text"]
-    st = gated_llm.last_stats
-    gated_llm.specbound = False
-    plain = gated_llm(prompt, **kw)["choices"][0]["text"]
-    gated_llm.specbound = True
+    spec, st, plain = spec_then_plain(gated_llm, prompt, **kw)
     assert spec == plain
     # every token after the prompt pass came from a round the gate chose, of one kind or the other
     assert st["gate_spec_rounds"] == st["rounds"], st  # "rounds": speculative rounds

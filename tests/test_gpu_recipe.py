@@ -32,7 +32,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU = ROOT / "tools" / "gpu"
-SCRIPTS = [GPU / "prepare.sh", GPU / "run.sh"]
+SCRIPTS = [GPU / "prepare.sh", GPU / "run.sh", ROOT / "tools" / "x86_flags.sh", ROOT / "tools" / "setup.sh"]
 BUNDLE = Path(os.environ.get("SPECBOUND_GPU_BUNDLE", GPU / "bundle"))
 
 
@@ -73,8 +73,12 @@ def flag_map(path: Path) -> list[list[str]]:
     return [line.split() for line in m[1].splitlines() if line.strip()]
 
 
-def test_cpu_flag_map_matches_setup_sh():
-    assert flag_map(GPU / "run.sh") == flag_map(ROOT / "tools" / "setup.sh")
+def test_cpu_flag_map_shared_with_setup_sh():
+    # one map (tools/x86_flags.sh), sourced by both scripts
+    assert flag_map(ROOT / "tools" / "x86_flags.sh")
+    for script in (GPU / "run.sh", ROOT / "tools" / "setup.sh"):
+        text = script.read_text()
+        assert "X86_FLAG_MAP=" not in text and "x86_flags.sh" in text and "x86_cmake_args" in text, script
 
 
 # ---- 3. the prepared bundle -------------------------------------------------------
@@ -242,6 +246,7 @@ def fake_checkout(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     (root / "tools" / "gpu").mkdir(parents=True)
     shutil.copy(GPU / "run.sh", root / "tools" / "gpu" / "run.sh")
+    shutil.copy(ROOT / "tools" / "x86_flags.sh", root / "tools" / "x86_flags.sh")  # sourced by run.sh
     shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
     return root
 

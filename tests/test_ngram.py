@@ -4,6 +4,7 @@ verified like any draft, so the output stays plain decoding's."""
 from __future__ import annotations
 
 import pytest
+from conftest import spec_then_plain
 
 from specbound_cpp import _core
 
@@ -54,12 +55,7 @@ def ngram_llm(request):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_ngram_drafts_keep_output_exact(ngram_llm, case):
     kw = dict(max_tokens=64, **CASES[case])
-    ngram_llm.specbound = True
-    spec = ngram_llm(PROMPT, **kw)["choices"][0]["text"]
-    st = ngram_llm.last_stats
-    ngram_llm.specbound = False
-    plain = ngram_llm(PROMPT, **kw)["choices"][0]["text"]
-    ngram_llm.specbound = True
+    spec, st, plain = spec_then_plain(ngram_llm, PROMPT, **kw)
     assert spec == plain
     assert st["ngram_rounds"] > 0 and st["exit_depth_hist"][0] > 0, st
     assert st["ngram_accepted"] <= st["accepted_tokens"] <= st["draft_tokens"], st

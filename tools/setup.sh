@@ -29,35 +29,9 @@
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION=0.3.36
-# Linux x86_64: GGML_NATIVE=OFF (the native build picks AMX kernels that
-# segfault, see README) and each instruction set below switched on only when
-# this CPU has it: Intel Sapphire Rapids has AVX-VNNI, AMD Zen 4 has AVX-512
-# VNNI but not AVX-VNNI, and a kernel built for an extension the CPU lacks dies
-# with "illegal instruction". AMX is never switched on.
-#   ggml option      /proc/cpuinfo flags it needs
-X86_FLAG_MAP="
-GGML_AVX         avx
-GGML_AVX2        avx2
-GGML_FMA         fma
-GGML_F16C        f16c
-GGML_BMI2        bmi2
-GGML_AVX_VNNI    avx_vnni
-GGML_AVX512      avx512f,avx512cd,avx512vl,avx512dq,avx512bw
-GGML_AVX512_VBMI avx512vbmi
-GGML_AVX512_VNNI avx512_vnni
-GGML_AVX512_BF16 avx512_bf16
-"
-linux_x86_64_cmake_args() {
-  local cpu_flags opt needs f ok args="-DGGML_NATIVE=OFF"
-  cpu_flags=" $(grep -m 1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
-  while read -r opt needs; do
-    [[ -n "$opt" ]] || continue
-    ok=1
-    for f in ${needs//,/ }; do [[ "$cpu_flags" == *" $f "* ]] || ok=0; done
-    if (( ok )); then args+=" -D$opt=ON"; else args+=" -D$opt=OFF"; fi
-  done <<< "$X86_FLAG_MAP"
-  printf '%s\n' "$args"
-}
+# Linux x86_64: ggml's instruction-set flags for this CPU (x86_flags.sh)
+# shellcheck source=tools/x86_flags.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/x86_flags.sh"
 MACOS_ARM64_CMAKE_ARGS="-DGGML_METAL=on"
 
 usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"; }
@@ -137,7 +111,7 @@ if [[ -n "${SPECBOUND_CMAKE_ARGS:-}" ]]; then
   FLAGS_RAW="$SPECBOUND_CMAKE_ARGS"
 elif [[ "$OS" == "Linux" && ( "$ARCH" == "x86_64" || "$ARCH" == "amd64" ) ]]; then
   FLAGS_SRC="default for Linux x86_64 (this CPU's instruction sets, no AMX)"
-  FLAGS_RAW="$(linux_x86_64_cmake_args)"
+  FLAGS_RAW="$(x86_cmake_args)"
 elif [[ "$OS" == "Darwin" && ( "$ARCH" == "arm64" || "$ARCH" == "aarch64" ) ]]; then
   FLAGS_SRC="default for macOS arm64"
   FLAGS_RAW="$MACOS_ARM64_CMAKE_ARGS"

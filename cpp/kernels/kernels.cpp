@@ -63,16 +63,8 @@ ggml_tensor * quantize_op(ggml_context * ctx, ggml_tensor * x, ggml_type act_typ
 static void matmul_compute(ggml_tensor * dst, int ith, int nth, void * userdata) {
     const Kernel * k = (const Kernel *) userdata;
     const ggml_tensor * w = dst->src[0], * xq = dst->src[1];
-    Args a;
-    a.w = (const uint8_t *) w->data;
-    a.w_row = w->nb[1];
-    a.x = (const uint8_t *) xq->data;
-    a.x_col = xq->nb[1];
-    a.k = w->ne[0];
-    a.n = xq->ne[1];
-    a.dst = (float *) dst->data;
-    a.dst_col = dst->nb[1] / sizeof(float);
-    a.vec_dot = ggml_get_type_traits_cpu(k->type)->vec_dot;
+    const Args a = { (const uint8_t *) w->data, w->nb[1], (const uint8_t *) xq->data, xq->nb[1], w->ne[0], xq->ne[1],
+                     (float *) dst->data, (int64_t) (dst->nb[1] / sizeof(float)), ggml_get_type_traits_cpu(k->type)->vec_dot };
     const int64_t m = w->ne[1];
     k->rows(a, m * ith / nth, m * (ith + 1) / nth);  // rows split across threads, never K
 }
@@ -128,17 +120,7 @@ bool self_check(const Kernel & k, const ggml_tensor * w, std::string * why) {
                         xq.data() + c * xrow, 0, 1);
     for (int n : { 1, 2, 3, 5, 8, 16 }) {
         std::vector<float> out((size_t) rows * n, NAN);
-        Args a;
-        a.w = (const uint8_t *) w->data;
-        a.w_row = w->nb[1];
-        a.x = xq.data();
-        a.x_col = xrow;
-        a.k = kk;
-        a.n = n;
-        a.dst = out.data();
-        a.dst_col = rows;
-        a.vec_dot = tr->vec_dot;
-        k.rows(a, 0, rows);
+        k.rows({ (const uint8_t *) w->data, w->nb[1], xq.data(), xrow, kk, n, out.data(), rows, tr->vec_dot }, 0, rows);
         if (std::memcmp(out.data(), ref.data(), out.size() * sizeof(float)) != 0) {
             if (why) *why = std::string(k.name) + " differs from ggml's vec_dot at batch " + std::to_string(n);
             return false;

@@ -64,16 +64,7 @@ std::vector<float> matmul(ggml_type t, const uint8_t * w, int64_t rows, int64_t 
     if (path != "ours") throw std::invalid_argument("path must be ours, vec_dot or float");
     const Kernel * kern = find_kernel(t);
     if (!kern) throw std::invalid_argument(std::string("no kernel of ours for ") + ggml_type_name(t));
-    Args a;
-    a.w = w;
-    a.w_row = w_row;
-    a.x = xq.data();
-    a.x_col = x_col;
-    a.k = k;
-    a.n = n;
-    a.dst = out.data();
-    a.dst_col = rows;
-    a.vec_dot = ggml_get_type_traits_cpu(t)->vec_dot;
+    const Args a = { w, w_row, xq.data(), x_col, k, n, out.data(), rows, ggml_get_type_traits_cpu(t)->vec_dot };
     if (n_threads == 1) {
         kern->rows(a, 0, rows);
         return out;

@@ -79,31 +79,15 @@ pip_offline() { vpip install --no-index --find-links "$BUNDLE/wheels" --find-lin
 
 # --------------------------------------------------------------------------
 # The llama.cpp flags. CPU side as in tools/setup.sh (GGML_NATIVE=OFF, no AMX,
-# each x86 extension on only when this CPU has it; keep the map in step with
-# setup.sh's, tests/test_gpu_recipe.py checks that); CUDA for one architecture
+# each x86 extension on only when this CPU has it: tools/x86_flags.sh, shared
+# with setup.sh); CUDA for one architecture
 # only, which is what keeps the build within minutes; nothing but the
 # libraries (no tools, examples, tests, server, mtmd, OpenSSL).
-X86_FLAG_MAP="
-GGML_AVX         avx
-GGML_AVX2        avx2
-GGML_FMA         fma
-GGML_F16C        f16c
-GGML_BMI2        bmi2
-GGML_AVX_VNNI    avx_vnni
-GGML_AVX512      avx512f,avx512cd,avx512vl,avx512dq,avx512bw
-GGML_AVX512_VBMI avx512vbmi
-GGML_AVX512_VNNI avx512_vnni
-GGML_AVX512_BF16 avx512_bf16
-"
+# shellcheck source=tools/x86_flags.sh disable=SC1091
+source "$ROOT/tools/x86_flags.sh"
 cmake_args() {
-  local cpu_flags opt needs f ok args="-DGGML_NATIVE=OFF"
-  cpu_flags=" $(grep -m 1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
-  while read -r opt needs; do
-    [[ -n "$opt" ]] || continue
-    ok=1
-    for f in ${needs//,/ }; do [[ "$cpu_flags" == *" $f "* ]] || ok=0; done
-    if (( ok )); then args+=" -D$opt=ON"; else args+=" -D$opt=OFF"; fi
-  done <<< "$X86_FLAG_MAP"
+  local args
+  args="$(x86_cmake_args)"
   if [[ "$CUDA" == 1 ]]; then
     args+=" -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=$ARCH"
   else
