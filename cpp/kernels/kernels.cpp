@@ -41,6 +41,14 @@ const Kernel * find_kernel(ggml_type t) {
     return nullptr;
 }
 
+std::vector<uint8_t> quantize_columns(ggml_type act_type, const float * x, int64_t n, int64_t k) {
+    const size_t row = ggml_row_size(act_type, k);
+    std::vector<uint8_t> q(row * n);
+    const ggml_from_float_t from_float = ggml_get_type_traits_cpu(act_type)->from_float;
+    for (int64_t c = 0; c < n; ++c) from_float(x + c * k, q.data() + c * row, k);
+    return q;
+}
+
 // ---- graph ops
 
 static void quantize_compute(ggml_tensor * dst, int ith, int nth, void * userdata) {
@@ -109,9 +117,7 @@ bool self_check(const Kernel & k, const ggml_tensor * w, std::string * why) {
     const int64_t kk = w->ne[0], rows = std::min<int64_t>(w->ne[1], 37);  // not a multiple of anything
     const size_t xrow = ggml_row_size(k.act_type, kk);
     std::vector<float> x = probe_columns(kk, n_max);
-    std::vector<uint8_t> xq(xrow * n_max);
-    const ggml_from_float_t from_float = ggml_get_type_traits_cpu(k.act_type)->from_float;
-    for (int c = 0; c < n_max; ++c) from_float(x.data() + (size_t) c * kk, xq.data() + c * xrow, kk);
+    const std::vector<uint8_t> xq = quantize_columns(k.act_type, x.data(), n_max, kk);
 
     std::vector<float> ref((size_t) rows * n_max);
     for (int c = 0; c < n_max; ++c)

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace sb::kernels {
 
@@ -66,6 +67,10 @@ bool self_check(const Kernel & k, const ggml_tensor * w, std::string * why);
 // CPU it is built for), so a plain mul_mat of them is not batch-invariant;
 // GraphBuilder::matmul detours around it where no kernel of ours is used.
 bool sgemm_may_take(ggml_type t);
+
+// n columns of k floats quantized with ggml's own quantizer for act_type,
+// one after the other (ggml_row_size(act_type, k) bytes each)
+std::vector<uint8_t> quantize_columns(ggml_type act_type, const float * x, int64_t n, int64_t k);
 
 // Graph ops (CPU backend): quantize x [k, n] to act_type ([row bytes, n] as I8),
 // and out [rows of w, n] = w . x from that quantized copy.

@@ -25,14 +25,6 @@ std::vector<uint8_t> quantize_rows(ggml_type t, const float * w, int64_t rows, i
     return out;
 }
 
-static std::vector<uint8_t> quantize_columns(ggml_type act, const float * x, int64_t n, int64_t k) {
-    const size_t row = ggml_row_size(act, k);
-    std::vector<uint8_t> q(row * n);
-    const ggml_from_float_t from_float = ggml_get_type_traits_cpu(act)->from_float;
-    for (int64_t c = 0; c < n; ++c) from_float(x + c * k, q.data() + c * row, k);
-    return q;
-}
-
 std::vector<float> matmul(ggml_type t, const uint8_t * w, int64_t rows, int64_t k, const float * x, int64_t n,
                           const std::string & path, int n_threads) {
     if (rows <= 0 || n <= 0 || n_threads <= 0 || k % ggml_blck_size(t) != 0) throw std::invalid_argument("bad matmul shape");
