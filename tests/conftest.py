@@ -194,10 +194,10 @@ def make_session():
 
 def new_reference(path: str, n_ctx: int = 1024, logits_all: bool = False, **kwargs):
     """llama_cpp.Llama on the same GGUF, configured like our engine: flash attention,
-    2 threads, no weight repacking (see specbound_cpp.reference.no_weight_repacking)."""
+    2 threads, no weight repacking (see llamacpp_reference.no_weight_repacking)."""
     import llama_cpp
 
-    from specbound_cpp.reference import no_weight_repacking
+    from llamacpp_reference import no_weight_repacking
 
     kwargs.setdefault("n_gpu_layers", n_gpu_layers())
     with no_weight_repacking():

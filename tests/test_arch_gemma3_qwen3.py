@@ -66,7 +66,7 @@ def decode_reference(path: str):
     any thread count. The prompt still runs on 2 threads."""
     import llama_cpp
 
-    from specbound_cpp.reference import no_weight_repacking
+    from llamacpp_reference import no_weight_repacking
 
     with no_weight_repacking():
         return llama_cpp.Llama(path, n_ctx=N_CTX, n_threads=1, n_threads_batch=2, flash_attn=True, verbose=False)

@@ -37,7 +37,7 @@ def test_haystack_generator_builds_our_llama_with_the_same_text(haystack, smollm
     from haystack_integrations.components.generators.llama_cpp.chat import chat_generator as module
 
     import specbound_cpp
-    from specbound_cpp.reference import no_weight_repacking
+    from llamacpp_reference import no_weight_repacking
 
     original = llama_cpp.Llama
     theirs = make_generator(haystack, smollm2_path)
