@@ -19,7 +19,6 @@ The profile (JSON) goes to the cache, keyed by the model file's sha256;
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import os
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .models import cache_dir
+from .models import cache_dir, model_sha256
 
 PROFILE_VERSION = 1
 # speculation is worth switching on when calibration sees at least this speedup
@@ -51,40 +50,13 @@ PROMPTS = [
 
 # ---- profile storage ---------------------------------------------------------
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a model file, remembered per (path, size, mtime)."""
-    p = Path(path).resolve()
-    st = p.stat()
-    sidecar = p.with_name(p.name + ".sha256")  # written by specbound_cpp.models
-    for rec_path in (sidecar, _hash_record(p)):
-        try:
-            rec = json.loads(rec_path.read_text())
-            if rec["size"] == st.st_size and rec["mtime_ns"] == st.st_mtime_ns:
-                return rec["sha256"]
-        except (OSError, ValueError, KeyError):
-            pass
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    digest = h.hexdigest()
-    rec_path = _hash_record(p)
-    rec_path.parent.mkdir(parents=True, exist_ok=True)
-    rec_path.write_text(json.dumps({"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns}))
-    return digest
-
-
-def _hash_record(p: Path) -> Path:
-    return cache_dir() / "hashes" / (hashlib.sha256(str(p).encode()).hexdigest()[:32] + ".json")
-
-
 def profile_path(sha256: str) -> Path:
     return cache_dir() / "profiles" / f"{sha256}.json"
 
 
 def load_profile(model_file: str | os.PathLike) -> dict | None:
     try:
-        prof = json.loads(profile_path(file_sha256(model_file)).read_text())
+        prof = json.loads(profile_path(model_sha256(model_file)).read_text())
     except (OSError, ValueError):
         return None
     return prof if prof.get("version") == PROFILE_VERSION else None
@@ -157,6 +129,113 @@ def _simulate(draft_ok, exit_conf, layers, L, cfg, costs):
     return cost / max(1, emitted)
 
 
+ALPHAS = [0.0, 0.5, 1.0]  # annealing strengths tried (T_l = 1 + alpha (1 - l/L))
+TAUS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+W_MAXES = (2, 3, 4, 6, 8)
+CALL_COST = 0.3  # graph build + dispatch per forward call, in layers (measured ~0.1-0.3 ms)
+N_TIMED = 64  # tokens per timed generation: the 0.5B model's calibration then takes under 3 minutes here
+
+
+def _generate(s, prompt: list[int], n: int, spec: bool) -> dict:
+    """One greedy generation on the session (SpecBound rounds when spec)."""
+    return s.generate(prompt, n, 0.0, 40, 0.95, 0.05, 0, [], spec)
+
+
+def _own_text(s, prompts: list[str], n_new: int, say) -> tuple[list, float]:
+    """Step 1: the model's own greedy continuations [(prompt ids, generated ids)]
+    and the plain decoding speed (tokens/s) they were made at."""
+    seqs = []
+    t0 = time.time()
+    for i, text in enumerate(prompts):
+        p = s.tokenize(text.encode(), True, False)
+        s.reset()
+        seqs.append((p, _generate(s, p, n_new, False)["tokens"]))
+        say(f"generated {i + 1}/{len(prompts)}")
+    return seqs, sum(len(g) for _, g in seqs) / (time.time() - t0)
+
+
+def _exit_vocabulary(s, seqs) -> list[int]:
+    """Step 2: the exit head's candidates: what the model writes, topped up with
+    the most common merges (lowest ids), sorted."""
+    produced = sorted({t for p, g in seqs for t in p + g})
+    return sorted(list(dict.fromkeys(produced + list(range(s.n_vocab))))[: exit_vocab_size(s)])
+
+
+def _exit_agreement(s, seqs, cand: list[int], layers: list[int]) -> tuple[np.ndarray, dict]:
+    """Step 3: teacher-forced exit-head logits at each of layers, over the
+    model's own text. Returns draft_ok[layer index, position] (the exit head's
+    argmax is the token the model wrote) and, per alpha, the annealed
+    confidence exit_conf[alpha][layer index, position]."""
+    cand_arr = np.array(cand)
+    ok_parts, conf_parts = [], {a: [] for a in ALPHAS}
+    for p, g in seqs:
+        if len(g) < 2:
+            continue
+        s.reset()
+        z = s.exit_logits(p + g, 0, layers)[:, len(p) - 1 : len(p) + len(g) - 1]  # predict g
+        ok_parts.append(cand_arr[z.argmax(-1)] == np.array(g)[None, :])
+        zmax = z.max(-1, keepdims=True)
+        for a in ALPHAS:
+            T = (1.0 + a * (1.0 - np.array(layers) / s.n_layer))[:, None, None]
+            conf_parts[a].append(1.0 / np.exp((z - zmax) / T).sum(-1))
+    return np.concatenate(ok_parts, axis=1), {a: np.concatenate(conf_parts[a], axis=1) for a in ALPHAS}
+
+
+def _exit_layer_sets(layers: list[int], draft_ok: np.ndarray) -> list[list[int]]:
+    """One to three exit layers, each agreeing on >= 30% of tokens, at most 6 apart."""
+    deep = [l for l in layers if draft_ok[layers.index(l)].mean() >= 0.3]
+    return [list(c) for k in (1, 2, 3) for c in itertools.combinations(deep, k) if c[-1] - c[0] <= 6]
+
+
+def _simulate_grid(s, draft_ok, exit_conf, layers, n_cand: int, factors: dict) -> list[tuple[float, dict]]:
+    """Step 4: predicted speedup of every setting of the grid, best first."""
+    costs = {
+        "head": s.n_vocab * s.n_embd / _layer_macs(s),
+        "check": n_cand * s.n_embd / _layer_macs(s),
+        "beta": lambda b: _beta(factors, max(1, b)),
+        "call": CALL_COST,
+    }
+    plain_cost = s.n_layer + costs["head"] + costs["call"]
+    results = []
+    for ex, a, tau, w in itertools.product(_exit_layer_sets(layers, draft_ok), ALPHAS, TAUS, W_MAXES):
+        cfg = {"exit_layers": ex, "alpha": a, "tau": tau, "w_max": w, "d_max": ex[-1]}
+        c = _simulate(draft_ok, exit_conf[a], layers, s.n_layer, cfg, costs)
+        results.append((plain_cost / c, cfg))
+    results.sort(key=lambda r: -r[0])
+    return results
+
+
+def _timed_speedup(s, cfg: dict, test: list[list[int]], cand: list[int]) -> float:
+    """Plain decoding time over SpecBound time per token with cfg, on the test
+    prompts; plain and SpecBound interleaved so that both see the same machine."""
+    s.set_spec(cfg["alpha"], cfg["tau"], cfg["exit_layers"], cfg["d_max"], cfg["w_max"])
+    t_plain = t_spec = 0.0
+    for p in test:
+        s.set_candidates(sorted(set(cand) | set(p)))
+        for spec in (False, True):
+            s.reset()
+            r = _generate(s, p, N_TIMED, spec)
+            dt = r["decode_ms"] / max(1, len(r["tokens"]))
+            if spec:
+                t_spec += dt
+            else:
+                t_plain += dt
+    return t_plain / t_spec
+
+
+def _time_best(s, results, cand: list[int], quick: bool, say) -> tuple[dict | None, float, float]:
+    """Step 5: the best few predicted settings timed for real, on code and prose.
+    Returns (setting, measured speedup, predicted speedup) of the fastest."""
+    best_cfg, best_ratio, best_pred = None, 0.0, 0.0
+    test = [s.tokenize(PROMPTS[i].encode(), True, False) for i in ((0, 6) if quick else (0, 5, 6))]
+    for pred, cfg in results[: (2 if quick else 3)]:
+        ratio = _timed_speedup(s, cfg, test, cand)
+        say(f"measured {ratio:.2f}x (predicted {pred:.2f}x) for {cfg}")
+        if ratio > best_ratio:
+            best_cfg, best_ratio, best_pred = cfg, ratio, pred
+    return best_cfg, best_ratio, best_pred
+
+
 def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress: bool = True) -> dict:
     from . import _core
 
@@ -166,99 +245,22 @@ def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress
 
     t_start = time.time()
     s = _core.Session(str(model_file), 2048, 512, n_threads, n_threads, 0, False)
-    L, V, E = s.n_layer, s.n_vocab, s.n_embd
-    prompts = PROMPTS[:4] if quick else PROMPTS
-    n_new = 64 if quick else 112
-
-    # 1. the model's own greedy text
-    seqs = []
-    t0 = time.time()
-    for i, text in enumerate(prompts):
-        p = s.tokenize(text.encode(), True, False)
-        s.reset()
-        g = s.generate(p, n_new, 0.0, 40, 0.95, 0.05, 0, [], False)["tokens"]
-        seqs.append((p, g))
-        say(f"generated {i + 1}/{len(prompts)}")
-    plain_tok_s = sum(len(g) for _, g in seqs) / (time.time() - t0)
-
-    # 2. exit-head vocabulary: what the model writes, plus the most common merges
-    n_cand = exit_vocab_size(s)
-    produced = sorted({t for p, g in seqs for t in p + g})
-    cand = list(dict.fromkeys(produced + list(range(V))))[:n_cand]
-    cand.sort()
+    L = s.n_layer
+    seqs, plain_tok_s = _own_text(s, PROMPTS[:4] if quick else PROMPTS, 64 if quick else 112, say)
+    cand = _exit_vocabulary(s, seqs)
     s.set_candidates(cand)
-    cand_arr = np.array(cand)
-
-    # 3. teacher-forced exit logits over the deep half
-    layers = list(range(max(1, L // 2), L))
-    alphas = [0.0, 0.5, 1.0]
-    ok_parts, conf_parts = [], {a: [] for a in alphas}
-    for p, g in seqs:
-        if len(g) < 2:
-            continue
-        s.reset()
-        z = s.exit_logits(p + g, 0, layers)[:, len(p) - 1 : len(p) + len(g) - 1]  # predict g
-        tgt = np.array(g)
-        ok_parts.append(cand_arr[z.argmax(-1)] == tgt[None, :])
-        zmax = z.max(-1, keepdims=True)
-        for a in alphas:
-            T = (1.0 + a * (1.0 - np.array(layers) / L))[:, None, None]
-            conf_parts[a].append(1.0 / np.exp((z - zmax) / T).sum(-1))
-    draft_ok = np.concatenate(ok_parts, axis=1)
-    exit_conf = {a: np.concatenate(conf_parts[a], axis=1) for a in alphas}
-    say(f"exit agreement by layer: " + ", ".join(f"{l}:{draft_ok[i].mean():.2f}" for i, l in enumerate(layers)))
-
-    # 4. simulate a grid in layer units
+    layers = list(range(max(1, L // 2), L))  # the deep half
+    draft_ok, exit_conf = _exit_agreement(s, seqs, cand, layers)
+    say("exit agreement by layer: " + ", ".join(f"{l}:{draft_ok[i].mean():.2f}" for i, l in enumerate(layers)))
     factors = _measure_batch_factor(s, seqs[0][0] + seqs[0][1])
     say("batch factors: " + ", ".join(f"{b}:{f:.2f}" for b, f in factors.items()))
-    costs = {
-        "head": V * E / _layer_macs(s),
-        "check": n_cand * E / _layer_macs(s),
-        "beta": lambda b: _beta(factors, max(1, b)),
-        "call": 0.3,  # graph build + dispatch per forward call, in layers (measured ~0.1-0.3 ms)
-    }
-    plain_cost = L + costs["head"] + costs["call"]
-    deep = [l for l in layers if draft_ok[layers.index(l)].mean() >= 0.3]
-    exit_sets = []
-    for k in (1, 2, 3):
-        for combo in itertools.combinations(deep, k):
-            if combo[-1] - combo[0] <= 6:
-                exit_sets.append(list(combo))
-    results = []
-    for ex, a, tau, w in itertools.product(exit_sets, alphas, (0.5, 0.6, 0.7, 0.8, 0.9, 0.95), (2, 3, 4, 6, 8)):
-        cfg = {"exit_layers": ex, "alpha": a, "tau": tau, "w_max": w, "d_max": ex[-1]}
-        c = _simulate(draft_ok, exit_conf[a], layers, L, cfg, costs)
-        results.append((plain_cost / c, cfg))
-    results.sort(key=lambda r: -r[0])
+    results = _simulate_grid(s, draft_ok, exit_conf, layers, len(cand), factors)
     say(f"simulated {len(results)} settings; best predicted speedup {results[0][0]:.2f}" if results else "no usable exit layer")
-
-    # 5. time the best few for real, code and prose, plain and SpecBound
-    # interleaved so that both see the same machine state
-    best_cfg, best_ratio, best_pred = None, 0.0, 0.0
-    test = [s.tokenize(PROMPTS[i].encode(), True, False) for i in ((0, 6) if quick else (0, 5, 6))]
-    n_test = 64  # the 0.5B model's calibration then takes under 3 minutes here
-    for pred, cfg in results[: (2 if quick else 3)]:
-        s.set_spec(cfg["alpha"], cfg["tau"], cfg["exit_layers"], cfg["d_max"], cfg["w_max"])
-        t_plain = t_spec = 0.0
-        for p in test:
-            s.set_candidates(sorted(set(cand) | set(p)))
-            for spec in (False, True):
-                s.reset()
-                r = s.generate(p, n_test, 0.0, 40, 0.95, 0.05, 0, [], spec)
-                dt = r["decode_ms"] / max(1, len(r["tokens"]))
-                if spec:
-                    t_spec += dt
-                else:
-                    t_plain += dt
-        ratio = t_plain / t_spec
-        say(f"measured {ratio:.2f}x (predicted {pred:.2f}x) for {cfg}")
-        if ratio > best_ratio:
-            best_cfg, best_ratio, best_pred = cfg, ratio, pred
-
-    prof = {
+    best_cfg, best_ratio, best_pred = _time_best(s, results, cand, quick, say)
+    return {
         "version": PROFILE_VERSION,
         "model": os.path.basename(str(model_file)),
-        "sha256": file_sha256(model_file),
+        "sha256": model_sha256(model_file),
         "n_layer": L,
         "candidates": cand,
         "measured_speedup": round(best_ratio, 3),
@@ -274,7 +276,6 @@ def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress
         "plain_tokens_per_s": round(plain_tok_s, 2),
         "seconds": round(time.time() - t_start, 1),
     }
-    return prof
 
 
 def save_profile(prof: dict) -> Path:

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from .models import cache_dir
+from .models import cache_dir, model_sha256
 
 CHECK_VERSION = 1
 # Real text, so that the activations are a model's usual ones. The first
@@ -108,11 +108,9 @@ def run_check(session, sizes: Sequence[int]) -> Dict[str, Any]:
 def invariance_verdict(session, model_file: str, n_threads: int, w_max: int) -> Dict[str, Any]:
     """The cached verdict for this model on these devices, or a fresh check
     (stored for next time). Adds "cached": whether it came from the cache."""
-    from .calibrate import file_sha256
-
     # a round never verifies more tokens than the context holds
     sizes = batch_sizes(min(int(w_max), session.n_ctx - PREFILL_TOKENS - 2))
-    key = verdict_key(session, file_sha256(model_file), n_threads, sizes)
+    key = verdict_key(session, model_sha256(model_file), n_threads, sizes)
     path = verdict_path(key)
     try:
         stored = json.loads(path.read_text())

@@ -40,6 +40,7 @@ __all__ = [
     "list_models",
     "main",
     "model_path",
+    "model_sha256",
 ]
 
 
@@ -164,14 +165,20 @@ def _spec(name: str) -> ModelSpec:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
 
 
-# --- cache verification -----------------------------------------------------
-# Hashing a 1 GB file takes seconds, so after a file has been verified once we
-# record (sha256, size, mtime) in a `<file>.sha256` sidecar and trust it for as
-# long as size and mtime are unchanged.
+# --- model-file hashes ------------------------------------------------------
+# Hashing a 1 GB file takes seconds, so a digest is recorded with the file's
+# size and mtime and trusted for as long as both are unchanged. Records live
+# in two places: the `<file>.sha256` sidecar written next to a registry model
+# once it has been verified, and, for any other file (a GGUF given by path),
+# `<cache>/hashes/`, keyed by the file's absolute path.
 
 
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
+
+
+def _cache_record(path: Path) -> Path:
+    return cache_dir() / "hashes" / (hashlib.sha256(str(path).encode()).hexdigest()[:32] + ".json")
 
 
 def _sha256_file(path: Path) -> str:
@@ -182,31 +189,53 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_sidecar(path: Path, digest: str) -> None:
-    st = path.stat()
+def _read_record(record_path: Path, st: os.stat_result) -> str | None:
+    """The digest in a record that matches the file's size and mtime (st), else None."""
+    try:
+        record = json.loads(record_path.read_text())
+        if record["size"] == st.st_size and record["mtime_ns"] == st.st_mtime_ns:
+            return record["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _write_record(record_path: Path, st: os.stat_result, digest: str) -> None:
+    """Record digest for the file whose size and mtime st gives."""
     record = {"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    # Unique temp name + rename: concurrent writers never leave a torn sidecar.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".sha256.tmp")
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    # Unique temp name + rename: concurrent writers never leave a torn record.
+    fd, tmp = tempfile.mkstemp(dir=record_path.parent, prefix=record_path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(record, f)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache may be shared
-        os.replace(tmp, _sidecar(path))
+        os.replace(tmp, record_path)
     except BaseException:
         _unlink(Path(tmp))
         raise
 
 
+def _write_sidecar(path: Path, digest: str) -> None:
+    _write_record(_sidecar(path), path.stat(), digest)
+
+
 def _sidecar_ok(path: Path, spec: ModelSpec, st: os.stat_result) -> bool:
-    try:
-        record = json.loads(_sidecar(path).read_text())
-        return (
-            record["sha256"] == spec.sha256
-            and record["size"] == st.st_size
-            and record["mtime_ns"] == st.st_mtime_ns
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+    return _read_record(_sidecar(path), st) == spec.sha256
+
+
+def model_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of any model file: from its sidecar or its cache record where one
+    matches the file, otherwise computed once and recorded in the cache."""
+    p = Path(path).resolve()
+    st = p.stat()
+    for record_path in (_sidecar(p), _cache_record(p)):
+        digest = _read_record(record_path, st)
+        if digest is not None:
+            return digest
+    digest = _sha256_file(p)
+    _write_record(_cache_record(p), st, digest)  # st from before hashing
+    return digest
 
 
 def is_cached(name: str, verify: bool = False) -> bool:
