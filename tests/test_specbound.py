@@ -1,9 +1,9 @@
 """SpecBound decoding against plain decoding of the same engine.
 
-The promise (SPEC.md section 4): the emitted tokens are the full model's, so a
-SpecBound generation must give exactly the tokens of plain decoding, greedy or
-seeded sampling, whatever the SpecBound parameters. Checked here on
-SmolLM2-135M and Qwen2.5-Coder-0.5B:
+The promise: verification keeps only the full model's choices, so the emitted
+tokens are the full model's and a SpecBound generation must give exactly the
+tokens of plain decoding, greedy or seeded sampling, whatever the SpecBound
+parameters. Checked here on SmolLM2-135M and Qwen2.5-Coder-0.5B:
 
 1. greedy exactness on 10 varied prompts (HumanEval code, prose, a list,
    dialogue, JSON), 256 new tokens; Qwen with its default SpecBound parameters,
