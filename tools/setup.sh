@@ -4,7 +4,7 @@
 #   bash tools/setup.sh [--test] [--bench] [--server] [--editable]
 #
 # --server: the OpenAI-compatible server's dependencies (python -m specbound_cpp.server);
-# --test includes them.
+# --test includes them. --bench: the benchmark's (python tools/bench/run.py).
 #
 # 1. creates (or reuses) a virtual environment: $SPECBOUND_VENV, default <repo>/.venv
 # 2. builds llama-cpp-python from source as a wheel with explicit ggml CMake flags,
@@ -24,7 +24,7 @@
 #   SPECBOUND_PYTHON      interpreter used to create the venv (default: python3)
 #
 # Default llama.cpp flags: on Linux x86_64 GGML_NATIVE=OFF (the native build
-# picks AMX kernels that segfault, see README) with the AVX/AVX2/AVX-512
+# picks AMX kernels that segfault, see docs/build.md) with the AVX/AVX2/AVX-512
 # extensions this CPU has; on macOS arm64 Metal; elsewhere llama.cpp's own defaults.
 set -euo pipefail
 
@@ -287,4 +287,5 @@ step "Done"
 note "venv:   $VENV"
 note "run:    $PY -m specbound_cpp.cli \"Write a haiku about the sea.\""
 (( WITH_TEST )) && note "tests:  $PY -m pytest -x -q tests"
+(( WITH_BENCH )) && note "bench:  $PY tools/bench/run.py --quick"
 exit 0

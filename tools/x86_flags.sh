@@ -4,7 +4,7 @@
 # CPU kernels).
 #
 # GGML_NATIVE=OFF (the native build picks AMX kernels that segfault, see
-# README) and each instruction set below switched on only when this CPU has
+# docs/build.md) and each instruction set below switched on only when this CPU has
 # it: Intel Sapphire Rapids has AVX-VNNI, AMD Zen 4 has AVX-512 VNNI but not
 # AVX-VNNI, and a kernel built for an extension the CPU lacks dies with
 # "illegal instruction". AMX is never switched on.
