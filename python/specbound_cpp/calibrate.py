@@ -255,7 +255,10 @@ def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress
     factors = _measure_batch_factor(s, seqs[0][0] + seqs[0][1])
     say("batch factors: " + ", ".join(f"{b}:{f:.2f}" for b, f in factors.items()))
     results = _simulate_grid(s, draft_ok, exit_conf, layers, len(cand), factors)
-    say(f"simulated {len(results)} settings; best predicted speedup {results[0][0]:.2f}" if results else "no usable exit layer")
+    if results:
+        say(f"simulated {len(results)} settings; best predicted speedup {results[0][0]:.2f}")
+    else:
+        say("no usable exit layer")
     best_cfg, best_ratio, best_pred = _time_best(s, results, cand, quick, say)
     return {
         "version": PROFILE_VERSION,
