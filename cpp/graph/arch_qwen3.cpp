@@ -4,19 +4,22 @@
 
 namespace sb {
 
-ggml_tensor * build_layer_qwen3(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s) {
+static ggml_tensor * build_layer_qwen3(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s) {
     const Layer & L = b.m.layers[il];
     ggml_context * ctx = b.ctx;
 
     ggml_tensor * h = b.rms_norm(x, L.attn_norm);
-    auto [q, k, v] = b.qkv(L, h);  // biases optional, as llama.cpp allows them
-    q = b.rope(b.rms_norm(q, L.attn_q_norm), s, il);  // norms per head
-    k = b.rope(b.rms_norm(k, L.attn_k_norm), s, il);
+    auto [q, k, v] = b.qkv(L, h, s, il);  // biases optional, as llama.cpp allows them; q/k norms per head
     ggml_tensor * a = b.matmul(L.wo, b.attention(il, q, k, v, s));
     x = ggml_add(ctx, a, x);
 
     h = b.rms_norm(x, L.ffn_norm);
     return ggml_add(ctx, b.ffn_swiglu(L, h), x);
 }
+
+extern const ArchInfo arch_qwen3 = {
+    "qwen3", GGML_ROPE_TYPE_NEOX, ArchTensors{ /*qkv_bias*/ false, /*qk_norm*/ true }, /*read_hparams*/ nullptr,
+    build_layer_qwen3,
+};
 
 } // namespace sb

@@ -55,15 +55,22 @@ ggml_tensor * GraphBuilder::quantized(ggml_tensor * x, ggml_type type, bool ours
     return q;
 }
 
-GraphBuilder::Qkv GraphBuilder::qkv(const Layer & L, ggml_tensor * h) {
+GraphBuilder::Qkv GraphBuilder::qkv(const Layer & L, ggml_tensor * h, const Segment & s, int il) {
     const HParams & hp = m.hp;
     const int64_t n = h->ne[1];
     ggml_tensor * q = matmul(L.wq, h), * k = matmul(L.wk, h), * v = matmul(L.wv, h);
     if (L.bq) q = ggml_add(ctx, q, L.bq);  // qwen2 always (checked at load), others optional
     if (L.bk) k = ggml_add(ctx, k, L.bk);
     if (L.bv) v = ggml_add(ctx, v, L.bv);
-    return { ggml_reshape_3d(ctx, q, hp.head_dim, hp.n_head, n), ggml_reshape_3d(ctx, k, hp.head_dim, hp.n_head_kv, n),
-             ggml_reshape_3d(ctx, v, hp.head_dim, hp.n_head_kv, n) };
+    q = ggml_reshape_3d(ctx, q, hp.head_dim, hp.n_head, n);
+    k = ggml_reshape_3d(ctx, k, hp.head_dim, hp.n_head_kv, n);
+    v = ggml_reshape_3d(ctx, v, hp.head_dim, hp.n_head_kv, n);
+    // per-head norms: bound at load only for the architectures that have them (qwen3, gemma3)
+    if (L.attn_q_norm) q = rms_norm(q, L.attn_q_norm);
+    q = rope(q, s, il);
+    if (L.attn_k_norm) k = rms_norm(k, L.attn_k_norm);
+    k = rope(k, s, il);
+    return { q, k, v };
 }
 
 ggml_tensor * GraphBuilder::rope(ggml_tensor * x, const Segment & s, int il) {

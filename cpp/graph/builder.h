@@ -35,11 +35,12 @@ struct GraphBuilder {
 
     ggml_tensor * rms_norm(ggml_tensor * x, ggml_tensor * w);
     ggml_tensor * matmul(ggml_tensor * w, ggml_tensor * x);
-    // q, k, v of layer L from the normed input h [n_embd, m], with the layer's
-    // biases where it has them, split into heads: q [head_dim, n_head, m],
-    // k and v [head_dim, n_head_kv, m]
+    // q, k, v of layer L from the normed input h [n_embd, m], ready for
+    // attention(): projected (plus the layer's biases where it has them), split
+    // into heads, q and k normed per head where the layer has q/k norms, then
+    // rotated. q [head_dim, n_head, m], k and v [head_dim, n_head_kv, m].
     struct Qkv { ggml_tensor * q, * k, * v; };
-    Qkv qkv(const Layer & L, ggml_tensor * h);
+    Qkv qkv(const Layer & L, ggml_tensor * h, const Segment & s, int il);
     // rotary embedding of layer il (sliding-window layers have their own base)
     ggml_tensor * rope(ggml_tensor * x, const Segment & s, int il);
     // q: [head_dim, n_head, m], k/v: [head_dim, n_head_kv, m]; writes k/v to the
@@ -57,20 +58,10 @@ struct GraphBuilder {
     std::vector<QuantizedInput> quantized_;  // one quantized copy per (activation, type, kind)
 };
 
-// One transformer block of each architecture: x [n_embd, m] -> [n_embd, m].
-ggml_tensor * build_layer_llama(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s);
-ggml_tensor * build_layer_qwen2(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s);
-ggml_tensor * build_layer_qwen3(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s);
-ggml_tensor * build_layer_gemma3(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s);
-
+// One transformer block of the model's architecture (its ArchInfo::build_layer,
+// cpp/graph/arch_<name>.cpp): x [n_embd, m] -> [n_embd, m].
 inline ggml_tensor * build_layer(GraphBuilder & b, int il, ggml_tensor * x, const Segment & s) {
-    switch (b.m.hp.arch) {
-        case Arch::llama: return build_layer_llama(b, il, x, s);
-        case Arch::qwen2: return build_layer_qwen2(b, il, x, s);
-        case Arch::qwen3: return build_layer_qwen3(b, il, x, s);
-        case Arch::gemma3: return build_layer_gemma3(b, il, x, s);
-    }
-    return nullptr;
+    return b.m.hp.arch->build_layer(b, il, x, s);
 }
 
 } // namespace sb

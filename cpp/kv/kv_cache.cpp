@@ -1,4 +1,5 @@
 #include "kv/kv_cache.h"
+#include "model/tensor_buffer.h"
 
 #include <stdexcept>
 
@@ -27,7 +28,6 @@ void init_kv_cache(KvCache & kv, const Model & m, int n_ctx) {
         bool gpu = pass == 1;
         if (gpu && !m.gpu_dev) break;
         ggml_backend_buffer_type_t buft = gpu ? ggml_backend_dev_buffer_type(m.gpu_dev) : ggml_backend_cpu_buffer_type();
-        size_t align = ggml_backend_buft_get_alignment(buft), total = 0;
         std::vector<ggml_tensor *> ts;
         for (int il = 0; il < hp.n_layer; ++il) {
             if (m.layer_on_gpu(il) != gpu) continue;
@@ -35,18 +35,11 @@ void init_kv_cache(KvCache & kv, const Model & m, int n_ctx) {
             ts.push_back(kv.v[il]);
         }
         if (ts.empty()) continue;
-        for (auto t : ts) total += GGML_PAD(ggml_nbytes(t), align);
-        ggml_backend_buffer_t buf = ggml_backend_buft_alloc_buffer(buft, total + align);
-        if (!buf) throw std::runtime_error("cannot allocate the KV cache (n_ctx too large?)");
+        ggml_backend_buffer_t buf = alloc_tensor_buffer(buft, ts, GGML_BACKEND_BUFFER_USAGE_ANY,
+                                                        "cannot allocate the KV cache (n_ctx too large?)");
+        kv.buffers.push_back(buf);
         // zero: cells never written must hold finite values (0 * NaN would poison sums)
         ggml_backend_buffer_clear(buf, 0);
-        kv.buffers.push_back(buf);
-        char * base = (char *) ggml_backend_buffer_get_base(buf);
-        size_t off = 0;
-        for (auto t : ts) {
-            ggml_backend_tensor_alloc(buf, t, base + off);
-            off += GGML_PAD(ggml_nbytes(t), align);
-        }
     }
 }
 

@@ -7,17 +7,17 @@
 #include <ggml-backend.h>
 #include <gguf.h>
 
+#include "model/arch.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace sb {
 
-enum class Arch { llama, qwen2, qwen3, gemma3 };
-
 struct HParams {
-    std::string arch_name;
-    Arch arch = Arch::llama;
+    std::string arch_name;             // general.architecture
+    const ArchInfo * arch = nullptr;   // its descriptor (model/arch.h)
     int n_layer = 0;
     int n_embd = 0;
     int n_ff = 0;
@@ -73,7 +73,8 @@ struct Model {
 
     // owned resources
     gguf_context * gguf = nullptr;
-    ggml_context * ctx_meta = nullptr;
+    ggml_context * ctx_meta = nullptr;    // the file's tensors
+    ggml_context * ctx_copies = nullptr;  // device copies the file has no tensor for (tied output head)
     void * mmap_addr = nullptr;
     size_t mmap_size = 0;
     std::vector<ggml_backend_buffer_t> buffers;
@@ -82,7 +83,5 @@ struct Model {
 // Throws std::invalid_argument (bad/unsupported file) or std::runtime_error.
 // Missing files are reported by the Python layer before this is reached.
 void load_model(Model & model, const std::string & path, int n_gpu_layers);
-
-const char * supported_arch_list();
 
 } // namespace sb
