@@ -3,7 +3,7 @@
 #include "profile/bandwidth.h"
 #include "profile/cost.h"
 #include "session.h"
-#include "spec/ngram.h"
+#include "speculation/ngram.h"
 
 #include <algorithm>
 #include <sys/stat.h>

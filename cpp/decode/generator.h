@@ -1,13 +1,13 @@
 // The decoding loop: prompt evaluation with prefix reuse, then rounds that
 // each emit at least one token of the full model, until a stop condition.
-// Plain decoding is one token per round; SpecBound (spec/) plugs in as a
+// Plain decoding is one token per round; SpecBound (speculation/) plugs in as a
 // round that drafts, verifies and emits one or more tokens.
 #pragma once
 
 #include "engine/engine.h"
 #include "decode/gate.h"
 #include "sample/sampler.h"
-#include "spec/specbound.h"
+#include "speculation/specbound.h"
 #include "vocab/vocab.h"
 
 #include <functional>

@@ -1,6 +1,6 @@
-#include "spec/specbound.h"
+#include "speculation/specbound.h"
 
-#include "spec/ngram.h"
+#include "speculation/ngram.h"
 
 #include <algorithm>
 #include <chrono>

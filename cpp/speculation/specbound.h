@@ -20,7 +20,7 @@ struct SpecParams {
     std::vector<int> exit_layers;  // depths where an exit may be checked (ascending, < n_layer)
     int d_max = 0;                 // a token not exited by this depth stops drafting
     int w_max = 6;                 // drafts per round
-    int ngram = 0;                 // n-gram lookup drafts (spec/ngram.h): longest n-gram tried, down to 2 (0: off)
+    int ngram = 0;                 // n-gram lookup drafts (speculation/ngram.h): longest n-gram tried, down to 2 (0: off)
 };
 
 struct SpecStats {
