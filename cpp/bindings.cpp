@@ -3,7 +3,7 @@
 #include "profile/bandwidth.h"
 #include "profile/cost.h"
 #include "session.h"
-#include "spec/ngram.h"
+#include "speculation/ngram.h"
 
 #include <algorithm>
 #include <sys/stat.h>
@@ -371,4 +371,85 @@ NB_MODULE(_core, m) {
             d["n_calls"] = s.engine.timing.n_calls;
             return d;
         });
+
+    // test entry points: speculation and segment planning
+    auto sampling = [](float temperature, int top_k, float top_p, float min_p, uint64_t seed, int penalty_last_n,
+                       float repeat_penalty, float frequency_penalty, float presence_penalty) {
+        return sb::SamplingParams{ temperature, top_k, top_p, min_p, seed, penalty_last_n, repeat_penalty,
+                                   frequency_penalty, presence_penalty };
+    };
+    m.def("accept_drafts",
+          [sampling](nb::ndarray<const float, nb::ndim<2>, nb::c_contig> logits, const std::vector<int32_t> & drafts,
+                     int64_t first_pos, const std::vector<int32_t> & emitted, float temperature, int top_k, float top_p,
+                     float min_p, uint64_t seed, int penalty_last_n, float repeat_penalty, float frequency_penalty,
+                     float presence_penalty) {
+              if (logits.shape(0) != drafts.size() + 1) throw std::invalid_argument("logits need one row per draft, plus one");
+              const int n_vocab = (int) logits.shape(1);
+              sb::Sampler sampler(n_vocab);
+              std::vector<int32_t> out, scratch;
+              const int n_accepted = sb::accept_drafts(sampler, sampling(temperature, top_k, top_p, min_p, seed, penalty_last_n,
+                                                                         repeat_penalty, frequency_penalty, presence_penalty),
+                                                       logits.data(), n_vocab, drafts, first_pos, emitted, out, scratch);
+              nb::dict d;
+              d["tokens"] = out;
+              d["n_accepted"] = n_accepted;
+              return d;
+          },
+          "logits"_a, "drafts"_a, "first_pos"_a, "emitted"_a, "temperature"_a = 0.0f, "top_k"_a = 40, "top_p"_a = 0.95f,
+          "min_p"_a = 0.05f, "seed"_a = 0, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f,
+          "frequency_penalty"_a = 0.0f, "presence_penalty"_a = 0.0f);
+    m.def("sample_token",
+          [sampling](nb::ndarray<const float, nb::ndim<1>, nb::c_contig> logits, int64_t pos,
+                     const std::vector<int32_t> & generated, float temperature, int top_k, float top_p, float min_p,
+                     uint64_t seed, int penalty_last_n, float repeat_penalty, float frequency_penalty,
+                     float presence_penalty) {
+              const int n_vocab = (int) logits.shape(0);
+              sb::Sampler sampler(n_vocab);
+              return sampler.sample(logits.data(), n_vocab,
+                                    sampling(temperature, top_k, top_p, min_p, seed, penalty_last_n, repeat_penalty,
+                                             frequency_penalty, presence_penalty),
+                                    pos, generated.data(), generated.size());
+          },
+          "logits"_a, "pos"_a, "generated"_a, "temperature"_a = 0.0f, "top_k"_a = 40, "top_p"_a = 0.95f,
+          "min_p"_a = 0.05f, "seed"_a = 0, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f,
+          "frequency_penalty"_a = 0.0f, "presence_penalty"_a = 0.0f);
+    m.def("plan_forward",
+          [](const std::vector<std::vector<int>> & rows, int n_layer, int n_ctx, int n_vocab, bool has_candidates,
+             bool has_hidden_in) {
+              std::vector<sb::Row> in;
+              for (const auto & r : rows) {
+                  if (r.size() != 6) throw std::invalid_argument("a row is (token, pos, enter, exit, logits, check)");
+                  in.push_back({ r[0], r[1], r[2], r[3], r[4] != 0, r[5] != 0 });
+              }
+              const sb::ForwardPlan plan = sb::plan_forward(in, { n_layer, n_ctx, n_vocab, has_candidates, has_hidden_in });
+              nb::list segments, exits;
+              for (const sb::SegmentPlan & sp : plan.segments) {
+                  nb::dict d;
+                  d["begin"] = sp.begin;
+                  d["end"] = sp.end;
+                  d["joining"] = sp.joining;
+                  d["rows"] = sp.rows;
+                  segments.append(d);
+              }
+              for (const sb::ExitPlan & e : plan.exits) {
+                  nb::dict d;
+                  d["layer"] = e.layer;
+                  d["rows"] = e.rows;
+                  d["columns"] = e.columns;
+                  d["kept"] = e.kept;
+                  d["whole"] = e.whole;
+                  exits.append(d);
+              }
+              nb::dict d;
+              d["segments"] = segments;
+              d["exits"] = exits;
+              d["logits_columns"] = plan.logits.columns;
+              d["logits_whole"] = plan.logits.whole;
+              d["check_columns"] = plan.check.columns;
+              d["check_whole"] = plan.check.whole;
+              d["reads_hidden"] = plan.reads_hidden;
+              return d;
+          },
+          "rows"_a, "n_layer"_a, "n_ctx"_a = 2048, "n_vocab"_a = 32000, "has_candidates"_a = true,
+          "has_hidden_in"_a = true);
 }

@@ -1,4 +1,4 @@
-"""N-gram lookup drafts (cpp/spec/ngram.h): free drafts from the text so far,
+"""N-gram lookup drafts (cpp/speculation/ngram.h): free drafts from the text so far,
 verified like any draft, so the output stays plain decoding's."""
 
 from __future__ import annotations

@@ -20,8 +20,7 @@ void Generator::eval_logits(const std::vector<int32_t> & tokens, int n_past, boo
     for (size_t i = 0; i < tokens.size(); ++i) rows.push_back({ tokens[i], n_past + (int) i, 0, n_layer, true });
     logits.resize(rows.size() * (size_t) n_vocab);
     engine_.forward(rows, nullptr, nullptr, logits.data(), invariant);
-    history_.resize(n_past);
-    history_.insert(history_.end(), tokens.begin(), tokens.end());
+    engine_.kv().cells.write(n_past, tokens);
 }
 
 void Generator::exit_logits(const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers,
@@ -40,13 +39,13 @@ void Generator::exit_logits(const std::vector<int32_t> & tokens, int n_past, con
         if (li < layers.size()) std::copy(chk.begin(), chk.end(), out.begin() + li * n * n_cand);
         depth = l;
     }
-    history_.resize(n_past);
-    history_.insert(history_.end(), tokens.begin(), tokens.end());
+    engine_.kv().cells.write(n_past, tokens);
 }
 
 void Generator::prefill(const std::vector<int32_t> & prompt, int n_keep) {
     const int n_layer = engine_.hparams().n_layer, n_vocab = engine_.hparams().n_vocab;
-    history_.resize(n_keep);
+    KvCells & cells = engine_.kv().cells;
+    cells.remove_from(n_keep);
     logits_.resize(n_vocab);
     for (int start = n_keep; start < (int) prompt.size(); start += n_batch_) {
         const int end = std::min((int) prompt.size(), start + n_batch_);
@@ -54,17 +53,17 @@ void Generator::prefill(const std::vector<int32_t> & prompt, int n_keep) {
         for (int i = start; i < end; ++i) rows.push_back({ prompt[i], i, 0, n_layer, i == (int) prompt.size() - 1 });
         // prompt processing may use the fastest kernels: both decoding modes share it
         engine_.forward(rows, nullptr, nullptr, end == (int) prompt.size() ? logits_.data() : nullptr, false);
-        history_.insert(history_.end(), prompt.begin() + start, prompt.begin() + end);
+        cells.append(prompt.data() + start, end - start);
     }
 }
 
 int32_t Generator::plain_round(int32_t last, const SamplingParams & sp, std::vector<int32_t> & emitted) {
     // evaluate the last emitted token, sample the next one
     const int n_layer = engine_.hparams().n_layer, n_vocab = engine_.hparams().n_vocab;
-    const int pos = (int) history_.size();
+    const int pos = engine_.kv().cells.size();
     std::vector<Row> rows = { { last, pos, 0, n_layer, true } };
     engine_.forward(rows, nullptr, nullptr, logits_.data(), true);
-    history_.push_back(last);
+    engine_.kv().cells.append(last);
     int32_t next = sampler_.sample(logits_.data(), n_vocab, sp, pos + 1, emitted.data(), emitted.size());
     emitted.push_back(next);
     return next;
@@ -100,14 +99,15 @@ void Generator::begin(const std::vector<int32_t> & prompt, const GenerateParams 
 
     // keep the cached prefix; the last prompt token is always re-evaluated for its logits
     size_t n_keep = 0;
-    while (n_keep < history_.size() && n_keep + 1 < prompt.size() && history_[n_keep] == prompt[n_keep]) ++n_keep;
+    const std::vector<int32_t> & cached = engine_.kv().cells.tokens();
+    while (n_keep < cached.size() && n_keep + 1 < prompt.size() && cached[n_keep] == prompt[n_keep]) ++n_keep;
     result_.n_prompt_reused = (int) n_keep;
 
     const double t0 = now_ms();
     try {
         prefill(prompt, (int) n_keep);
     } catch (...) {
-        history_.clear();  // a failed prefill leaves a cache we cannot trust
+        engine_.kv().cells.clear();  // a failed prefill leaves a cache we cannot trust
         throw;
     }
     t_decode_ = now_ms();
@@ -144,7 +144,7 @@ void Generator::spec_round() {
     int max_new = engine_.n_ctx() - result_.n_prompt - (int) emitted.size();
     if (params_.max_tokens > 0) max_new = std::min(max_new, params_.max_tokens - (int) emitted.size());
     std::vector<int32_t> fresh;
-    spec_.round(last_, history_, emitted, params_.sampling, params_.spec, max_new, fresh, spec_stats_,
+    spec_.round(last_, emitted, params_.sampling, params_.spec, max_new, fresh, spec_stats_,
                 params_.keep_logits ? &result_.logits : nullptr);
     // one token at a time, so stop conditions cut exactly where plain decoding would
     for (int32_t t : fresh) {

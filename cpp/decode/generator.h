@@ -1,13 +1,13 @@
 // The decoding loop: prompt evaluation with prefix reuse, then rounds that
 // each emit at least one token of the full model, until a stop condition.
-// Plain decoding is one token per round; SpecBound (spec/) plugs in as a
+// Plain decoding is one token per round; SpecBound (speculation/) plugs in as a
 // round that drafts, verifies and emits one or more tokens.
 #pragma once
 
 #include "engine/engine.h"
 #include "decode/gate.h"
 #include "sample/sampler.h"
-#include "spec/specbound.h"
+#include "speculation/specbound.h"
 #include "vocab/vocab.h"
 
 #include <functional>
@@ -57,12 +57,12 @@ class Generator {
     // The whole loop in C++: on_round (may be empty) sees the tokens after each round.
     const GenerateResult & generate(const std::vector<int32_t> & prompt, const GenerateParams & params,
                                     const TokenCallback & on_round);
-    void reset() { history_.clear(); }
+    void reset() { engine_.kv().cells.clear(); }
     // drop the generation's constraints (a grammar, a Python logits processor
     // that may reference the caller's objects) once the caller is done with it
     void release_constraints() { params_.sampling.constraints.reset(); }
-    // tokens whose keys/values are in the cache, in order
-    const std::vector<int32_t> & history() const { return history_; }
+    // tokens whose keys/values are in the cache, in order (its cells)
+    const std::vector<int32_t> & history() const { return engine_.kv().cells.tokens(); }
     // logits of the full model at each position of the batch (teacher forcing)
     void eval_logits(const std::vector<int32_t> & tokens, int n_past, bool invariant, std::vector<float> & logits);
     // exit-head logits of each token at each of `layers` (ascending), teacher forced:
@@ -83,7 +83,6 @@ class Generator {
     SpecBound spec_;
     SpecStats spec_stats_;
     SpecGate gate_;
-    std::vector<int32_t> history_;
     std::vector<float> logits_;
     // state of the generation in progress
     GenerateParams params_;

@@ -3,9 +3,12 @@
 // at layer 0), writing the KV cache of every layer it passes, and returning its
 // hidden state at exit and, if asked, the logits of the full model.
 //
-// Early exit, the deep pass and plain decoding are all calls of forward().
+// Early exit, the deep pass and plain decoding are all calls of forward():
+// plan (engine/forward_plan.h, pure), build the graph, compute, read back
+// (engine/forward.cpp).
 #pragma once
 
+#include "engine/forward_plan.h"
 #include "kernels/kernels.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
@@ -20,14 +23,9 @@
 
 namespace sb {
 
-struct Row {
-    int32_t token = 0;   // embedded when enter == 0
-    int32_t pos = 0;     // position == KV cell
-    int32_t enter = 0;   // first layer computed for this row
-    int32_t exit = 0;    // layer after the last one computed (n_layer: full depth)
-    bool logits = false; // final norm + LM head (requires exit == n_layer)
-    bool check = false;  // exit head at the exit layer: final norm + candidate rows of the LM head
-};
+struct ForwardGraph;
+struct GraphBuilder;
+struct Segment;
 
 struct EngineParams {
     int n_ctx = 2048;
@@ -48,6 +46,10 @@ class Engine {
 
     const HParams & hparams() const { return model_.hp; }
     int n_ctx() const { return kv_.n_ctx; }
+    // the KV cache: its cells say which tokens it holds (decode/ and speculation/
+    // append, roll back and reuse them)
+    KvCache & kv() { return kv_; }
+    const KvCache & kv() const { return kv_; }
 
     // hidden_in: [rows.size(), n_embd], row i read when rows[i].enter > 0 (may be null otherwise)
     // hidden_out: [rows.size(), n_embd] state at exit (may be null)
@@ -104,6 +106,19 @@ class Engine {
     std::vector<int32_t> cand_ids_;
     kernels::KernelTable kernels_;
     void decide_kernels();
+
+    // the stages of forward() (engine/forward.cpp)
+    RowLimits row_limits(bool has_hidden_in) const;
+    void build_graph(ForwardGraph & g, const ForwardPlan & plan, const std::vector<Row> & rows, const float * hidden_in,
+                     bool invariant);
+    ggml_tensor * leave(ForwardGraph & g, const ExitPlan & exit, ggml_tensor * cur);
+    ggml_tensor * join(ForwardGraph & g, const SegmentPlan & seg, const std::vector<Row> & rows, ggml_tensor * hidden,
+                       ggml_tensor * cur);
+    Segment segment_inputs(ForwardGraph & g, const SegmentPlan & seg, const std::vector<Row> & rows);
+    void build_heads(ForwardGraph & g, GraphBuilder & b, const ForwardPlan & plan);
+    void compute(ForwardGraph & g, bool invariant);
+    void read_outputs(const ForwardGraph & g, const ForwardPlan & plan, float * hidden_out, float * logits_out,
+                      float * check_out) const;
 };
 
 } // namespace sb

@@ -1,4 +1,4 @@
-#include "spec/ngram.h"
+#include "speculation/ngram.h"
 
 #include <algorithm>
 

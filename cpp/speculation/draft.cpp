@@ -1,0 +1,90 @@
+#include "speculation/draft.h"
+
+#include "speculation/ngram.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace sb {
+
+float annealed_confidence(const float * z, int n, float temperature, int * arg) {
+    int best = 0;
+    for (int i = 1; i < n; ++i)
+        if (z[i] > z[best]) best = i;
+    double sum = 0;
+    for (int i = 0; i < n; ++i) sum += std::exp((double) (z[i] - z[best]) / temperature);
+    *arg = best;
+    return (float) (1.0 / sum);
+}
+
+void Drafter::draft(Draft & d, int32_t last, const std::vector<int32_t> & cached, const SpecParams & p, int w,
+                    SpecStats & st) {
+    d.toks = { { last, (int32_t) cached.size(), 0 } };
+    d.hidden.assign((size_t) (w + 1) * engine_.hparams().n_embd, 0.0f);
+    const bool cut_by_limit = w < p.w_max;  // bounded by max_new / context, not by w_max
+    d.from_lookup = p.ngram > 0 && w > 0 && draft_lookup(d, cached, p.ngram, w, st);
+    if (!d.from_lookup) draft_early_exit(d, p, w, st);
+    if ((int) d.toks.size() - 1 == w && w > 0) (cut_by_limit ? st.stops_limit : st.stops_w_max)++;
+}
+
+bool Drafter::draft_lookup(Draft & d, const std::vector<int32_t> & cached, int n_max, int w, SpecStats & st) {
+    std::vector<int32_t> ctx(cached);
+    ctx.push_back(d.toks[0].id);
+    const std::vector<int32_t> lookup = ngram_draft(ctx, 2, n_max, w);
+    for (int32_t id : lookup) {  // at depth 0: the deep pass computes all their layers
+        d.toks.push_back({ id, d.toks.back().pos + 1, 0 });
+        st.exit_depth_hist[0]++;
+        st.draft_tokens++;
+    }
+    if (!lookup.empty()) st.ngram_rounds++;
+    return !lookup.empty();
+}
+
+void Drafter::draft_early_exit(Draft & d, const SpecParams & p, int w, SpecStats & st) {
+    const int L = engine_.hparams().n_layer;
+    while ((int) d.toks.size() - 1 < w) {
+        const size_t j = d.toks.size() - 1;
+        int exit_at = -1, arg = 0;
+        for (int l : p.exit_layers) {
+            if (l > p.d_max) break;
+            advance(d, j, l, true, st);
+            const float T = 1.0f + p.alpha * (1.0f - (float) l / (float) L);
+            if (annealed_confidence(check_.data(), (int) check_.size(), T, &arg) >= p.tau) { exit_at = l; break; }
+        }
+        if (exit_at < 0) {  // difficult token: stop drafting at once
+            st.stops_d_max++;
+            return;
+        }
+        st.exit_depth_hist[exit_at]++;
+        st.draft_tokens++;
+        d.toks.push_back({ engine_.candidates()[arg], d.toks[j].pos + 1, 0 });
+    }
+}
+
+void Drafter::advance(Draft & d, size_t j, int l, bool check, SpecStats & st) {
+    const int n_embd = engine_.hparams().n_embd;
+    std::vector<Row> rows;
+    std::vector<size_t> which;
+    // attention at layer k needs every earlier token's KV at k: advance them too
+    for (size_t i = 0; i <= j; ++i) {
+        if (d.toks[i].depth >= l) continue;
+        rows.push_back({ d.toks[i].id, d.toks[i].pos, d.toks[i].depth, l, false, check && i == j });
+        which.push_back(i);
+    }
+    if (rows.empty()) return;
+    hbuf_.resize(rows.size() * (size_t) n_embd);
+    for (size_t r = 0; r < rows.size(); ++r)
+        memcpy(&hbuf_[r * n_embd], &d.hidden[which[r] * n_embd], sizeof(float) * n_embd);
+    check_.resize(engine_.candidates().size());
+    engine_.forward(rows, hbuf_.data(), hbuf_.data(), nullptr, true, check ? check_.data() : nullptr);
+    for (size_t r = 0; r < rows.size(); ++r) {
+        RoundToken & t = d.toks[which[r]];
+        memcpy(&d.hidden[which[r] * n_embd], &hbuf_[r * n_embd], sizeof(float) * n_embd);
+        st.layer_evals += l - t.depth;
+        t.evals += l - t.depth;
+        t.depth = l;
+    }
+    st.exit_checks += check;
+}
+
+} // namespace sb

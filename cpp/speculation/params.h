@@ -1,0 +1,44 @@
+// SpecBound's parameters and counters (../shared/SPEC.md): how a round drafts
+// (exit layers, the annealed-confidence threshold, the d_max / w_max bounds,
+// n-gram lookup) and what the rounds did.
+#pragma once
+
+#include "model/model.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace sb {
+
+struct SpecParams {
+    float alpha = 0.5f;            // T_l = 1 + alpha * (1 - l / L)
+    float tau = 0.6f;              // exit when max softmax(z_l / T_l) >= tau
+    std::vector<int> exit_layers;  // depths where an exit may be checked (ascending, < n_layer)
+    int d_max = 0;                 // a token not exited by this depth stops drafting
+    int w_max = 6;                 // drafts per round
+    int ngram = 0;                 // n-gram lookup drafts (speculation/ngram.h): longest n-gram tried, down to 2 (0: off)
+};
+
+struct SpecStats {
+    int64_t rounds = 0;
+    int64_t draft_tokens = 0;       // drafts proposed
+    int64_t accepted_tokens = 0;    // drafts equal to the full model's choice
+    int64_t emitted_tokens = 0;
+    int64_t exit_checks = 0;
+    int64_t layer_evals = 0;        // all token-layer evaluations
+    int64_t layer_evals_committed = 0;  // of tokens that entered the cache for good
+    int64_t layer_evals_rejected = 0;   // of rejected drafts (wasted work)
+    int64_t stops_d_max = 0;        // rounds whose drafting hit a difficult token
+    int64_t stops_w_max = 0;        // rounds that reached w_max drafts
+    int64_t stops_limit = 0;        // rounds cut by max_tokens / context end
+    int64_t rounds_all_accepted = 0;  // rounds with >= 1 draft, all accepted (bonus token emitted)
+    std::vector<int64_t> exit_depth_hist;  // drafts per exit depth (index = layer; 0: n-gram lookup drafts)
+    int64_t ngram_rounds = 0;       // rounds drafted by n-gram lookup
+    int64_t ngram_accepted = 0;     // accepted drafts of those rounds
+    double draft_ms = 0, verify_ms = 0;
+};
+
+// Defaults without a calibrated profile: one exit just below the top.
+SpecParams default_spec_params(const HParams & hp);
+
+} // namespace sb
