@@ -8,16 +8,15 @@ namespace sb {
 
 void check_spec_params(const SpecParams & p, int n_layer) {
     // written so that NaN fails every range
-    if (!(p.alpha >= 0)) throw std::invalid_argument("SpecBound needs alpha >= 0");
-    if (!(p.tau > 0 && p.tau <= 1)) throw std::invalid_argument("SpecBound needs 0 < tau <= 1");
-    if (p.w_max < 0) throw std::invalid_argument("SpecBound needs w_max >= 0");
-    if (p.ngram < 0) throw std::invalid_argument("SpecBound needs ngram >= 0");
-    const std::string range = "(0, " + std::to_string(n_layer) + ")";
+    if (!(p.alpha >= 0 && p.tau > 0 && p.tau <= 1 && p.w_max >= 0 && p.ngram >= 0))
+        throw std::invalid_argument("SpecBound needs alpha >= 0, 0 < tau <= 1, w_max >= 0 and ngram >= 0");
+    bool ok = p.d_max >= 0 && p.d_max < n_layer;
     for (size_t i = 0; i < p.exit_layers.size(); ++i)
-        if (p.exit_layers[i] <= 0 || p.exit_layers[i] >= n_layer || (i > 0 && p.exit_layers[i] <= p.exit_layers[i - 1]))
-            throw std::invalid_argument("exit_layers must be ascending layers in " + range);
-    if (p.d_max < 0 || p.d_max >= n_layer)
-        throw std::invalid_argument("d_max must be in [0, " + std::to_string(n_layer) + ")");
+        ok = ok && p.exit_layers[i] > 0 && p.exit_layers[i] < n_layer && (i == 0 || p.exit_layers[i] > p.exit_layers[i - 1]);
+    if (!ok) {
+        const std::string L = std::to_string(n_layer);
+        throw std::invalid_argument("exit_layers must be ascending layers in (0, " + L + ") and d_max in [0, " + L + ")");
+    }
 }
 
 std::shared_ptr<Constraints> make_constraints(const ConstraintParams & c, const Vocab & vocab, int n_vocab,

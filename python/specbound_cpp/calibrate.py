@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .models import cache_dir
+from .params import generate_params, sampling_params, spec_params
 
 PROFILE_VERSION = 1
 # speculation is worth switching on when calibration sees at least this speedup
@@ -176,7 +177,7 @@ def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress
     for i, text in enumerate(prompts):
         p = s.tokenize(text.encode(), True, False)
         s.reset()
-        g = s.generate(p, n_new, 0.0, 40, 0.95, 0.05, 0, [], False)["tokens"]
+        g = s.generate(p, generate_params(n_new, sampling_params())).tokens
         seqs.append((p, g))
         say(f"generated {i + 1}/{len(prompts)}")
     plain_tok_s = sum(len(g) for _, g in seqs) / (time.time() - t0)
@@ -238,14 +239,14 @@ def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress
     test = [s.tokenize(PROMPTS[i].encode(), True, False) for i in ((0, 6) if quick else (0, 5, 6))]
     n_test = 64  # the 0.5B model's calibration then takes under 3 minutes here
     for pred, cfg in results[: (2 if quick else 3)]:
-        s.set_spec(cfg["alpha"], cfg["tau"], cfg["exit_layers"], cfg["d_max"], cfg["w_max"])
+        sp = spec_params({k: cfg[k] for k in ("alpha", "tau", "exit_layers", "d_max", "w_max")})
         t_plain = t_spec = 0.0
         for p in test:
             s.set_candidates(sorted(set(cand) | set(p)))
             for spec in (False, True):
                 s.reset()
-                r = s.generate(p, n_test, 0.0, 40, 0.95, 0.05, 0, [], spec)
-                dt = r["decode_ms"] / max(1, len(r["tokens"]))
+                r = s.generate(p, generate_params(n_test, sampling_params(), specbound=spec, spec=sp))
+                dt = r.decode_ms / max(1, len(r.tokens))
                 if spec:
                     t_spec += dt
                 else:
