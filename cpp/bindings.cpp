@@ -86,6 +86,7 @@ static void bind_params(nb::module_ & m) {
         .def_rw("d_max", &sb::SpecParams::d_max)
         .def_rw("w_max", &sb::SpecParams::w_max)
         .def_rw("ngram", &sb::SpecParams::ngram);
+    m.def("check_spec_params", &sb::check_spec_params, "spec"_a, "n_layer"_a);  // ValueError unless valid
     nb::class_<sb::ConstraintParams>(m, "ConstraintParams")
         .def(nb::init<>())
         .def_rw("grammar", &sb::ConstraintParams::grammar)
@@ -216,8 +217,6 @@ static void bind_session_model(nb::class_<Session> & c) {
 // decoding: one GenerateParams per generation, begin() then step() until it returns False
 static void bind_session_decode(nb::class_<Session> & c) {
     c.def_prop_ro("default_spec", &Session::default_spec)
-        .def("check_spec", [](Session & s, const sb::SpecParams & p) { sb::check_spec_params(p, s.engine.hparams().n_layer); },
-             "spec"_a)
         .def("begin",
              [](Session & s, const std::vector<int32_t> & prompt, const sb::GenerateParams & params, nb::object processor) {
                  ProcessorScope scope(processor);  // borrowed for this call only, as in step()

@@ -21,7 +21,7 @@ SPEC_STATS_FIELDS = (
 
 def spec_params(values: Dict[str, Any], base: Optional[Any] = None) -> Any:
     """A `_core.SpecParams`: `base` (or the struct's defaults) with `values` set
-    (any of SPEC_FIELDS). The engine checks it (`Session.check_spec`)."""
+    (any of SPEC_FIELDS). The engine checks it (`_core.check_spec_params`)."""
     p = _core.SpecParams()
     for name, v in (spec_dict(base) if base is not None else {}).items():
         setattr(p, name, v)

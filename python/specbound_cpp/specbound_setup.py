@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Set
 
+from . import _core
 from .params import SPEC_FIELDS, spec_dict, spec_params
 
 DEFAULT_NGRAM = 3  # longest n-gram of the lookup drafts (Llama(ngram=0) turns them off)
@@ -61,7 +62,7 @@ def setup_specbound(session, path: str, n_vocab: int, specbound: bool, overrides
     values.update(alpha=float(values["alpha"]), tau=float(values["tau"]), d_max=int(values["d_max"]),
                   w_max=int(values["w_max"]), ngram=int(values["ngram"]))  # fmt: skip
     setup.spec = spec_params({k: values[k] for k in SPEC_FIELDS})
-    session.check_spec(setup.spec)
+    _core.check_spec_params(setup.spec, session.n_layer)
     return setup
 
 
