@@ -6,11 +6,9 @@
 #include "speculation/ngram.h"
 
 #include <algorithm>
-#include <sys/stat.h>
 
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
-#include <nanobind/stl/function.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
@@ -19,21 +17,6 @@
 namespace nb = nanobind;
 using namespace nb::literals;
 using sb::Session;
-
-static nb::dict result_dict(const sb::GenerateResult & r, size_t since = 0) {
-    nb::dict d;
-    // tokens[since:] only: streaming asks every round, a full copy would be quadratic
-    since = std::min(since, r.tokens.size());
-    d["tokens"] = std::vector<int32_t>(r.tokens.begin() + since, r.tokens.end());
-    d["n_tokens"] = r.tokens.size();
-    d["finish_reason"] = r.finish_reason;
-    d["n_prompt"] = r.n_prompt;
-    d["n_prompt_reused"] = r.n_prompt_reused;
-    d["prompt_ms"] = r.prompt_ms;
-    d["decode_ms"] = r.decode_ms;
-    d["rounds"] = r.rounds;
-    return d;
-}
 
 static nb::dict gate_stats_dict(const sb::SpecGate & g) {
     nb::dict d;
@@ -46,49 +29,12 @@ static nb::dict gate_stats_dict(const sb::SpecGate & g) {
     return d;
 }
 
-static nb::dict spec_stats_dict(const sb::SpecStats & st) {
-    nb::dict d;
-    d["rounds"] = st.rounds;
-    d["draft_tokens"] = st.draft_tokens;
-    d["accepted_tokens"] = st.accepted_tokens;
-    d["emitted_tokens"] = st.emitted_tokens;
-    d["exit_checks"] = st.exit_checks;
-    d["layer_evals"] = st.layer_evals;
-    d["layer_evals_committed"] = st.layer_evals_committed;
-    d["layer_evals_rejected"] = st.layer_evals_rejected;
-    d["stops_d_max"] = st.stops_d_max;
-    d["stops_w_max"] = st.stops_w_max;
-    d["stops_limit"] = st.stops_limit;
-    d["rounds_all_accepted"] = st.rounds_all_accepted;
-    d["exit_depth_hist"] = st.exit_depth_hist;
-    d["ngram_rounds"] = st.ngram_rounds;
-    d["ngram_accepted"] = st.ngram_accepted;
-    d["draft_ms"] = st.draft_ms;
-    d["verify_ms"] = st.verify_ms;
-    return d;
-}
-
-static sb::GenerateParams gen_params(const Session & s, int max_tokens, float temperature, int top_k, float top_p, float min_p,
-                                     uint64_t seed, std::vector<std::string> stop, bool specbound,
-                                     int penalty_last_n, float repeat_penalty, float frequency_penalty,
-                                     float presence_penalty, bool keep_logits = false) {
-    sb::GenerateParams g;
-    g.keep_logits = keep_logits;
-    g.max_tokens = max_tokens;
-    g.sampling = { temperature, top_k, top_p, min_p, seed, penalty_last_n, repeat_penalty, frequency_penalty,
-                   presence_penalty };
-    g.stop = std::move(stop);
-    g.specbound = specbound;
-    g.spec = s.spec;
-    return g;
-}
-
-// a float vector as a 2-d numpy array that owns it
-static nb::ndarray<nb::numpy, float, nb::ndim<2>> numpy_2d(std::vector<float> && data, size_t rows, size_t cols) {
+// a float vector as a numpy array that owns it (shape: its dimensions, product == data.size())
+template <size_t N>
+static nb::ndarray<nb::numpy, float, nb::ndim<N>> numpy_from(std::vector<float> && data, const size_t (&shape)[N]) {
     auto * v = new std::vector<float>(std::move(data));
     nb::capsule owner(v, [](void * p) noexcept { delete (std::vector<float> *) p; });
-    size_t shape[2] = { rows, cols };
-    return nb::ndarray<nb::numpy, float, nb::ndim<2>>(v->data(), 2, shape, owner);
+    return nb::ndarray<nb::numpy, float, nb::ndim<N>>(v->data(), N, shape, owner);
 }
 
 // The logits processor of the begin()/step() call in progress on this thread,
@@ -115,41 +61,98 @@ static void call_active_processor(float * logits, int n, const int32_t * gen, si
     fn(nb::cast(ids, nb::rv_policy::reference), nb::cast(row, nb::rv_policy::reference));
 }
 
-// The constraints of one generation (sample/sampler.h), built with the GIL held.
-static std::shared_ptr<sb::Constraints> make_constraints(const Session & s, const std::optional<std::string> & grammar,
-                                                         const std::string & grammar_root,
-                                                         const std::vector<std::pair<int32_t, float>> & logit_bias,
-                                                         const nb::object & processor, float typical_p, int mirostat,
-                                                         float mirostat_tau, float mirostat_eta) {
-    if (!grammar && logit_bias.empty() && processor.is_none() && typical_p >= 1.0f && mirostat == 0) return nullptr;
-    auto c = std::make_shared<sb::Constraints>();
-    const int n_vocab = s.engine.hparams().n_vocab;
-    for (const auto & [id, bias] : logit_bias)
-        if (id < 0 || id >= n_vocab) throw std::invalid_argument("logit_bias token id out of range: " + std::to_string(id));
-    c->logit_bias = logit_bias;
-    if (grammar) {
-        c->grammar.reset(llama_sampler_init_grammar(s.vocab.handle(), grammar->c_str(), grammar_root.c_str()));
-        if (!c->grammar) throw std::invalid_argument("libllama could not parse the grammar (root rule '" + grammar_root + "')");
-    }
-    if (!processor.is_none()) c->processor = call_active_processor;  // the callable comes with each call
-    c->typical_p = typical_p;
-    c->mirostat = mirostat;
-    c->mirostat_tau = mirostat_tau;
-    c->mirostat_eta = mirostat_eta;
-    c->mirostat_mu = 2.0f * mirostat_tau;  // llama.cpp's starting value
-    return c;
+// the engine's callback for a begin() call's processor argument (None: none)
+static sb::ProcessorFn processor_fn(const nb::object & processor) {
+    return processor.is_none() ? nullptr : call_active_processor;
 }
 
-NB_MODULE(_core, m) {
-    m.doc() = "specbound_cpp engine (C++ over llama-cpp-python's ggml)";
+static void bind_params(nb::module_ & m) {
+    nb::class_<sb::SamplingParams>(m, "SamplingParams")
+        .def(nb::init<>())
+        .def_rw("temperature", &sb::SamplingParams::temperature)
+        .def_rw("top_k", &sb::SamplingParams::top_k)
+        .def_rw("top_p", &sb::SamplingParams::top_p)
+        .def_rw("min_p", &sb::SamplingParams::min_p)
+        .def_rw("seed", &sb::SamplingParams::seed)
+        .def_rw("penalty_last_n", &sb::SamplingParams::penalty_last_n)
+        .def_rw("penalty_repeat", &sb::SamplingParams::penalty_repeat)
+        .def_rw("penalty_freq", &sb::SamplingParams::penalty_freq)
+        .def_rw("penalty_present", &sb::SamplingParams::penalty_present);
+    nb::class_<sb::SpecParams>(m, "SpecParams")
+        .def(nb::init<>())
+        .def_rw("alpha", &sb::SpecParams::alpha)
+        .def_rw("tau", &sb::SpecParams::tau)
+        .def_rw("exit_layers", &sb::SpecParams::exit_layers)
+        .def_rw("d_max", &sb::SpecParams::d_max)
+        .def_rw("w_max", &sb::SpecParams::w_max)
+        .def_rw("ngram", &sb::SpecParams::ngram);
+    m.def("check_spec_params", &sb::check_spec_params, "spec"_a, "n_layer"_a);  // ValueError unless valid
+    nb::class_<sb::ConstraintParams>(m, "ConstraintParams")
+        .def(nb::init<>())
+        .def_rw("grammar", &sb::ConstraintParams::grammar)
+        .def_rw("grammar_root", &sb::ConstraintParams::grammar_root)
+        .def_rw("logit_bias", &sb::ConstraintParams::logit_bias)
+        .def_rw("typical_p", &sb::ConstraintParams::typical_p)
+        .def_rw("mirostat", &sb::ConstraintParams::mirostat)
+        .def_rw("mirostat_tau", &sb::ConstraintParams::mirostat_tau)
+        .def_rw("mirostat_eta", &sb::ConstraintParams::mirostat_eta);
+    nb::class_<sb::GenerateParams>(m, "GenerateParams")
+        .def(nb::init<>())
+        .def_rw("max_tokens", &sb::GenerateParams::max_tokens)
+        .def_rw("sampling", &sb::GenerateParams::sampling)
+        .def_rw("stop", &sb::GenerateParams::stop)
+        .def_rw("specbound", &sb::GenerateParams::specbound)
+        .def_rw("spec", &sb::GenerateParams::spec)
+        .def_rw("keep_logits", &sb::GenerateParams::keep_logits)
+        .def_rw("spec_gate", &sb::GenerateParams::spec_gate)
+        .def_rw("constraints", &sb::GenerateParams::constraints);
+}
 
+static void bind_results(nb::module_ & m) {
+    nb::class_<sb::GenerateResult>(m, "GenerateResult")
+        .def_ro("tokens", &sb::GenerateResult::tokens)
+        .def_prop_ro("n_tokens", [](const sb::GenerateResult & r) { return r.tokens.size(); })
+        .def_ro("finish_reason", &sb::GenerateResult::finish_reason)
+        .def_ro("n_prompt", &sb::GenerateResult::n_prompt)
+        .def_ro("n_prompt_reused", &sb::GenerateResult::n_prompt_reused)
+        .def_ro("prompt_ms", &sb::GenerateResult::prompt_ms)
+        .def_ro("decode_ms", &sb::GenerateResult::decode_ms)
+        .def_ro("rounds", &sb::GenerateResult::rounds);
+    nb::class_<sb::SpecStats>(m, "SpecStats")
+        .def_ro("rounds", &sb::SpecStats::rounds)
+        .def_ro("draft_tokens", &sb::SpecStats::draft_tokens)
+        .def_ro("accepted_tokens", &sb::SpecStats::accepted_tokens)
+        .def_ro("emitted_tokens", &sb::SpecStats::emitted_tokens)
+        .def_ro("exit_checks", &sb::SpecStats::exit_checks)
+        .def_ro("layer_evals", &sb::SpecStats::layer_evals)
+        .def_ro("layer_evals_committed", &sb::SpecStats::layer_evals_committed)
+        .def_ro("layer_evals_rejected", &sb::SpecStats::layer_evals_rejected)
+        .def_ro("stops_d_max", &sb::SpecStats::stops_d_max)
+        .def_ro("stops_w_max", &sb::SpecStats::stops_w_max)
+        .def_ro("stops_limit", &sb::SpecStats::stops_limit)
+        .def_ro("rounds_all_accepted", &sb::SpecStats::rounds_all_accepted)
+        .def_ro("exit_depth_hist", &sb::SpecStats::exit_depth_hist)
+        .def_ro("ngram_rounds", &sb::SpecStats::ngram_rounds)
+        .def_ro("ngram_accepted", &sb::SpecStats::ngram_accepted)
+        .def_ro("draft_ms", &sb::SpecStats::draft_ms)
+        .def_ro("verify_ms", &sb::SpecStats::verify_ms);
+    // the online gate alone, for its tests (the decoder owns one per generation)
+    nb::class_<sb::SpecGate>(m, "SpecGate")
+        .def(nb::init<bool, double>(), "enabled"_a = true, "smoothing"_a = 0.3)
+        .def("want_spec", &sb::SpecGate::want_spec)
+        .def("record", &sb::SpecGate::record, "spec"_a, "ms"_a, "n_emitted"_a)
+        .def_prop_ro("spec_ms_per_token", &sb::SpecGate::spec_ms_per_token)
+        .def_prop_ro("plain_ms_per_token", &sb::SpecGate::plain_ms_per_token)
+        .def_prop_ro("stats", [](const sb::SpecGate & g) { return gate_stats_dict(g); });
+}
+
+static void bind_kernel_tests(nb::module_ & m) {
     m.def("read_bandwidth_gbs",
           [](size_t bytes, int n_threads, int reps) {
               nb::gil_scoped_release nogil;
               return sb::read_bandwidth_gbs(bytes, n_threads, reps);
           },
           "bytes"_a, "n_threads"_a = 2, "reps"_a = 3);
-
     // kernel tests: synthetic weights quantized by ggml, one matmul through a path
     m.def("kernel_quantize",
           [](const std::string & type, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> w) {
@@ -165,39 +168,21 @@ NB_MODULE(_core, m) {
               const int64_t n = (int64_t) x.shape(0), k = (int64_t) x.shape(1);
               if (w.size() != ggml_row_size(t, k) * (size_t) rows) throw std::invalid_argument("weight bytes do not match rows x k");
               std::vector<float> out = sb::kernels::matmul(t, (const uint8_t *) w.c_str(), rows, k, x.data(), n, path, n_threads);
-              return numpy_2d(std::move(out), (size_t) n, (size_t) rows);
+              return numpy_from(std::move(out), { (size_t) n, (size_t) rows });
           },
           "type"_a, "w"_a, "rows"_a, "x"_a, "path"_a, "n_threads"_a = 1);
-
     m.def("ngram_draft", &sb::ngram_draft, "ctx"_a, "n_min"_a, "n_max"_a, "max_draft"_a);
+}
 
-    // the online gate alone, for its tests (the decoder owns one per generation)
-    nb::class_<sb::SpecGate>(m, "SpecGate")
-        .def(nb::init<bool, double>(), "enabled"_a = true, "smoothing"_a = 0.3)
-        .def("want_spec", &sb::SpecGate::want_spec)
-        .def("record", &sb::SpecGate::record, "spec"_a, "ms"_a, "n_emitted"_a)
-        .def_prop_ro("spec_ms_per_token", &sb::SpecGate::spec_ms_per_token)
-        .def_prop_ro("plain_ms_per_token", &sb::SpecGate::plain_ms_per_token)
-        .def_prop_ro("stats", [](const sb::SpecGate & g) { return gate_stats_dict(g); });
-
-    nb::class_<Session>(m, "Session")
-        .def("__init__",
-             [](Session * s, const std::string & path, int n_ctx, int n_batch, int n_threads, int n_threads_batch,
-                int n_gpu_layers, bool verbose) {
-                 struct stat st;
-                 if (::stat(path.c_str(), &st) != 0) {
-                     PyErr_SetString(PyExc_FileNotFoundError, ("model file not found: " + path).c_str());
-                     throw nb::python_error();
-                 }
-                 if (S_ISDIR(st.st_mode)) throw std::invalid_argument("model path is a directory, not a GGUF file: " + path);
-                 sb::SessionParams p;
-                 p.engine = { n_ctx, n_threads, n_threads_batch, n_gpu_layers };
-                 p.n_batch = n_batch;
-                 p.verbose = verbose;
-                 nb::gil_scoped_release nogil;
-                 new (s) Session(path, p);
-             },
-             "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a)
+// the model: construction, vocabulary, shape
+static void bind_session_model(nb::class_<Session> & c) {
+    c.def("__init__",
+          [](Session * s, const std::string & path, int n_ctx, int n_batch, int n_threads, int n_threads_batch,
+             int n_gpu_layers, bool verbose) {
+              nb::gil_scoped_release nogil;
+              new (s) Session(path, { { n_ctx, n_threads, n_threads_batch, n_gpu_layers }, n_batch, verbose });
+          },
+          "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a)
         .def("tokenize",
              [](Session & s, nb::bytes text, bool add_special, bool parse_special) {
                  return s.vocab.tokenize(std::string(text.c_str(), text.size()), add_special, parse_special);
@@ -226,53 +211,19 @@ NB_MODULE(_core, m) {
         .def_prop_ro("add_bos", [](Session & s) { return s.vocab.add_bos(); })
         .def("is_eog", [](Session & s, int32_t t) { return s.vocab.is_eog(t); })
         .def_prop_ro("chat_template", [](Session & s) { return s.vocab.chat_template(); })
-        .def("metadata", [](Session & s) { return s.vocab.metadata(); })
-        .def("history", [](Session & s) { return s.gen.history(); })
-        .def("reset", [](Session & s) { s.gen.reset(); })
-        .def("release_constraints", [](Session & s) { s.gen.release_constraints(); })
-        .def("generate",
-             [](Session & s, const std::vector<int32_t> & prompt, int max_tokens, float temperature, int top_k,
-                float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound,
-                int penalty_last_n, float repeat_penalty, float frequency_penalty, float presence_penalty) {
-                 auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound,
-                                     penalty_last_n, repeat_penalty, frequency_penalty, presence_penalty);
-                 sb::GenerateResult r;
-                 {
-                     nb::gil_scoped_release nogil;
-                     // Ctrl-C: check for pending signals once per round
-                     r = s.gen.generate(prompt, g, [](const std::vector<int32_t> &) {
-                         nb::gil_scoped_acquire gil;
-                         return PyErr_CheckSignals() == 0;
-                     });
-                 }
-                 if (PyErr_Occurred()) throw nb::python_error();
-                 return result_dict(r);
-             },
-             "prompt"_a, "max_tokens"_a, "temperature"_a, "top_k"_a, "top_p"_a, "min_p"_a, "seed"_a, "stop"_a,
-             "specbound"_a, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f, "frequency_penalty"_a = 0.0f,
-             "presence_penalty"_a = 0.0f)
+        .def("metadata", [](Session & s) { return s.vocab.metadata(); });
+}
+
+// decoding: one GenerateParams per generation, begin() then step() until it returns False
+static void bind_session_decode(nb::class_<Session> & c) {
+    c.def_prop_ro("default_spec", &Session::default_spec)
         .def("begin",
-             [](Session & s, const std::vector<int32_t> & prompt, int max_tokens, float temperature, int top_k,
-                float top_p, float min_p, uint64_t seed, std::vector<std::string> stop, bool specbound,
-                int penalty_last_n, float repeat_penalty, float frequency_penalty, float presence_penalty,
-                bool keep_logits, const std::optional<std::string> & grammar, const std::string & grammar_root,
-                const std::vector<std::pair<int32_t, float>> & logit_bias, nb::object processor, float typical_p,
-                int mirostat, float mirostat_tau, float mirostat_eta, bool spec_gate) {
-                 auto g = gen_params(s, max_tokens, temperature, top_k, top_p, min_p, seed, std::move(stop), specbound,
-                                     penalty_last_n, repeat_penalty, frequency_penalty, presence_penalty, keep_logits);
-                 g.spec_gate = spec_gate;
-                 g.sampling.constraints = make_constraints(s, grammar, grammar_root, logit_bias, processor,
-                                                           typical_p, mirostat, mirostat_tau, mirostat_eta);
-                 ProcessorScope scope(processor);
+             [](Session & s, const std::vector<int32_t> & prompt, const sb::GenerateParams & params, nb::object processor) {
+                 ProcessorScope scope(processor);  // borrowed for this call only, as in step()
                  nb::gil_scoped_release nogil;
-                 s.gen.begin(prompt, g);
+                 s.begin(prompt, params, processor_fn(processor));
              },
-             "prompt"_a, "max_tokens"_a, "temperature"_a, "top_k"_a, "top_p"_a, "min_p"_a, "seed"_a, "stop"_a,
-             "specbound"_a, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f, "frequency_penalty"_a = 0.0f,
-             "presence_penalty"_a = 0.0f, "keep_logits"_a = false, "grammar"_a = nb::none(),
-             "grammar_root"_a = "root", "logit_bias"_a = std::vector<std::pair<int32_t, float>>(),
-             "processor"_a = nb::none(), "typical_p"_a = 1.0f, "mirostat"_a = 0, "mirostat_tau"_a = 5.0f,
-             "mirostat_eta"_a = 0.1f, "spec_gate"_a = false)
+             "prompt"_a, "params"_a, "processor"_a = nb::none())
         .def("step",
              [](Session & s, nb::object processor) {
                  // processor: the one passed to begin() (borrowed for this call only)
@@ -281,42 +232,45 @@ NB_MODULE(_core, m) {
                  return s.gen.step();
              },
              "processor"_a = nb::none())
-        .def("result", [](Session & s, size_t since) { return result_dict(s.gen.result(), since); }, "since"_a = 0)
-        .def("result_logits",
+        .def("generate",
+             [](Session & s, const std::vector<int32_t> & prompt, const sb::GenerateParams & params) {
+                 sb::GenerateResult r;
+                 {
+                     nb::gil_scoped_release nogil;
+                     // Ctrl-C: check for pending signals once per round
+                     r = s.generate(prompt, params, [](const std::vector<int32_t> &) {
+                         nb::gil_scoped_acquire gil;
+                         return PyErr_CheckSignals() == 0;
+                     });
+                 }
+                 if (PyErr_Occurred()) throw nb::python_error();
+                 return r;
+             },
+             "prompt"_a, "params"_a)
+        .def("result", [](Session & s) { return &s.gen.result(); }, nb::rv_policy::reference_internal)
+        .def("new_tokens",  // tokens[since:] only: streaming asks every round, a full copy would be quadratic
              [](Session & s, size_t since) {
-                 // [emitted tokens, n_vocab]: the rows kept by a generation begun with keep_logits,
-                 // from row `since` on (a stream reads the new ones only)
-                 const sb::GenerateResult & r = s.gen.result();
-                 const size_t n_vocab = (size_t) s.engine.hparams().n_vocab;
-                 const size_t n = std::min(r.tokens.size(), r.logits.size() / n_vocab);  // a dropped EOG keeps its row
-                 since = std::min(since, n);
-                 return numpy_2d(std::vector<float>(r.logits.begin() + since * n_vocab, r.logits.begin() + n * n_vocab),
-                                 n - since, n_vocab);
+                 const std::vector<int32_t> & t = s.gen.result().tokens;
+                 return std::vector<int32_t>(t.begin() + std::min(since, t.size()), t.end());
              },
              "since"_a = 0)
-        .def("spec_stats", [](Session & s) {
-            nb::dict d = spec_stats_dict(s.gen.spec_stats());
-            d.update(gate_stats_dict(s.gen.gate()));
-            return d;
-        })
-        .def("set_spec",
-             [](Session & s, float alpha, float tau, std::vector<int> exit_layers, int d_max, int w_max, int ngram) {
-                 s.spec = { alpha, tau, std::move(exit_layers), d_max, w_max, ngram };
+        .def("result_logits",
+             [](Session & s, size_t since) {
+                 size_t n_rows = 0;
+                 std::vector<float> rows = s.kept_logits(since, n_rows);
+                 return numpy_from(std::move(rows), { n_rows, (size_t) s.engine.hparams().n_vocab });
              },
-             "alpha"_a, "tau"_a, "exit_layers"_a, "d_max"_a, "w_max"_a, "ngram"_a = 0)
-        .def("get_spec",
-             [](Session & s) {
-                 nb::dict d;
-                 d["alpha"] = s.spec.alpha;
-                 d["tau"] = s.spec.tau;
-                 d["exit_layers"] = s.spec.exit_layers;
-                 d["d_max"] = s.spec.d_max;
-                 d["w_max"] = s.spec.w_max;
-                 d["ngram"] = s.spec.ngram;
-                 return d;
-             })
-        .def("set_candidates", [](Session & s, const std::vector<int32_t> & ids) { s.engine.set_candidates(ids); })
-        .def("candidates", [](Session & s) { return s.engine.candidates(); })
+             "since"_a = 0)
+        .def("spec_stats", [](Session & s) { return s.gen.spec_stats(); })
+        .def("gate_stats", [](Session & s) { return gate_stats_dict(s.gen.gate()); })
+        .def("history", [](Session & s) { return s.gen.history(); })
+        .def("reset", [](Session & s) { s.gen.reset(); })
+        .def("release_constraints", [](Session & s) { s.gen.release_constraints(); });
+}
+
+// the engine underneath: exit-head vocabulary, kernels and devices, teacher-forced passes, probes
+static void bind_session_engine(nb::class_<Session> & c) {
+    c.def("set_candidates", [](Session & s, const std::vector<int32_t> & ids) { s.engine.set_candidates(ids); })
         .def("kernels", [](Session & s) { return s.engine.kernel_report(); })
         .def("devices", [](Session & s) { return s.engine.device_report(); })
         .def_prop_ro("debug_noninvariant", [](Session & s) { return s.engine.debug_noninvariant(); })
@@ -331,20 +285,18 @@ NB_MODULE(_core, m) {
                      out = s.engine.probe_matmul(name, x.data(), n, (int64_t) x.shape(1), path, n_threads, n_rows);
                  }
                  const size_t rows = out.size() / (size_t) n;
-                 return numpy_2d(std::move(out), (size_t) n, rows);
+                 return numpy_from(std::move(out), { (size_t) n, rows });
              },
              "name"_a, "x"_a, "path"_a, "n_threads"_a = 2, "n_rows"_a = 0)
         .def("exit_logits",
              [](Session & s, const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers) {
                  // teacher-forced exit-head logits [layer, token, candidate] (calibration)
-                 auto * v = new std::vector<float>();
+                 std::vector<float> v;
                  {
                      nb::gil_scoped_release nogil;
-                     s.gen.exit_logits(tokens, n_past, layers, *v);
+                     s.gen.exit_logits(tokens, n_past, layers, v);
                  }
-                 nb::capsule owner(v, [](void * p) noexcept { delete (std::vector<float> *) p; });
-                 size_t shape[3] = { layers.size(), tokens.size(), s.engine.candidates().size() };
-                 return nb::ndarray<nb::numpy, float, nb::ndim<3>>(v->data(), 3, shape, owner);
+                 return numpy_from(std::move(v), { layers.size(), tokens.size(), s.engine.candidates().size() });
              },
              "tokens"_a, "n_past"_a, "layers"_a)
         .def("eval_logits",
@@ -354,7 +306,7 @@ NB_MODULE(_core, m) {
                      nb::gil_scoped_release nogil;
                      s.gen.eval_logits(tokens, n_past, invariant, v);
                  }
-                 return numpy_2d(std::move(v), tokens.size(), (size_t) s.engine.hparams().n_vocab);
+                 return numpy_from(std::move(v), { tokens.size(), (size_t) s.engine.hparams().n_vocab });
              },
              "tokens"_a, "n_past"_a, "invariant"_a)
         .def("time_forward",
@@ -363,16 +315,11 @@ NB_MODULE(_core, m) {
                  return sb::time_forward(s.engine, { n_tokens, n_past, enter, exit, logits, check, reps, invariant });
              },
              "n_tokens"_a, "n_past"_a, "enter"_a, "exit"_a, "logits"_a = false, "check"_a = false, "reps"_a = 5,
-             "invariant"_a = true)
-        .def("timing", [](Session & s) {
-            nb::dict d;
-            d["graph_build_ms"] = s.engine.timing.graph_build_ms;
-            d["compute_ms"] = s.engine.timing.compute_ms;
-            d["n_calls"] = s.engine.timing.n_calls;
-            return d;
-        });
+             "invariant"_a = true);
+}
 
-    // test entry points: speculation and segment planning
+// test entry points: speculation and segment planning
+static void bind_speculation_tests(nb::module_ & m) {
     auto sampling = [](float temperature, int top_k, float top_p, float min_p, uint64_t seed, int penalty_last_n,
                        float repeat_penalty, float frequency_penalty, float presence_penalty) {
         return sb::SamplingParams{ temperature, top_k, top_p, min_p, seed, penalty_last_n, repeat_penalty,
@@ -452,4 +399,16 @@ NB_MODULE(_core, m) {
           },
           "rows"_a, "n_layer"_a, "n_ctx"_a = 2048, "n_vocab"_a = 32000, "has_candidates"_a = true,
           "has_hidden_in"_a = true);
+}
+
+NB_MODULE(_core, m) {
+    m.doc() = "specbound_cpp engine (C++ over llama-cpp-python's ggml)";
+    bind_params(m);
+    bind_results(m);
+    bind_kernel_tests(m);
+    bind_speculation_tests(m);
+    nb::class_<Session> session(m, "Session");
+    bind_session_model(session);
+    bind_session_decode(session);
+    bind_session_engine(session);
 }

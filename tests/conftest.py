@@ -50,6 +50,21 @@ def copy_tokenizer(writer, src_path: str) -> int:
     return n_vocab
 
 
+GREEDY = dict(temperature=0.0, top_k=0, top_p=1.0, min_p=0.0, seed=0)
+
+
+def gen(sess, prompt: list, n: int, g: dict = GREEDY, specbound: bool = False, spec: dict | None = None,
+        **penalties) -> dict:
+    """sess.generate (a _core.Session) with sampling g (GREEDY, or sampling
+    arguments with a seed) and, with specbound, the SpecBound parameters spec;
+    the GenerateResult as a dict."""
+    from specbound_cpp.params import generate_params, result_dict, sampling_params, spec_params
+
+    params = generate_params(n, sampling_params(**g, **penalties), specbound=specbound,
+                             spec=None if spec is None else spec_params(spec))
+    return result_dict(sess.generate(prompt, params))
+
+
 def spec_then_plain(llm, prompt, **kw):
     """The same completion with speculation on, then off, on one Llama:
     (speculative text, its last_stats, plain text); speculation is left on."""

@@ -28,7 +28,9 @@ import pytest
 from conftest import QWEN3_RANDOM, run_calibrate_quick
 from test_batch_invariance import check_invariance
 from test_parity_llamacpp import LONG_PROMPT, PROMPTS, first_divergence, reference_greedy
-from test_specbound import GREEDY, SAMPLING, aggressive, assert_same, check_counters
+from test_specbound import GREEDY, SAMPLING, aggressive, assert_same, check_counters, gen
+
+from specbound_cpp.params import spec_dict, stats_dict
 
 GEMMA = "gemma3-270m"
 N_CTX = 1024
@@ -78,7 +80,7 @@ def test_gemma3_long_prompts_match_llamacpp(gemma3_path, make_session):
     failures = []
     for name, prompt in long_prompts(sess).items():
         sess.reset()
-        ours = list(sess.generate(prompt, N_NEW, 0.0, 0, 1.0, 0.0, 0, [], False)["tokens"])
+        ours = list(gen(sess, prompt, N_NEW, GREEDY)["tokens"])
         theirs = reference_greedy(ref, prompt, N_NEW)
         i = first_divergence(ours, theirs)
         print(f"gemma3 {name}: prompt {len(prompt)} tokens (window {SWA}), {len(ours)} new, first divergence {i}")
@@ -96,7 +98,7 @@ def test_gemma3_prefix_reuse_matches_llamacpp(gemma3_path, make_session):
     tail = list(sess.tokenize(b"\n\n# Another example, with tests\n", False, False))
 
     def call(prompt, n, label):
-        r = sess.generate(prompt, n, 0.0, 0, 1.0, 0.0, 0, [], False)
+        r = gen(sess, prompt, n, GREEDY)
         ours = list(r["tokens"])
         theirs = reference_greedy(ref, prompt, n, reset=False)  # llama.cpp's own prefix reuse
         i = first_divergence(ours, theirs)
@@ -130,14 +132,13 @@ class Spec:
         s.reset()
         if spec:
             s.set_candidates(sorted(set(range(1024)) | set(prompt)))
-            s.set_spec(params["alpha"], params["tau"], list(params["exit_layers"]), params["d_max"], params["w_max"])
         g = GREEDY if seed is None else dict(SAMPLING, seed=seed)
-        return s.generate(prompt, n, g["temperature"], g["top_k"], g["top_p"], g["min_p"], g["seed"], [], spec)
+        return gen(s, prompt, n, g, spec, params if spec else None)
 
     def compare(self, prompt, n, params, label, seed=None):
         ref = list(self.gen(prompt, n, seed, False)["tokens"])
         r = self.gen(prompt, n, seed, True, params)
-        st = self.sess.spec_stats()
+        st = stats_dict(self.sess)
         check_counters(self.n_layer, params, r, st, f"{self.name} {label}")
         assert_same(list(r["tokens"]), ref, self.name, label, params, seed, prompt)
         print(f"[specbound] {self.name} {label:<28} prompt={len(prompt):>4} new={len(ref):>3} rounds={st['rounds']:>4} "
@@ -163,7 +164,7 @@ def test_specbound_greedy_exact(spec):
     for i, (name, prompt) in enumerate(short_prompts(spec).items()):
         settings = {"aggressive": aggressive(L)}
         if i < 3:
-            settings["default"] = spec.sess.get_spec()
+            settings["default"] = spec_dict(spec.sess.default_spec)
         for setting, params in settings.items():
             st = spec.compare(prompt, SPEC_NEW, params, f"{name} {setting}")
             rejected += st["draft_tokens"] - st["accepted_tokens"]
@@ -187,7 +188,7 @@ def test_gemma3_specbound_past_window(model_file, make_session):
     prompts = long_prompts(sp.sess)
     for name in ("crosses in decode (450)", "code 880"):
         sp.compare(prompts[name], 96, aggressive(L), f"{name} aggressive")
-    sp.compare(prompts["code 700"], SPEC_NEW, sp.sess.get_spec(), "code 700 default seed=2", seed=2)
+    sp.compare(prompts["code 700"], SPEC_NEW, spec_dict(sp.sess.default_spec), "code 700 default seed=2", seed=2)
 
 
 def test_gemma3_continuation_past_window(model_file, make_session):
@@ -197,18 +198,17 @@ def test_gemma3_continuation_past_window(model_file, make_session):
     b = make_session(path, n_ctx=N_CTX)  # SpecBound, aggressive
     L = b.n_layer
     params = aggressive(L)
-    b.set_spec(params["alpha"], params["tau"], params["exit_layers"], params["d_max"], params["w_max"])
     p1 = long_prompts(a)["code 700"][:420]
     tail = list(a.tokenize(b"\n\n# Another example\n", False, False))
     b.set_candidates(sorted(set(range(1024)) | set(p1) | set(tail)))
 
     def call(prompt, n, label):
-        out = [s.generate(prompt, n, 0.0, 0, 1.0, 0.0, 0, [], spec) for s, spec in ((a, False), (b, True))]
+        out = [gen(s, prompt, n, GREEDY, spec, params if spec else None) for s, spec in ((a, False), (b, True))]
         ra, rb = out
-        check_counters(L, params, rb, b.spec_stats(), f"gemma3 continuation {label}")
+        check_counters(L, params, rb, stats_dict(b), f"gemma3 continuation {label}")
         assert_same(list(rb["tokens"]), list(ra["tokens"]), GEMMA, f"continuation {label}", params, None, prompt)
         assert rb["n_prompt_reused"] == ra["n_prompt_reused"]
-        return list(ra["tokens"]), ra["n_prompt_reused"], b.spec_stats()
+        return list(ra["tokens"]), ra["n_prompt_reused"], stats_dict(b)
 
     out1, reused, st = call(p1, 96, "call 1")
     assert reused == 0 and st["draft_tokens"] > st["accepted_tokens"], st

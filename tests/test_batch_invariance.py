@@ -16,6 +16,7 @@ import json.decoder
 
 import numpy as np
 import pytest
+from conftest import gen
 
 N_POS = 16
 
@@ -46,7 +47,7 @@ def check_invariance(sess, prefix: list[int], label: str) -> None:
     n_past = len(prefix)
     # real continuation: the greedy tokens after the prefix
     sess.reset()
-    cont = list(sess.generate(prefix, N_POS, 0.0, 0, 1.0, 0.0, 0, [], False)["tokens"])
+    cont = list(gen(sess, prefix, N_POS)["tokens"])
     assert len(cont) == N_POS, f"{label}: the model stopped after {len(cont)} tokens"
     # prefill the prefix with the prompt kernels (in chunks of 512, as a prompt would be)
     for start in range(0, n_past, 512):

@@ -21,6 +21,7 @@ import json.decoder
 
 import numpy as np
 import pytest
+from conftest import gen
 
 N_NEW = 128
 N_CTX = 1024
@@ -110,7 +111,7 @@ def test_greedy_matches_llamacpp(model, model_file, make_session, make_reference
         if name == "long":
             assert 180 <= len(prompt) <= 260, len(prompt)
         sess.reset()  # no prefix reuse between prompts
-        res = sess.generate(prompt, N_NEW, 0.0, 0, 1.0, 0.0, 0, [], False)
+        res = gen(sess, prompt, N_NEW)
         ours = list(res["tokens"])
         theirs = reference_greedy(ref, prompt, N_NEW)
         assert res["finish_reason"] == ("length" if len(ours) == N_NEW else "stop"), (name, res["finish_reason"])

@@ -60,7 +60,9 @@ CHILD_LIBS = f"""
     llm = llama_cpp.Llama(path, n_ctx=256, n_threads=2, n_threads_batch=2, verbose=False)
     # use both, so that every lazily loaded piece is in
     toks = sess.tokenize(b"Hello, world", True, False)
-    ours = sess.generate(toks, 4, 0.0, 0, 1.0, 0.0, 0, [], False)["tokens"]
+    params = _core.GenerateParams()
+    params.max_tokens = 4
+    ours = sess.generate(toks, params).tokens
     llm.eval(toks)
     mapped = set()
     with open("/proc/self/maps") as f:
@@ -203,11 +205,15 @@ CHILD_TOO_LONG = f"""
     long_prompt = sess.tokenize(text, True, False)
     assert len(long_prompt) > n_ctx, len(long_prompt)
     prompt = sess.tokenize(b"Once upon a time, in a land far away,", True, False)
-    gen = lambda s, p: list(s.generate(p, 24, 0.0, 0, 1.0, 0.0, 0, [], False)["tokens"])
+    def greedy(n):
+        params = _core.GenerateParams()  # greedy (temperature 0) by default
+        params.max_tokens = n
+        return params
+    gen = lambda s, p: list(s.generate(p, greedy(24)).tokens)
     before = gen(sess, prompt)
     res = {{}}
     try:
-        sess.generate(long_prompt, 8, 0.0, 0, 1.0, 0.0, 0, [], False)
+        sess.generate(long_prompt, greedy(8))
         res["raised"] = None
     except BaseException as e:
         res["raised"], res["message"] = type(e).__name__, str(e)

@@ -32,6 +32,10 @@ from collections import defaultdict
 
 import pytest
 
+from conftest import gen
+
+from specbound_cpp.params import spec_dict, stats_dict
+
 MODELS = ["smollm2-135m", "qwen2.5-coder-0.5b"]
 N_CTX = 1024
 GREEDY_TOKENS = 256
@@ -88,7 +92,7 @@ class Runner:
         self.path = path
         self.sess = sess
         self.n_layer = sess.n_layer
-        self.default = sess.get_spec()
+        self.default = spec_dict(sess.default_spec)
         # Qwen: the defaults; SmolLM2: aggressive (test 1 and test 2)
         self.main_setting = "aggressive" if name.startswith("smollm2") else "default"
         self.main_params = aggressive(self.n_layer) if self.main_setting == "aggressive" else dict(self.default)
@@ -107,13 +111,11 @@ class Runner:
             if hit is not None and (len(hit[0]) >= n or hit[1] == "stop"):
                 return hit[0][:n]
             s.reset()
-            r = s.generate(prompt, n, GREEDY["temperature"], GREEDY["top_k"], GREEDY["top_p"], GREEDY["min_p"],
-                           GREEDY["seed"], [], False)
+            r = gen(s, prompt, n, GREEDY)
             self._greedy[key] = (list(r["tokens"]), r["finish_reason"])
             return list(r["tokens"])
         s.reset()
-        r = s.generate(prompt, n, SAMPLING["temperature"], SAMPLING["top_k"], SAMPLING["top_p"], SAMPLING["min_p"],
-                       seed, [], False)
+        r = gen(s, prompt, n, dict(SAMPLING, seed=seed))
         return list(r["tokens"])
 
     def spec(self, prompt: list[int], n: int, params: dict, setting: str, label: str, seed: int | None = None):
@@ -121,13 +123,12 @@ class Runner:
         s = self.sess
         s.reset()
         s.set_candidates(sorted(set(range(1024)) | set(prompt)))
-        s.set_spec(params["alpha"], params["tau"], list(params["exit_layers"]), params["d_max"], params["w_max"])
         if seed is None:
             g = GREEDY
         else:
             g = dict(SAMPLING, seed=seed)
-        r = s.generate(prompt, n, g["temperature"], g["top_k"], g["top_p"], g["min_p"], g["seed"], [], True)
-        st = s.spec_stats()
+        r = gen(s, prompt, n, g, True, params)
+        st = stats_dict(s)
         record(self, setting, label, params, r, st)
         return list(r["tokens"]), st
 
@@ -305,7 +306,7 @@ def test_counters_consistent(runner, prompts_text):
         check_counters(n_layer, params, r, st, f"{model} {setting} {label}")
     # the counters are those of the last generation: a plain generation clears them
     runner.plain(prompt, 4, seed=1)
-    st = runner.sess.spec_stats()
+    st = stats_dict(runner.sess)
     assert st["rounds"] == st["draft_tokens"] == st["emitted_tokens"] == st["layer_evals"] == 0, st
 
 
@@ -318,7 +319,6 @@ def test_continuation_across_calls(prompts_text, smollm2_path, make_session):
     b = make_session(smollm2_path, n_ctx=N_CTX)  # SpecBound, aggressive
     n_layer = b.n_layer
     params = aggressive(n_layer)
-    b.set_spec(params["alpha"], params["tau"], params["exit_layers"], params["d_max"], params["w_max"])
 
     def tok(text):
         return list(a.tokenize(text.encode(), True, False))
@@ -331,11 +331,10 @@ def test_continuation_across_calls(prompts_text, smollm2_path, make_session):
     def call(prompt, n, label):
         out = []
         for sess, spec in ((a, False), (b, True)):
-            r = sess.generate(prompt, n, GREEDY["temperature"], GREEDY["top_k"], GREEDY["top_p"], GREEDY["min_p"],
-                              GREEDY["seed"], [], spec)
+            r = gen(sess, prompt, n, GREEDY, spec, params if spec else None)
             out.append(r)
         ra, rb = out
-        st = b.spec_stats()
+        st = stats_dict(b)
         check_counters(n_layer, params, rb, st, f"{name} continuation {label}")
         RUNS.append((name, n_layer, "continuation", label, dict(params), dict(rb), dict(st)))
         assert_same(list(rb["tokens"]), list(ra["tokens"]), name, f"continuation {label}", params, None, prompt)
@@ -383,30 +382,29 @@ def test_invalid_params(runner, prompts_text):
         dict(d, alpha=-0.1),
     ]
     for params in bad:
-        s.set_spec(params["alpha"], params["tau"], params["exit_layers"], params["d_max"], params["w_max"])
         with pytest.raises(ValueError):
-            s.generate(prompt, 16, 0.0, 0, 1.0, 0.0, 0, [], True)
+            gen(s, prompt, 16, GREEDY, True, params)
     # still usable, with the cache reused as before the failures
-    s.set_spec(d["alpha"], d["tau"], d["exit_layers"], d["d_max"], d["w_max"])
-    r = s.generate(prompt, 16, 0.0, 0, 1.0, 0.0, 0, [], True)
+    r = gen(s, prompt, 16, GREEDY, True, d)
     assert list(r["tokens"]) == ref
     assert r["n_prompt_reused"] == len(prompt) - 1
-    check_counters(L, d, r, s.spec_stats(), f"{runner.name} after invalid params")
+    check_counters(L, d, r, stats_dict(s), f"{runner.name} after invalid params")
 
 
 def test_specbound_without_candidates(runner, prompts_text, make_session):
     s = make_session(runner.path, n_ctx=256)
     prompt = runner.tok(prompts_text["list"])
     ref = runner.plain(prompt, 16)
+    default = spec_dict(s.default_spec)
     with pytest.raises(ValueError):
-        s.generate(prompt, 16, 0.0, 0, 1.0, 0.0, 0, [], True)
+        gen(s, prompt, 16, GREEDY, True, default)
     # plain decoding still works, then SpecBound once candidates are given
-    assert list(s.generate(prompt, 16, 0.0, 0, 1.0, 0.0, 0, [], False)["tokens"]) == ref
+    assert list(gen(s, prompt, 16, GREEDY)["tokens"]) == ref
     s.reset()
     s.set_candidates(sorted(set(range(1024)) | set(prompt)))
-    r = s.generate(prompt, 16, 0.0, 0, 1.0, 0.0, 0, [], True)
+    r = gen(s, prompt, 16, GREEDY, True, default)
     assert list(r["tokens"]) == ref
-    check_counters(runner.n_layer, s.get_spec(), r, s.spec_stats(), f"{runner.name} fresh session")
+    check_counters(runner.n_layer, default, r, stats_dict(s), f"{runner.name} fresh session")
 
 
 # ---- 7. sampling penalties: verification applies them as plain decoding does --
@@ -425,16 +423,14 @@ def test_penalties_exact(runner, prompts_text, pen):
     for label, seed in (("list", None), ("prose", 7), ("HumanEval/12", None)):
         prompt = runner.tok(prompts_text[label])
         g = GREEDY if seed is None else dict(SAMPLING, seed=seed)
-        args = (prompt, 96, g["temperature"], g["top_k"], g["top_p"], g["min_p"], g["seed"], [])
         s.reset()
-        plain = list(s.generate(*args, False, **pen)["tokens"])
+        plain = list(gen(s, prompt, 96, g, **pen)["tokens"])
         s.reset()
-        unpenalized = list(s.generate(*args, False)["tokens"])
+        unpenalized = list(gen(s, prompt, 96, g)["tokens"])
         s.reset()
         s.set_candidates(sorted(set(range(1024)) | set(prompt)))
-        s.set_spec(p["alpha"], p["tau"], list(p["exit_layers"]), p["d_max"], p["w_max"])
-        r = s.generate(*args, True, **pen)
-        st = s.spec_stats()
+        r = gen(s, prompt, 96, g, True, p, **pen)
+        st = stats_dict(s)
         record(runner, runner.main_setting, f"{label} {pen}", p, r, st)
         assert_same(list(r["tokens"]), plain, runner.name, f"{label} {pen}", p, seed, prompt)
         assert st["draft_tokens"] > 0

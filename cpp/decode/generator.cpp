@@ -80,14 +80,8 @@ void Generator::begin(const std::vector<int32_t> & prompt, const GenerateParams 
         if (t < 0 || t >= n_vocab) throw std::invalid_argument("prompt token id out of range: " + std::to_string(t));
 
     if (params.specbound) {
-        const SpecParams & sp = params.spec;
         if (engine_.candidates().empty()) throw std::invalid_argument("SpecBound needs an exit-head vocabulary");
-        if (sp.w_max < 0 || sp.alpha < 0 || !(sp.tau > 0 && sp.tau <= 1) || sp.ngram < 0)
-            throw std::invalid_argument("invalid SpecBound parameters");
-        for (size_t i = 0; i < sp.exit_layers.size(); ++i)
-            if (sp.exit_layers[i] <= 0 || sp.exit_layers[i] >= engine_.hparams().n_layer ||
-                (i > 0 && sp.exit_layers[i] <= sp.exit_layers[i - 1]))
-                throw std::invalid_argument("exit_layers must be ascending, within (0, n_layer)");
+        check_spec_params(params.spec, engine_.hparams().n_layer);
     }
     params_ = params;
     result_ = GenerateResult{};
@@ -181,14 +175,8 @@ bool Generator::step() {
 const GenerateResult & Generator::generate(const std::vector<int32_t> & prompt, const GenerateParams & params,
                                            const TokenCallback & on_round) {
     begin(prompt, params);
-    while (!finished()) {
-        if (on_round && !on_round(result_.tokens)) {
-            result_.finish_reason = "stop";
-            break;
-        }
-        step();
-    }
-    result_.decode_ms = now_ms() - t_decode_;
+    while (step())
+        if (on_round && !finished() && !on_round(result_.tokens)) result_.finish_reason = "stop";
     return result_;
 }
 

@@ -6,6 +6,7 @@
 
 #include "engine/engine.h"
 #include "decode/gate.h"
+#include "decode/params.h"
 #include "sample/sampler.h"
 #include "speculation/specbound.h"
 #include "vocab/vocab.h"
@@ -15,28 +16,6 @@
 #include <vector>
 
 namespace sb {
-
-struct GenerateParams {
-    int max_tokens = 16;          // <= 0: until the context is full
-    SamplingParams sampling;
-    std::vector<std::string> stop;
-    bool specbound = false;
-    SpecParams spec;
-    bool keep_logits = false;     // keep each emitted token's logits row (for logprobs)
-    bool spec_gate = false;       // with specbound: the online gate (decode/gate.h) picks each round's kind
-};
-
-struct GenerateResult {
-    std::vector<int32_t> tokens;    // emitted tokens (stop-string tokens included; Python trims text)
-    std::string finish_reason;      // "stop" or "length"
-    int n_prompt = 0;
-    int n_prompt_reused = 0;        // prompt tokens whose KV was kept from the previous call
-    double prompt_ms = 0, decode_ms = 0;
-    int rounds = 0;
-    // with keep_logits: row i (n_vocab floats) is the full model's logits that
-    // chose tokens[i], before penalties - the same bits in both decoding modes
-    std::vector<float> logits;
-};
 
 // Called after each round with all tokens emitted so far; return false to stop.
 using TokenCallback = std::function<bool(const std::vector<int32_t> & emitted)>;
@@ -54,7 +33,8 @@ class Generator {
     const SpecStats & spec_stats() const { return spec_stats_; }
     const SpecGate & gate() const { return gate_; }
 
-    // The whole loop in C++: on_round (may be empty) sees the tokens after each round.
+    // begin() then step() until done: on_round (may be empty) sees the tokens
+    // after each round and may cut the generation short ("stop").
     const GenerateResult & generate(const std::vector<int32_t> & prompt, const GenerateParams & params,
                                     const TokenCallback & on_round);
     void reset() { engine_.kv().cells.clear(); }

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .models import cache_dir, model_sha256
+from .params import generate_params, sampling_params, spec_params
 
 PROFILE_VERSION = 1
 # speculation is worth switching on when calibration sees at least this speedup
@@ -136,9 +137,10 @@ CALL_COST = 0.3  # graph build + dispatch per forward call, in layers (measured 
 N_TIMED = 64  # tokens per timed generation: the 0.5B model's calibration then takes under 3 minutes here
 
 
-def _generate(s, prompt: list[int], n: int, spec: bool) -> dict:
-    """One greedy generation on the session (SpecBound rounds when spec)."""
-    return s.generate(prompt, n, 0.0, 40, 0.95, 0.05, 0, [], spec)
+def _generate(s, prompt: list[int], n: int, spec: bool, sp=None):
+    """One greedy generation on the session (SpecBound rounds with sp when spec):
+    its GenerateResult."""
+    return s.generate(prompt, generate_params(n, sampling_params(), specbound=spec, spec=sp))
 
 
 def _own_text(s, prompts: list[str], n_new: int, say) -> tuple[list, float]:
@@ -149,7 +151,7 @@ def _own_text(s, prompts: list[str], n_new: int, say) -> tuple[list, float]:
     for i, text in enumerate(prompts):
         p = s.tokenize(text.encode(), True, False)
         s.reset()
-        seqs.append((p, _generate(s, p, n_new, False)["tokens"]))
+        seqs.append((p, _generate(s, p, n_new, False).tokens))
         say(f"generated {i + 1}/{len(prompts)}")
     return seqs, sum(len(g) for _, g in seqs) / (time.time() - t0)
 
@@ -208,14 +210,14 @@ def _simulate_grid(s, draft_ok, exit_conf, layers, n_cand: int, factors: dict) -
 def _timed_speedup(s, cfg: dict, test: list[list[int]], cand: list[int]) -> float:
     """Plain decoding time over SpecBound time per token with cfg, on the test
     prompts; plain and SpecBound interleaved so that both see the same machine."""
-    s.set_spec(cfg["alpha"], cfg["tau"], cfg["exit_layers"], cfg["d_max"], cfg["w_max"])
+    sp = spec_params({k: cfg[k] for k in ("alpha", "tau", "exit_layers", "d_max", "w_max")})
     t_plain = t_spec = 0.0
     for p in test:
         s.set_candidates(sorted(set(cand) | set(p)))
         for spec in (False, True):
             s.reset()
-            r = _generate(s, p, N_TIMED, spec)
-            dt = r["decode_ms"] / max(1, len(r["tokens"]))
+            r = _generate(s, p, N_TIMED, spec, sp)
+            dt = r.decode_ms / max(1, len(r.tokens))
             if spec:
                 t_spec += dt
             else:

@@ -2,8 +2,9 @@
 
 llama-cpp-python's `grammar` (a `LlamaGrammar`, as its chat handlers build for
 `response_format` JSON mode and JSON schemas), `logit_bias`,
-`logits_processor`, `typical_p` and mirostat become keyword arguments of
-`_core.Session.begin`. The engine applies them to the full model's logits at
+`logits_processor`, `typical_p` and mirostat become a `_core.ConstraintParams`
+(in the request's GenerateParams) and the processor lent to `Session.begin`
+and each `Session.step`. The engine applies them to the full model's logits at
 each position it emits, in llama-cpp-python's sampler-chain order (processors,
 bias, penalties, grammar, then the choice), with libllama's own grammar
 sampler; under SpecBound, verification does exactly the same, so drafts are
@@ -12,7 +13,7 @@ checked against the constrained choice and the text is plain decoding's.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -62,22 +63,25 @@ def _processor(processors: Sequence[Callable], prompt_tokens: List[int]) -> Call
 
 def engine_constraints(grammar: Any, logit_bias: Optional[Dict[Any, float]], logits_processor: Any,
                        typical_p: float, mirostat_mode: int, mirostat_tau: float, mirostat_eta: float,
-                       temperature: float, prompt_tokens: List[int], n_vocab: int) -> Dict[str, Any]:  # fmt: skip
-    """Keyword arguments of Session.begin for these completion arguments (empty
-    when none applies). typical_p and mirostat only shape sampling: greedy
-    (temperature 0) ignores them, as llama-cpp-python does."""
-    kw: Dict[str, Any] = {}
+                       temperature: float, prompt_tokens: List[int], n_vocab: int) -> Tuple[Any, Optional[Callable]]:  # fmt: skip
+    """(ConstraintParams, processor or None) for these completion arguments.
+    typical_p and mirostat only shape sampling: greedy (temperature 0) ignores
+    them, as llama-cpp-python does."""
+    from . import _core
+
+    c = _core.ConstraintParams()
+    processor = None
     if grammar is not None:
-        kw["grammar"], kw["grammar_root"] = _grammar_text(grammar)
+        c.grammar, c.grammar_root = _grammar_text(grammar)
     if logit_bias:
-        kw["logit_bias"] = _bias_pairs(logit_bias, n_vocab)
+        c.logit_bias = _bias_pairs(logit_bias, n_vocab)
     if logits_processor is not None:
         processors = [logits_processor] if callable(logits_processor) and not isinstance(logits_processor, list) \
             else list(logits_processor)  # fmt: skip
         if not all(callable(p) for p in processors):
             raise TypeError("logits_processor must be a callable or a list of callables (input_ids, scores) -> scores")
         if processors:
-            kw["processor"] = _processor(processors, prompt_tokens)
+            processor = _processor(processors, prompt_tokens)
     for name, v in (("typical_p", typical_p), ("mirostat_tau", mirostat_tau), ("mirostat_eta", mirostat_eta)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
             raise ValueError(f"{name} must be a number, got {v!r}")
@@ -87,7 +91,7 @@ def engine_constraints(grammar: Any, logit_bias: Optional[Dict[Any, float]], log
         if typical_p < 1.0:
             if typical_p <= 0:
                 raise ValueError(f"typical_p must be in (0, 1], got {typical_p}")
-            kw["typical_p"] = float(typical_p)
+            c.typical_p = float(typical_p)
         if mirostat_mode:
-            kw.update(mirostat=int(mirostat_mode), mirostat_tau=float(mirostat_tau), mirostat_eta=float(mirostat_eta))
-    return kw
+            c.mirostat, c.mirostat_tau, c.mirostat_eta = int(mirostat_mode), float(mirostat_tau), float(mirostat_eta)
+    return c, processor

@@ -1,6 +1,7 @@
-"""`logprobs` of streamed completions, as llama-cpp-python 0.3.36 yields them.
+"""`logprobs` of completions, as llama-cpp-python 0.3.36 computes them.
 
-With `stream=True` and `logprobs=N`, llama-cpp-python sends one chunk per
+`completion_logprobs`: the whole completion's (stream=False), from its
+self._scores rows. With `stream=True` and `logprobs=N`, llama-cpp-python sends one chunk per
 token, each with the logprobs of that one token (text offset, its logprob, the
 top N), computed from the logits row that chose it; held-back text and the
 final flush follow the same rules as without logprobs. The engine keeps those
@@ -68,3 +69,40 @@ def token_logprobs(detok: Callable, prompt, completion_tokens: List[int], return
     value = float(lp[int(token)])
     top.update({token_str: value})
     return {"tokens": [token_str], "text_offset": [text_offset], "token_logprobs": [value], "top_logprobs": [top]}
+
+
+def completion_logprobs(detok: Callable, bos: int, prompt, prompt_tokens: List[int], completion_tokens: List[int],
+                        scores: np.ndarray, n_top: int, echo: bool) -> dict:  # fmt: skip
+    """The completion's `logprobs`, a port of llama_cpp.Llama._create_completion's
+    (same offsets, same quirks: the echoed first token gets None, ties in the
+    top list go to the higher token id). scores: its self._scores rows from the
+    first one it reads (echo: the prompt's; otherwise the completion's)."""
+    text_offset = 0 if echo else len(prompt)
+    if echo:
+        all_tokens = prompt_tokens[1 if prompt_tokens[0] == bos else 0 :] + completion_tokens
+    else:
+        all_tokens = completion_tokens
+    all_token_strs = [detok([t]).decode("utf-8", errors="ignore") for t in all_tokens]
+    all_logprobs = llama_cpp.Llama.logits_to_logprobs(scores)
+    text_offsets, token_logprobs, tokens, top_logprobs = [], [], [], []
+    for idx, (token, token_str, lp) in enumerate(zip(all_tokens, all_token_strs, all_logprobs)):
+        if token == bos:
+            continue
+        text_offsets.append(text_offset + len(detok(all_tokens[:idx]).decode("utf-8", errors="ignore")))
+        tokens.append(token_str)
+        token_logprobs.append(lp[int(token)])
+        # llama-cpp-python sorts (logprob, id) pairs, descending: the same order here
+        k = min(n_top, len(lp))
+        top = []
+        if k > 0:
+            cut = np.partition(lp, len(lp) - k)[len(lp) - k]
+            ids = np.nonzero(lp >= cut)[0]
+            top = sorted(zip(lp[ids], ids), reverse=True)[:k]
+        top_logprob = {detok([int(i)]).decode("utf-8", errors="ignore"): v for v, i in top}
+        top_logprob.update({token_str: lp[int(token)]})
+        top_logprobs.append(top_logprob)
+    if echo and len(all_tokens) > 0:
+        token_logprobs[0] = None
+        top_logprobs[0] = None
+    return {"tokens": tokens, "text_offset": text_offsets, "token_logprobs": token_logprobs,
+            "top_logprobs": top_logprobs}  # fmt: skip

@@ -1,0 +1,87 @@
+"""SpecBound's set-up for one `Llama`: its parameters (engine defaults, then
+the calibrated profile of the model file, then the caller's keyword
+arguments), its exit-head vocabulary, and whether it runs at all (the
+profile's verdict, then the run-time invariance check)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Set
+
+from . import _core
+from .params import SPEC_FIELDS, spec_dict, spec_params
+
+DEFAULT_NGRAM = 3  # longest n-gram of the lookup drafts (Llama(ngram=0) turns them off)
+
+
+@dataclass
+class SpecBoundSetup:
+    spec: Any  # the checked _core.SpecParams of every speculative generation
+    candidates: Set[int]  # exit-head vocabulary (each prompt's tokens are added)
+    source: str  # where the parameters came from, or why speculation is off
+    active: bool  # speculate (the caller may still switch it off: Llama.specbound)
+    invariance: Optional[Dict[str, Any]] = field(default=None)
+
+    @property
+    def params(self) -> Dict[str, Any]:
+        return spec_dict(self.spec)
+
+
+def _from_profile(setup: SpecBoundSetup, values: Dict[str, Any], profile: Optional[dict], overrides: dict) -> None:
+    if not profile:
+        return
+    setup.candidates = set(profile["candidates"])
+    if profile.get("enabled"):
+        values.update(profile["params"])
+        setup.source = "profile"
+    elif not overrides:
+        # calibration measured no gain from speculation here
+        setup.active = False
+        setup.source = "profile: plain decoding is faster for this model"
+    else:
+        # speculation asked for explicitly: the profile gives its exit vocabulary
+        setup.source = "profile vocabulary"
+
+
+def setup_specbound(session, path: str, n_vocab: int, specbound: bool, overrides: Dict[str, Any]) -> SpecBoundSetup:
+    """The parameters, checked by the engine (ValueError); no invariance check yet."""
+    from .calibrate import load_profile
+
+    values = spec_dict(session.default_spec)
+    # n-gram lookup drafts: on unless asked otherwise (quick bench: 1.2-1.6x over
+    # early exit alone on long-form text, equal within noise on HumanEval)
+    values["ngram"] = DEFAULT_NGRAM
+    setup = SpecBoundSetup(None, set(range(min(n_vocab, 1024))), "defaults", bool(specbound))
+    _from_profile(setup, values, load_profile(path) if specbound else None, overrides)
+    values.update(overrides)
+    if overrides:
+        setup.source += " + arguments"
+    if "exit_layers" in overrides and "d_max" not in overrides:
+        values["d_max"] = max(values["exit_layers"], default=0)
+    values.update(alpha=float(values["alpha"]), tau=float(values["tau"]), d_max=int(values["d_max"]),
+                  w_max=int(values["w_max"]), ngram=int(values["ngram"]))  # fmt: skip
+    setup.spec = spec_params({k: values[k] for k in SPEC_FIELDS})
+    _core.check_spec_params(setup.spec, session.n_layer)
+    return setup
+
+
+def check_invariance(setup: SpecBoundSetup, session, path: str, n_threads: int, explicit: bool,
+                     verbose: bool) -> None:  # fmt: skip
+    """Speculate only where batched decoding is bitwise single-token decoding
+    on these devices (specbound_cpp.invariance; cached per model and device).
+    explicit (specbound=True): RuntimeError where it is not."""
+    from .invariance import describe, invariance_verdict
+
+    if not setup.active:
+        return  # plain decoding: nothing to check, nothing to pay
+    setup.invariance = invariance_verdict(session, path, n_threads, setup.spec.w_max)
+    if verbose:
+        how = "cached verdict" if setup.invariance["cached"] else f"{setup.invariance['seconds']:.2f} s"
+        print(f"specbound_cpp: {describe(setup.invariance)} [{how}]", file=sys.stderr)
+    if not setup.invariance["ok"]:
+        setup.active = False
+        setup.source = describe(setup.invariance)
+        if explicit:
+            raise RuntimeError(f"specbound=True, but SpecBound would not be exact here: {setup.source}. "
+                               "Leave specbound unset to fall back to plain decoding, or pass specbound=False.")
