@@ -28,7 +28,7 @@ struct Session {
     Session(const std::string & path, const SessionParams & p)
         : engine(checked_model_path(path), p.engine), vocab(path, p.verbose), gen(engine, vocab, p.n_batch) {}
 
-    // SpecBound parameters without a calibrated profile (spec/specbound.h)
+    // SpecBound parameters without a calibrated profile (speculation/params.h)
     SpecParams default_spec() const { return default_spec_params(engine.hparams()); }
 
     // A generation from `prompt`, driven by gen.step(): params.constraints

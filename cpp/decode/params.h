@@ -4,7 +4,7 @@
 #pragma once
 
 #include "sample/sampler.h"
-#include "spec/specbound.h"
+#include "speculation/params.h"
 
 #include <cstdint>
 #include <memory>
