@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Set up a Python environment for specbound-cpp, from nothing, idempotently.
 #
-#   bash tools/setup.sh [--test] [--bench] [--server] [--editable]
+#   bash tools/setup.sh [--test] [--bench] [--bench-ik] [--server] [--editable]
 #
 # --server: the OpenAI-compatible server's dependencies (python -m specbound_cpp.server);
 # --test includes them. --bench: the benchmark's (python tools/bench/run.py).
+# --bench-ik: also ik-llama-cpp-python, the benchmark's optional ik_llama_cpp peer, in
+# its own venv <repo>/.venv-ik (it bundles a second ggml; one process holds one).
 #
 # 1. creates (or reuses) a virtual environment: $SPECBOUND_VENV, default <repo>/.venv
 # 2. builds llama-cpp-python from source as a wheel with explicit ggml CMake flags,
@@ -29,6 +31,7 @@
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION=0.3.36
+IK_LLAMA_CPP_PYTHON_VERSION=0.1.5  # --bench-ik only
 # Linux x86_64: ggml's instruction-set flags for this CPU (x86_flags.sh)
 # shellcheck source=tools/x86_flags.sh disable=SC1091
 source "$(dirname "${BASH_SOURCE[0]}")/x86_flags.sh"
@@ -38,12 +41,14 @@ usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' 
 
 WITH_TEST=0
 WITH_BENCH=0
+WITH_BENCH_IK=0
 WITH_SERVER=0
 EDITABLE=0
 for arg in "$@"; do
   case "$arg" in
     --test) WITH_TEST=1 ;;
     --bench) WITH_BENCH=1 ;;
+    --bench-ik) WITH_BENCH=1; WITH_BENCH_IK=1 ;;
     --server) WITH_SERVER=1 ;;
     --editable) EDITABLE=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -282,6 +287,12 @@ print("    llama_cpp", llama_cpp.__version__, "from", llama_cpp.__file__)
 import specbound_cpp
 print("    specbound_cpp from", specbound_cpp.__file__)
 ')
+
+if (( WITH_BENCH_IK )); then
+  step "ik-llama-cpp-python $IK_LLAMA_CPP_PYTHON_VERSION in .venv-ik (the benchmark's ik_llama_cpp peer)"
+  [[ -x "$ROOT/.venv-ik/bin/python" ]] || "$BASE_PYTHON" -m venv "$ROOT/.venv-ik"
+  "$ROOT/.venv-ik/bin/python" -m pip install --quiet --only-binary=:all: "ik-llama-cpp-python==$IK_LLAMA_CPP_PYTHON_VERSION"
+fi
 
 step "Done"
 note "venv:   $VENV"

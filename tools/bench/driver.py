@@ -10,7 +10,7 @@ import time
 from typing import Dict, List, Optional
 
 from systems import BASELINE, DRAFT_MODEL, SPECBOUND_SYSTEMS, systems_for
-from worker import Worker
+from worker import make_worker
 from workloads import PromptEncoder
 
 
@@ -138,7 +138,7 @@ def run_model(model: str, prompts: List[dict], args, progress: Progress) -> tupl
     workers = {}
     try:
         for s in systems:
-            workers[s] = Worker({**cfg, "system": s})
+            workers[s] = make_worker({**cfg, "system": s})
         records = _run_prompts(model, workers, prompts, token_lists, args, progress)
         infos = {}
         for s, w in list(workers.items()):

