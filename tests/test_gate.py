@@ -96,6 +96,9 @@ def test_gated_generation_equals_plain(gated_llm, case):
     # every token after the prompt pass came from a round the gate chose, of one kind or the other
     assert st["gate_spec_rounds"] == st["rounds"], st  # "rounds": speculative rounds
     if st["finish_reason"] == "length":
-        assert st["gate_plain_rounds"] + st["emitted_tokens"] == st["completion_tokens"] - 1, st
+        # the engine may emit up to 3 tokens past max_tokens (room for a character
+        # split over tokens, as llama-cpp-python allows), which the text then drops
+        engine_tokens = st["gate_plain_rounds"] + st["emitted_tokens"] + 1
+        assert 0 <= engine_tokens - st["completion_tokens"] <= 3, st
     assert st["gate_plain_rounds"] >= 2  # plain decoding is priced first
     assert st["gate_spec_rounds"] >= 1 and st["draft_tokens"] > 0, st

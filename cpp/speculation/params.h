@@ -1,4 +1,4 @@
-// SpecBound's parameters and counters (../shared/SPEC.md): how a round drafts
+// SpecBound's parameters and counters: how a round drafts
 // (exit layers, the annealed-confidence threshold, the d_max / w_max bounds,
 // n-gram lookup) and what the rounds did.
 #pragma once

@@ -1,4 +1,4 @@
-// SpecBound rounds (../shared/SPEC.md): the model drafts with its own shallow
+// SpecBound rounds (exact self-speculative decoding): the model drafts with its own shallow
 // layers (speculation/draft.h), every token of the round then goes through its
 // remaining layers in one batched deep pass (speculation/deep_pass.h), and the
 // full model's choices decide what is kept (speculation/accept.h).
