@@ -318,8 +318,8 @@ static void bind_session_engine(nb::class_<Session> & c) {
              "invariant"_a = true);
 }
 
-// test entry points: speculation and segment planning
-static void bind_speculation_tests(nb::module_ & m) {
+// test entry points: acceptance and sampling on synthetic logits
+static void bind_acceptance_tests(nb::module_ & m) {
     auto sampling = [](float temperature, int top_k, float top_p, float min_p, uint64_t seed, int penalty_last_n,
                        float repeat_penalty, float frequency_penalty, float presence_penalty) {
         return sb::SamplingParams{ temperature, top_k, top_p, min_p, seed, penalty_last_n, repeat_penalty,
@@ -360,6 +360,10 @@ static void bind_speculation_tests(nb::module_ & m) {
           "logits"_a, "pos"_a, "generated"_a, "temperature"_a = 0.0f, "top_k"_a = 40, "top_p"_a = 0.95f,
           "min_p"_a = 0.05f, "seed"_a = 0, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f,
           "frequency_penalty"_a = 0.0f, "presence_penalty"_a = 0.0f);
+}
+
+// test entry point: the forward pass's segment plan
+static void bind_segment_plan_tests(nb::module_ & m) {
     m.def("plan_forward",
           [](const std::vector<std::vector<int>> & rows, int n_layer, int n_ctx, int n_vocab, bool has_candidates,
              bool has_hidden_in) {
@@ -406,7 +410,8 @@ NB_MODULE(_core, m) {
     bind_params(m);
     bind_results(m);
     bind_kernel_tests(m);
-    bind_speculation_tests(m);
+    bind_acceptance_tests(m);
+    bind_segment_plan_tests(m);
     nb::class_<Session> session(m, "Session");
     bind_session_model(session);
     bind_session_decode(session);
