@@ -37,7 +37,7 @@ def test_command_line_parses(tmp_path):
             "print(a.systems, a.tokens, a.workloads)")  # fmt: skip
     proc = bench(code, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["['llama_cpp',", "'specbound']", "256", "['humaneval',", "'longform']"]
+    assert proc.stdout.split() == ["['llama_cpp',", "'specbound']", "256", "['humaneval',", "'longform',", "'codeedit',", "'multiturn']"]
 
 
 def test_merge_recomputes_the_recorded_summaries(tmp_path):
