@@ -24,8 +24,12 @@ static nb::dict gate_stats_dict(const sb::SpecGate & g) {
     d["gate_plain_rounds"] = g.stats().plain_rounds;
     d["gate_switch_offs"] = g.stats().switch_offs;
     d["gate_probes"] = g.stats().probes;
+    d["gate_lookup_rounds"] = g.stats().lookup_rounds;
+    d["gate_early_exit_rounds"] = g.stats().early_exit_rounds;
     d["gate_spec_ms_per_token"] = g.spec_ms_per_token();
     d["gate_plain_ms_per_token"] = g.plain_ms_per_token();
+    d["gate_lookup_ms_per_token"] = g.ms_per_token(sb::RoundKind::lookup);
+    d["gate_early_exit_ms_per_token"] = g.ms_per_token(sb::RoundKind::early_exit);
     return d;
 }
 
@@ -137,10 +141,16 @@ static void bind_results(nb::module_ & m) {
         .def_ro("draft_ms", &sb::SpecStats::draft_ms)
         .def_ro("verify_ms", &sb::SpecStats::verify_ms);
     // the online gate alone, for its tests (the decoder owns one per generation)
+    nb::enum_<sb::RoundKind>(m, "RoundKind")
+        .value("plain", sb::RoundKind::plain)
+        .value("lookup", sb::RoundKind::lookup)
+        .value("early_exit", sb::RoundKind::early_exit);
     nb::class_<sb::SpecGate>(m, "SpecGate")
-        .def(nb::init<bool, double>(), "enabled"_a = true, "smoothing"_a = 0.3)
+        .def(nb::init<bool, double, double>(), "enabled"_a = true, "smoothing"_a = 0.3, "margin"_a = sb::SpecGate::kMargin)
         .def("want_spec", &sb::SpecGate::want_spec)
-        .def("record", &sb::SpecGate::record, "spec"_a, "ms"_a, "n_emitted"_a)
+        .def("allows", &sb::SpecGate::allows, "source"_a)
+        .def("record", &sb::SpecGate::record, "kind"_a, "ms"_a, "n_emitted"_a)
+        .def("ms_per_token", &sb::SpecGate::ms_per_token, "source"_a)
         .def_prop_ro("spec_ms_per_token", &sb::SpecGate::spec_ms_per_token)
         .def_prop_ro("plain_ms_per_token", &sb::SpecGate::plain_ms_per_token)
         .def_prop_ro("stats", [](const sb::SpecGate & g) { return gate_stats_dict(g); });

@@ -7,14 +7,18 @@ from __future__ import annotations
 from specbound_cpp import _core
 
 
+PLAIN, LOOKUP, EXIT = _core.RoundKind.plain, _core.RoundKind.lookup, _core.RoundKind.early_exit
+
+
 def plain(g, ms=10.0):
-    assert not g.want_spec()
-    g.record(False, ms, 1)
+    # the one-source cases below speculate by early exit only
+    assert not g.allows(EXIT)
+    g.record(PLAIN, ms, 1)
 
 
-def spec(g, ms, n):
-    assert g.want_spec()
-    g.record(True, ms, n)
+def spec(g, ms, n, kind=EXIT):
+    assert g.allows(kind)
+    g.record(kind, ms, n)
 
 
 def test_prices_plain_decoding_first():
@@ -44,7 +48,7 @@ def test_pauses_when_behind_and_backs_off():
     for _ in range(16):
         plain(g)
     spec(g, ms=12.0, n=3)  # the probe wins: speculation resumes
-    assert g.stats["gate_probes"] == 2 and g.want_spec()
+    assert g.stats["gate_probes"] == 2 and g.allows(EXIT)
     spec(g, ms=12.0, n=3)
     assert g.stats["gate_switch_offs"] == 2
 
@@ -56,7 +60,34 @@ def test_probe_judged_on_its_own_round():
     for _ in range(8):
         plain(g)
     spec(g, ms=8.0, n=1)  # the probe alone is ahead, even though the average remembers 100 ms
-    assert g.spec_ms_per_token == 8.0 and g.want_spec()
+    assert g.spec_ms_per_token == 8.0 and g.allows(EXIT)
+
+
+def test_sources_are_gated_apart():
+    # lookup rounds lose while early-exit rounds pay: only lookup pauses
+    g = _core.SpecGate()
+    plain(g), plain(g)
+    spec(g, ms=30.0, n=1, kind=LOOKUP)
+    assert not g.allows(LOOKUP) and g.allows(EXIT) and g.want_spec()
+    for _ in range(8):  # the lookup pause counts rounds of the other kind too
+        spec(g, ms=12.0, n=3, kind=EXIT)
+    assert g.allows(LOOKUP)
+    spec(g, ms=8.0, n=2, kind=LOOKUP)  # the probe wins
+    st = g.stats
+    assert st["gate_probes"] == 1 and st["gate_switch_offs"] == 1 and g.allows(LOOKUP)
+    assert st["gate_lookup_rounds"] == 2 and st["gate_early_exit_rounds"] == 8
+    assert g.ms_per_token(LOOKUP) == 4.0 and g.ms_per_token(EXIT) == 4.0
+
+
+def test_margin_pauses_a_source_that_barely_wins():
+    g = _core.SpecGate(margin=0.05)
+    plain(g), plain(g)
+    spec(g, ms=9.7, n=1)  # 3% ahead of plain decoding, inside the 5% margin
+    assert not g.allows(EXIT) and g.stats["gate_switch_offs"] == 1
+    g = _core.SpecGate(margin=0.0)
+    plain(g), plain(g)
+    spec(g, ms=9.7, n=1)
+    assert g.allows(EXIT)
 
 
 def test_disabled_gate_always_speculates():
@@ -93,12 +124,16 @@ def test_gated_generation_equals_plain(gated_llm, case):
     kw = dict(max_tokens=48, **GATE_CASES[case])
     spec, st, plain = spec_then_plain(gated_llm, prompt, **kw)
     assert spec == plain
-    # every token after the prompt pass came from a round the gate chose, of one kind or the other
-    assert st["gate_spec_rounds"] == st["rounds"], st  # "rounds": speculative rounds
+    # every token after the prompt pass came from a round the gate recorded: a
+    # speculative round by its draft source, or a plain one (a round through
+    # SpecBound that drafted nothing and checked no exit counts as plain)
+    assert st["gate_lookup_rounds"] + st["gate_early_exit_rounds"] == st["gate_spec_rounds"], st
+    undrafted = st["rounds"] - st["gate_spec_rounds"]  # "rounds": rounds through SpecBound
+    assert undrafted >= 0, st
     if st["finish_reason"] == "length":
         # the engine may emit up to 3 tokens past max_tokens (room for a character
         # split over tokens, as llama-cpp-python allows), which the text then drops
-        engine_tokens = st["gate_plain_rounds"] + st["emitted_tokens"] + 1
+        engine_tokens = st["gate_plain_rounds"] - undrafted + st["emitted_tokens"] + 1
         assert 0 <= engine_tokens - st["completion_tokens"] <= 3, st
     assert st["gate_plain_rounds"] >= 2  # plain decoding is priced first
     assert st["gate_spec_rounds"] >= 1 and st["draft_tokens"] > 0, st

@@ -4,32 +4,51 @@
 
 namespace sb {
 
-bool SpecGate::want_spec() const { return !enabled_ || plain_left_ <= 0; }
+bool SpecGate::allows(RoundKind source) const {
+    if (!enabled_) return true;
+    return source != RoundKind::plain && warmup_left_ <= 0 && track(source).paused_for <= 0;
+}
 
-void SpecGate::record(bool spec, double ms, int n_emitted) {
+double SpecGate::spec_ms_per_token() const {
+    if (lookup_.avg < 0) return early_exit_.avg;
+    if (early_exit_.avg < 0) return lookup_.avg;
+    return std::min(lookup_.avg, early_exit_.avg);
+}
+
+void SpecGate::record(RoundKind kind, double ms, int n_emitted) {
     if (n_emitted <= 0) return;
     const double per_token = ms / n_emitted;
-    double & avg = spec ? spec_ : plain_;
-    avg = avg < 0 ? per_token : smoothing_ * per_token + (1.0 - smoothing_) * avg;
-    if (!spec) {
+    // a paused source's pause counts the rounds of any other kind
+    const Track * own = kind == RoundKind::plain ? nullptr : &track(kind);
+    for (Track * t : { &lookup_, &early_exit_ })
+        if (t != own && t->paused_for > 0 && --t->paused_for == 0) t->probing = true;
+    if (kind == RoundKind::plain) {
+        plain_ = plain_ < 0 ? per_token : smoothing_ * per_token + (1.0 - smoothing_) * plain_;
         stats_.plain_rounds++;
-        if (plain_left_ > 0 && --plain_left_ == 0) probing_ = spec_ >= 0;  // the next speculative round is a probe
+        if (warmup_left_ > 0) --warmup_left_;
         return;
     }
     stats_.spec_rounds++;
-    if (probing_) {
-        stats_.probes++;
-        probing_ = false;
+    (kind == RoundKind::lookup ? stats_.lookup_rounds : stats_.early_exit_rounds)++;
+    judge(track(kind), per_token);
+}
+
+void SpecGate::judge(Track & t, double per_token) {
+    if (t.probing) {
         // a probe is judged on its own round: the average still remembers why we paused
-        spec_ = per_token;
+        stats_.probes++;
+        t.probing = false;
+        t.avg = per_token;
+    } else {
+        t.avg = t.avg < 0 ? per_token : smoothing_ * per_token + (1.0 - smoothing_) * t.avg;
     }
     if (!enabled_ || plain_ < 0) return;
-    if (spec_ > plain_) {  // behind: pause, longer each time in a row
+    if (t.avg > plain_ * (1.0 - margin_)) {  // behind: pause this source, longer each time in a row
         stats_.switch_offs++;
-        plain_left_ = backoff_;
-        backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+        t.paused_for = t.backoff;
+        t.backoff = std::min(t.backoff * 2, kMaxBackoff);
     } else {
-        backoff_ = kMinBackoff;
+        t.backoff = kMinBackoff;
     }
 }
 

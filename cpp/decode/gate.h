@@ -3,49 +3,74 @@
 // A speculative round costs drafting plus a batched deep pass and may emit
 // many tokens or one; a plain round costs one token's forward. Which is
 // cheaper per emitted token depends on the machine's batch costs and on how
-// predictable the text is, and it changes within a request. The gate keeps a
-// running average of milliseconds per emitted token for each kind of round,
-// runs plain rounds while speculation is behind, and probes speculation again
-// after a backoff that doubles each time the probe loses. Both kinds of round
-// emit the full model's tokens, so the output never depends on the gate.
+// predictable the text is, and it changes within a request. The two draft
+// sources differ in both: n-gram lookup drafts cost no layers but are only
+// as good as the text repeats; early-exit drafts cost shallow layers per
+// draft. So the gate keeps a running average of milliseconds per emitted token
+// for plain rounds and for the rounds of each source, lets a source draft only
+// while its rounds beat plain decoding by a margin, and probes a paused source
+// again after a backoff that doubles each time the probe loses. Every round
+// emits the full model's tokens, so the output never depends on the gate.
 #pragma once
 
 #include <cstdint>
 
 namespace sb {
 
+// what a round was: plain, or drafted by a source (a speculative round whose
+// drafting found nothing to propose and checked no exit is a plain round)
+enum class RoundKind { plain = 0, lookup = 1, early_exit = 2 };
+
 struct GateStats {
-    int64_t spec_rounds = 0;   // speculative rounds run
-    int64_t plain_rounds = 0;  // plain rounds run instead (while speculation was behind, or to measure)
-    int64_t switch_offs = 0;   // times speculation was found behind and paused
-    int64_t probes = 0;        // speculative rounds run after a pause
+    int64_t spec_rounds = 0;   // speculative rounds run (either source)
+    int64_t plain_rounds = 0;  // plain rounds (to price a token, while speculation was behind, or nothing to draft)
+    int64_t switch_offs = 0;   // times a source was found behind and paused
+    int64_t probes = 0;        // rounds of a source run after its pause
+    int64_t lookup_rounds = 0;      // of spec_rounds: drafted by n-gram lookup
+    int64_t early_exit_rounds = 0;  // of spec_rounds: drafted by early exit
 };
 
 class SpecGate {
   public:
-    // smoothing: weight of the newest round in each running average
-    explicit SpecGate(bool enabled = true, double smoothing = 0.3) : enabled_(enabled), smoothing_(smoothing) {}
+    // smoothing: weight of the newest round in each running average;
+    // margin: how much cheaper per token a source's rounds must be than plain ones
+    explicit SpecGate(bool enabled = true, double smoothing = 0.3, double margin = kMargin)
+        : enabled_(enabled), smoothing_(smoothing), margin_(margin) {}
 
-    // whether the next round should speculate
-    bool want_spec() const;
+    // whether the next round may draft from this source
+    bool allows(RoundKind source) const;
+    // whether the next round may speculate at all
+    bool want_spec() const { return allows(RoundKind::lookup) || allows(RoundKind::early_exit); }
     // a finished round: its kind, wall time and tokens emitted
-    void record(bool spec, double ms, int n_emitted);
+    void record(RoundKind kind, double ms, int n_emitted);
 
-    double spec_ms_per_token() const { return spec_; }    // < 0: not measured yet
-    double plain_ms_per_token() const { return plain_; }
+    double plain_ms_per_token() const { return plain_; }  // < 0: not measured yet
+    double ms_per_token(RoundKind source) const { return track(source).avg; }
+    // the better source's average (what the earlier one-source gate reported)
+    double spec_ms_per_token() const;
     const GateStats & stats() const { return stats_; }
 
     static constexpr int kWarmupPlain = 2;   // plain rounds that price a token before the first speculation
-    static constexpr int kMinBackoff = 8;    // plain rounds after speculation first loses
+    static constexpr int kMinBackoff = 8;    // rounds without a source after it first loses
     static constexpr int kMaxBackoff = 256;
+    static constexpr double kMargin = 0.03;  // noise in the averages must not keep a losing source on
 
   private:
+    struct Track {  // one draft source
+        double avg = -1.0;        // ms per emitted token of its rounds
+        int paused_for = 0;       // rounds left before it may draft again
+        int backoff = kMinBackoff;
+        bool probing = false;     // its next round is judged on its own
+    };
+    Track & track(RoundKind k) { return k == RoundKind::lookup ? lookup_ : early_exit_; }
+    const Track & track(RoundKind k) const { return k == RoundKind::lookup ? lookup_ : early_exit_; }
+    void judge(Track & t, double per_token);
+
     bool enabled_;
-    double smoothing_;
-    double spec_ = -1.0, plain_ = -1.0;
-    int plain_left_ = kWarmupPlain;
-    int backoff_ = kMinBackoff;
-    bool probing_ = false;
+    double smoothing_, margin_;
+    double plain_ = -1.0;
+    int warmup_left_ = kWarmupPlain;
+    Track lookup_, early_exit_;
     GateStats stats_;
 };
 

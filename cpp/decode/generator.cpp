@@ -87,6 +87,7 @@ void Generator::begin(const std::vector<int32_t> & prompt, const GenerateParams 
     result_ = GenerateResult{};
     spec_stats_ = SpecStats{};
     gate_ = SpecGate(params.spec_gate);
+    spec_.reset();
     result_.n_prompt = (int) prompt.size();
     stop_window_ = 16;
     for (const auto & s : params.stop) stop_window_ = std::max(stop_window_, s.size());
@@ -133,19 +134,28 @@ bool Generator::finished() {
     return !result_.finish_reason.empty();
 }
 
-void Generator::spec_round() {
+RoundKind Generator::spec_round(bool gated) {
     std::vector<int32_t> & emitted = result_.tokens;
     int max_new = engine_.n_ctx() - result_.n_prompt - (int) emitted.size();
     if (params_.max_tokens > 0) max_new = std::min(max_new, params_.max_tokens - (int) emitted.size());
     std::vector<int32_t> fresh;
-    spec_.round(last_, emitted, params_.sampling, params_.spec, max_new, fresh, spec_stats_,
-                params_.keep_logits ? &result_.logits : nullptr);
+    // the gate may have paused a draft source: this round drafts without it
+    const bool no_lookup = gated && !gate_.allows(RoundKind::lookup);
+    const bool no_exit = gated && !gate_.allows(RoundKind::early_exit);
+    if (no_lookup || no_exit) {
+        round_spec_ = params_.spec;
+        if (no_lookup) round_spec_.ngram = 0;
+        if (no_exit) round_spec_.exit_layers.clear();
+    }
+    const RoundKind kind = spec_.round(last_, emitted, params_.sampling, no_lookup || no_exit ? round_spec_ : params_.spec,
+                                       max_new, fresh, spec_stats_, params_.keep_logits ? &result_.logits : nullptr);
     // one token at a time, so stop conditions cut exactly where plain decoding would
     for (int32_t t : fresh) {
         emitted.push_back(t);
         last_ = t;
         if (finished()) break;
     }
+    return kind;
 }
 
 bool Generator::step() {
@@ -154,17 +164,18 @@ bool Generator::step() {
         return false;
     }
     // with specbound on, without the gate every round speculates
-    const bool spec = params_.specbound && (!params_.spec_gate || gate_.want_spec());
+    const bool gated = params_.specbound && params_.spec_gate;
+    const bool spec = params_.specbound && (!gated || gate_.want_spec());
     const size_t n_before = result_.tokens.size();
     const double t0 = now_ms();
+    RoundKind kind = RoundKind::plain;
     if (spec) {
-        spec_round();
+        kind = spec_round(gated);
     } else {
         last_ = plain_round(last_, params_.sampling, result_.tokens);
         if (params_.keep_logits) result_.logits.insert(result_.logits.end(), logits_.begin(), logits_.end());
     }
-    if (params_.specbound && params_.spec_gate)
-        gate_.record(spec, now_ms() - t0, std::max(1, (int) result_.tokens.size() - (int) n_before));  // an EOG dropped: 1
+    if (gated) gate_.record(kind, now_ms() - t0, std::max(1, (int) result_.tokens.size() - (int) n_before));  // an EOG dropped: 1
     // a stop cut the round short (or dropped an end-of-generation token): one row per token
     if (params_.keep_logits) result_.logits.resize(result_.tokens.size() * (size_t) engine_.hparams().n_vocab);
     result_.rounds++;

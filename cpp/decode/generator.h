@@ -53,7 +53,8 @@ class Generator {
     // evaluates prompt[n_keep..] and leaves the last token's logits in logits_
     void prefill(const std::vector<int32_t> & prompt, int n_keep);
     int32_t plain_round(int32_t last, const SamplingParams & sp, std::vector<int32_t> & emitted);
-    void spec_round();
+    // a SpecBound round without the draft sources the gate paused (gated); its kind
+    RoundKind spec_round(bool gated);
     bool finished();
 
     Engine & engine_;
@@ -61,6 +62,7 @@ class Generator {
     int n_batch_;
     Sampler sampler_;
     SpecBound spec_;
+    SpecParams round_spec_;  // this round's parameters where the gate paused a source
     SpecStats spec_stats_;
     SpecGate gate_;
     std::vector<float> logits_;

@@ -2,6 +2,7 @@
 
 #include "speculation/ngram.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -17,14 +18,22 @@ float annealed_confidence(const float * z, int n, float temperature, int * arg) 
     return (float) (1.0 / sum);
 }
 
-void Drafter::draft(Draft & d, int32_t last, const std::vector<int32_t> & cached, const SpecParams & p, int w,
+void Drafter::draft(Draft & d, int32_t last, const std::vector<int32_t> & cached, const SpecParams & p, int room,
                     SpecStats & st) {
+    if (lookup_len_ < 0) lookup_len_ = std::max(1, p.w_max);
+    const int w_lookup = std::min(lookup_len_, room), w_exit = std::min(p.w_max, room);
     d.toks = { { last, (int32_t) cached.size(), 0 } };
-    d.hidden.assign((size_t) (w + 1) * engine_.hparams().n_embd, 0.0f);
-    const bool cut_by_limit = w < p.w_max;  // bounded by max_new / context, not by w_max
-    d.from_lookup = p.ngram > 0 && w > 0 && draft_lookup(d, cached, p.ngram, w, st);
-    if (!d.from_lookup) draft_early_exit(d, p, w, st);
+    d.hidden.assign((size_t) (std::max(w_lookup, w_exit) + 1) * engine_.hparams().n_embd, 0.0f);
+    d.from_lookup = p.ngram > 0 && w_lookup > 0 && draft_lookup(d, cached, p.ngram, w_lookup, st);
+    if (!d.from_lookup && !p.exit_layers.empty()) draft_early_exit(d, p, w_exit, st);
+    const int w = d.from_lookup ? w_lookup : w_exit;
+    const bool cut_by_limit = room < (d.from_lookup ? lookup_len_ : p.w_max);  // not by the draft length
     if ((int) d.toks.size() - 1 == w && w > 0) (cut_by_limit ? st.stops_limit : st.stops_w_max)++;
+}
+
+void Drafter::lookup_outcome(int n_drafted, int n_accepted) {
+    if (n_accepted < n_drafted) lookup_len_ = std::max(2, n_accepted + 1);
+    else if (n_drafted >= lookup_len_) lookup_len_ = std::min(2 * lookup_len_, kMaxLookupDraft);
 }
 
 bool Drafter::draft_lookup(Draft & d, const std::vector<int32_t> & cached, int n_max, int w, SpecStats & st) {

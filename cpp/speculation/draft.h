@@ -31,10 +31,24 @@ class Drafter {
   public:
     explicit Drafter(Engine & engine) : engine_(engine) {}
 
-    // Drafts up to w tokens after `last`, the newest emitted token, which
-    // follows the cached tokens (`cached`, all in the KV cache). Counts the
-    // drafts, their exit depths and why drafting stopped in st.
-    void draft(Draft & d, int32_t last, const std::vector<int32_t> & cached, const SpecParams & p, int w, SpecStats & st);
+    // Drafts after `last`, the newest emitted token, which follows the cached
+    // tokens (`cached`, all in the KV cache): up to w_max early exits, or up to
+    // the lookup length n-gram drafts, never more than `room` (what may still
+    // be emitted and fits the context). Counts the drafts, their exit depths
+    // and why drafting stopped in st.
+    void draft(Draft & d, int32_t last, const std::vector<int32_t> & cached, const SpecParams & p, int room,
+               SpecStats & st);
+
+    // How the last lookup round went: the lookup length doubles (up to
+    // kMaxLookupDraft) while every lookup draft is accepted and falls back to
+    // one past the accepted ones on a rejection. Where the text is being
+    // copied, long runs are right and a long draft costs one batched pass;
+    // elsewhere a wrong long draft would cost a wide batch for nothing.
+    void lookup_outcome(int n_drafted, int n_accepted);
+    // a new generation: the lookup length starts again from w_max
+    void reset() { lookup_len_ = -1; }
+
+    static constexpr int kMaxLookupDraft = 16;
 
   private:
     // n-gram lookup drafts (none where the last n-gram does not recur)
@@ -46,6 +60,7 @@ class Drafter {
     void advance(Draft & d, size_t j, int l, bool check, SpecStats & st);
 
     Engine & engine_;
+    int lookup_len_ = -1;       // n-gram drafts per lookup round (-1: w_max at the next round)
     std::vector<float> hbuf_;   // scratch for forward()
     std::vector<float> check_;  // exit-head logits
 };

@@ -21,19 +21,21 @@ static void count_acceptance(const Draft & d, int n_accepted, SpecStats & st) {
     if (d.toks.size() > 1 && n_keep == d.toks.size()) st.rounds_all_accepted++;
 }
 
-void SpecBound::round(int32_t last, const std::vector<int32_t> & emitted, const SamplingParams & sp,
+RoundKind SpecBound::round(int32_t last, const std::vector<int32_t> & emitted, const SamplingParams & sp,
                       const SpecParams & p, int max_new, std::vector<int32_t> & out, SpecStats & st,
                       std::vector<float> * keep_logits) {
     KvCells & cells = engine_.kv().cells;
     const int n_layer = engine_.hparams().n_layer, n_vocab = engine_.hparams().n_vocab;
     const int p0 = cells.size();  // position of `last`
-    // drafts are bounded by w_max, by what may still be emitted, and by the context
-    const int w = std::max(0, std::min({ p.w_max, max_new - 1, engine_.n_ctx() - 1 - p0 }));
+    // drafts are bounded by what may still be emitted and by the context (and,
+    // per source, by w_max or the lookup length)
+    const int room = std::max(0, std::min(max_new - 1, engine_.n_ctx() - 1 - p0));
     if ((int) st.exit_depth_hist.size() < n_layer + 1) st.exit_depth_hist.assign(n_layer + 1, 0);
     st.rounds++;
 
     const double t0 = now_ms();
-    drafter_.draft(draft_, last, cells.tokens(), p, w, st);
+    const int64_t checks_before = st.exit_checks;
+    drafter_.draft(draft_, last, cells.tokens(), p, room, st);
     const double t1 = now_ms();
 
     deep_pass(engine_, draft_, logits_, st);
@@ -49,9 +51,12 @@ void SpecBound::round(int32_t last, const std::vector<int32_t> & emitted, const 
         keep_logits->insert(keep_logits->end(), logits_.begin(), logits_.begin() + (out.size() - n_out) * (size_t) n_vocab);
 
     count_acceptance(draft_, n_accepted, st);
+    if (draft_.from_lookup) drafter_.lookup_outcome((int) drafts_.size(), n_accepted);
     st.emitted_tokens += (int64_t) out.size();
     st.draft_ms += t1 - t0;
     st.verify_ms += now_ms() - t1;
+    if (draft_.from_lookup) return RoundKind::lookup;
+    return st.exit_checks > checks_before ? RoundKind::early_exit : RoundKind::plain;
 }
 
 } // namespace sb

@@ -4,6 +4,7 @@
 // full model's choices decide what is kept (speculation/accept.h).
 #pragma once
 
+#include "decode/gate.h"
 #include "engine/engine.h"
 #include "sample/sampler.h"
 #include "speculation/accept.h"
@@ -25,9 +26,13 @@ class SpecBound {
     // tokens into `out` (in order); the cache's cells end with the tokens whose
     // KV is now final. `emitted`: the tokens generated so far (ending with
     // `last`), for the sampling penalties. With keep_logits, the logits row of
-    // each emitted token is appended to it.
-    void round(int32_t last, const std::vector<int32_t> & emitted, const SamplingParams & sp, const SpecParams & p,
+    // each emitted token is appended to it. Returns what kind of round it was:
+    // drafted by lookup or early exit, or plain where nothing was drafted or checked.
+    RoundKind round(int32_t last, const std::vector<int32_t> & emitted, const SamplingParams & sp, const SpecParams & p,
                int max_new, std::vector<int32_t> & out, SpecStats & st, std::vector<float> * keep_logits = nullptr);
+
+    // a new generation: drafting forgets what it learned about the last one
+    void reset() { drafter_.reset(); }
 
   private:
     Engine & engine_;
