@@ -112,14 +112,25 @@ def _worker_config(model: str, path: str, args) -> dict:
     return cfg
 
 
-def _run_prompts(model, workers, prompts, token_lists, args, progress) -> List[dict]:
+def _run_prompts(model, workers, prompts, token_lists, args, progress, failed: Dict[str, str]) -> List[dict]:
+    """Every prompt through every system; a peer system that fails (a crash in
+    its own library) is dropped from the rest of the model's run and named in
+    `failed`; the baseline and our systems must not fail."""
     for w in workers.values():  # warm-up: page in the weights, first-call allocations
         w.run(token_lists[0], 8)
     records = []
     for p, toks in zip(prompts, token_lists):
         recs = {}
-        for s, w in workers.items():
-            recs[s] = make_record(model, s, p, len(toks), w.run(toks, args.tokens), args.tokens)
+        for s, w in list(workers.items()):
+            try:
+                recs[s] = make_record(model, s, p, len(toks), w.run(toks, args.tokens), args.tokens)
+            except RuntimeError as e:
+                if s == BASELINE or s in SPECBOUND_SYSTEMS or s == "ours_plain":
+                    raise
+                failed[s] = f"failed on {p['id']}: {str(e).strip().splitlines()[-1]}"
+                print(f"\nbench: {model} {s} {failed[s]}; dropped for this model", file=sys.stderr)
+                w.proc.kill()
+                del workers[s]
             progress.step(f"{model} {s} {p['id']}")
         compare(recs)
         records += recs.values()
@@ -139,8 +150,9 @@ def run_model(model: str, prompts: List[dict], args, progress: Progress) -> tupl
     try:
         for s in systems:
             workers[s] = make_worker({**cfg, "system": s})
-        records = _run_prompts(model, workers, prompts, token_lists, args, progress)
-        infos = {}
+        failed: Dict[str, str] = {}
+        records = _run_prompts(model, workers, prompts, token_lists, args, progress, failed)
+        infos = {s: {"error": why} for s, why in failed.items()}
         for s, w in list(workers.items()):
             infos[s] = {**w.info, "peak_rss_mib": w.close() / 1024.0}
             del workers[s]

@@ -106,7 +106,7 @@ def markdown(summary: List[dict], by_workload: List[dict], meta: dict) -> str:
                 + (" (forced on: the profile measured no gain and switches speculation off, so `Llama()` "
                    "decodes plain here, as in the ours_plain row)." if sb.get("forced_on") else ".")
             )
-        if "llama_cpp_draft" in infos:
+        if "draft_model" in infos.get("llama_cpp_draft", {}):
             lines.append(
                 f"Draft model for {model}: {infos['llama_cpp_draft']['draft_model']}, "
                 f"k={infos['llama_cpp_draft']['draft_k']}."

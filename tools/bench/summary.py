@@ -38,7 +38,7 @@ def summarize(records: List[dict], infos: Dict[str, dict], keys=("model", "syste
             row["acceptance"] = _ratio(sum(r["accepted_tokens"] for r in rs), sum(r["draft_tokens"] for r in rs))
         row["tokens_per_round"] = _ratio(sum(r["emitted"] for r in rs), sum(r["rounds"] for r in rs))
         row["layer_evals_per_token"] = _ratio(sum(r["layer_evals"] for r in rs), sum(r["emitted"] for r in rs))
-        row["peak_rss_mib"] = infos[model][system]["peak_rss_mib"]
+        row["peak_rss_mib"] = infos[model][system].get("peak_rss_mib", float("nan"))  # nan: the system failed
         row["same_as_llama_cpp"] = sum(r["same_as_llama_cpp"] for r in rs)
         if all("same_as_ours_plain" in r for r in rs):
             row["same_as_ours_plain"] = sum(r["same_as_ours_plain"] for r in rs)
