@@ -209,10 +209,7 @@ class LlamaCppRunner:
 def _completion_token_ids(llm, n_completion: int) -> List[int]:
     """The token ids of the last completion. No public API returns them, so this
     reads the engine's result (internal); its first n_completion are the completion."""
-    result = llm._session.result()
-    # (a dict from the engine's binding until GenerateResult became a bound class)
-    tokens = result["tokens"] if isinstance(result, dict) else result.tokens
-    return list(tokens[:n_completion])
+    return list(llm._session.result().tokens[:n_completion])
 
 
 class OursRunner:
