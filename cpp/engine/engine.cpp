@@ -9,8 +9,24 @@
 
 namespace sb {
 
+static bool env_flag(const char * name) {
+    const char * v = std::getenv(name);
+    return v && *v && std::strcmp(v, "0") != 0;
+}
+
+// SPECBOUND_DEVICE_COLUMNS, checked before anything is loaded
+static int device_columns_from_env() {
+    const char * v = std::getenv("SPECBOUND_DEVICE_COLUMNS");
+    if (!v || !*v) return 4;
+    char * end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end || n < 0 || n > 64) throw std::invalid_argument("SPECBOUND_DEVICE_COLUMNS must be an integer in [0, 64]");
+    return (int) n;
+}
+
 Engine::Engine(const std::string & path, const EngineParams & params) : params_(params) {
     if (params.n_ctx <= 0) throw std::invalid_argument("n_ctx must be positive");
+    device_columns_ = device_columns_from_env();
     if (params.n_threads <= 0 || params.n_threads_batch <= 0) throw std::invalid_argument("thread counts must be positive");
     if (ggml_backend_reg_count() == 0) ggml_backend_load_all();
     try {
@@ -33,18 +49,37 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     if (!set_use_ref_) throw std::runtime_error("this ggml's CPU backend has no ggml_backend_cpu_set_use_ref: "
                                                 "batch-invariant decoding is impossible with it");
     decide_kernels();
-    const char * debug_env = std::getenv("SPECBOUND_DEBUG_NONINVARIANT");
-    debug_noninvariant_ = debug_env && *debug_env && std::strcmp(debug_env, "0") != 0;
+    debug_noninvariant_ = env_flag("SPECBOUND_DEBUG_NONINVARIANT");
+    debug_device_path_ = env_flag("SPECBOUND_DEBUG_DEVICE_PATH");
 
     std::vector<ggml_backend_t> backends;
     if (model_.gpu_dev) {
+        // Measured on an H200 (tools/gpu/modes.py): with ggml-cuda's CUDA graphs
+        // a replayed single-token pass did not give the bits of the same position
+        // in a batch, even with every matmul by single columns; without them,
+        // chunks of 1 and of 4 columns were invariant. ggml-cuda reads this once
+        // per process, at its first graph: where that already happened, the
+        // run-time invariance check finds out and SpecBound stays off.
+        if (device_columns_ > 0 && !std::getenv("GGML_CUDA_DISABLE_GRAPHS")) {
+#ifdef _WIN32
+            _putenv_s("GGML_CUDA_DISABLE_GRAPHS", "1");
+#else
+            setenv("GGML_CUDA_DISABLE_GRAPHS", "1", 0);
+#endif
+        }
         gpu_ = ggml_backend_dev_init(model_.gpu_dev, nullptr);
         if (!gpu_) throw std::runtime_error("cannot initialise the GPU backend");
         backends.push_back(gpu_);
     }
     backends.push_back(cpu_);
-    sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), kMaxGraphNodes, false, gpu_ != nullptr);
-    meta_.resize(ggml_tensor_overhead() * kMaxGraphNodes + ggml_graph_overhead_custom(kMaxGraphNodes, false));
+    if (gpu_ || debug_device_path_) max_nodes_ = kMaxGraphNodesDevicePath;
+    sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), max_nodes_, false, gpu_ != nullptr);
+    meta_.resize(ggml_tensor_overhead() * max_nodes_ + ggml_graph_overhead_custom(max_nodes_, false));
+}
+
+void Engine::set_device_columns(int n) {
+    if (n < 0 || n > 64) throw std::invalid_argument("device_columns must be in [0, 64]");
+    device_columns_ = n;
 }
 
 void Engine::decide_kernels() {
@@ -64,6 +99,12 @@ std::vector<std::string> Engine::device_report() const {
     std::vector<std::string> out = { device_line(ggml_backend_get_device(cpu_)) };
     if (gpu_) out.push_back(device_line(model_.gpu_dev) + ", last " + std::to_string(model_.n_gpu_layers) + " layers");
     if (debug_noninvariant_) out.push_back("SPECBOUND_DEBUG_NONINVARIANT: prompt-phase kernels in the decode phase");
+    if (debug_device_path_) out.push_back("SPECBOUND_DEBUG_DEVICE_PATH: the GPU decode path for CPU weights");
+    // the decode path off the CPU is part of what a verdict holds for
+    if (gpu_ || debug_device_path_)
+        out.push_back(device_columns_ ? "decode off the CPU: matmuls by " + std::to_string(device_columns_) +
+                                            " column(s), attention per query"
+                                      : "decode off the CPU: ggml's batched kernels");
     return out;
 }
 

@@ -76,6 +76,15 @@ class Engine {
     // the prompt-phase kernels, which are not batch-invariant. For testing the
     // run-time invariance check and its fallback only.
     bool debug_noninvariant() const { return debug_noninvariant_; }
+    // Decode-phase matmuls of weights off the CPU run in chunks of this many
+    // columns, attention per query (GraphBuilder::device_columns); 0: ggml's
+    // batched kernels, not batch-invariant on a GPU. SPECBOUND_DEVICE_COLUMNS sets
+    // it at construction (default 4: ggml-cuda's mmvq splits a dot product the
+    // same way for 1-4 columns). SPECBOUND_DEBUG_DEVICE_PATH=1 takes the same
+    // path for CPU weights too (tests: it must give the CPU path's bits).
+    int device_columns() const { return device_columns_; }
+    void set_device_columns(int n);
+    bool debug_device_path() const { return debug_device_path_; }
     // bytes of the matmul weights one full-depth token reads (layers + LM head)
     size_t decode_weight_bytes() const;
 
@@ -89,6 +98,8 @@ class Engine {
     Timing timing;
 
     static constexpr size_t kMaxGraphNodes = 16384;
+    // per-column matmuls and per-query attention take ~35 nodes per row and layer
+    static constexpr size_t kMaxGraphNodesDevicePath = 65536;
 
   private:
     Model model_;
@@ -99,6 +110,9 @@ class Engine {
     ggml_backend_sched_t sched_ = nullptr;
     void (*set_use_ref_)(ggml_backend_t, bool) = nullptr;
     bool debug_noninvariant_ = false;
+    int device_columns_ = 4;
+    bool debug_device_path_ = false;
+    size_t max_nodes_ = kMaxGraphNodes;
     std::vector<uint8_t> meta_;  // graph-building arena, reused every call
     ggml_context * cand_ctx_ = nullptr;
     ggml_backend_buffer_t cand_buf_ = nullptr;

@@ -79,8 +79,10 @@ void Engine::build_graph(ForwardGraph & g, const ForwardPlan & plan, const std::
     const int n_rows = (int) rows.size();
     ggml_init_params ip = { meta_.size(), meta_.data(), true };
     g.ctx = ggml_init(ip);
-    g.gf = ggml_new_graph_custom(g.ctx, kMaxGraphNodes, false);
+    g.gf = ggml_new_graph_custom(g.ctx, max_nodes_, false);
     GraphBuilder b(g.ctx, g.gf, model_, kv_, invariant, &kernels_);
+    b.device_columns = device_columns_;
+    b.device_path_on_cpu = debug_device_path_;
     ggml_tensor * hin = nullptr;
     if (plan.reads_hidden) hin = g.input(GGML_TYPE_F32, hidden_in, (size_t) n_rows * hp.n_embd, hp.n_embd, n_rows);
 
@@ -139,6 +141,7 @@ Segment Engine::segment_inputs(ForwardGraph & g, const SegmentPlan & sp, const s
     Segment seg;
     seg.rows = sp.rows;
     seg.n_kv = kin.n_kv;
+    seg.n_kv_row = kin.n_kv_row;
     seg.pos = g.input(GGML_TYPE_I32, pos, m);
     seg.kv_idx = g.input(GGML_TYPE_I64, kin.cells, m);
     seg.mask = g.input(GGML_TYPE_F16, kin.mask, seg.n_kv, m);

@@ -21,7 +21,7 @@ std::vector<float> Engine::probe_matmul(const std::string & name, const float * 
 
     ggml_init_params ip = { meta_.size(), meta_.data(), true };
     ggml_context * ctx = ggml_init(ip);
-    ggml_cgraph * gf = ggml_new_graph_custom(ctx, kMaxGraphNodes, false);
+    ggml_cgraph * gf = ggml_new_graph_custom(ctx, max_nodes_, false);
     ggml_tensor * wv = ggml_view_2d(ctx, w, k, rows, w->nb[1], 0);
     ggml_tensor * xt = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
     ggml_set_input(xt);

@@ -4,6 +4,7 @@
 
 #include "kernels/kernels.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace sb {
@@ -29,13 +30,38 @@ ggml_tensor * GraphBuilder::rms_norm(ggml_tensor * x, ggml_tensor * w) {
 //
 // The quantized activation is shared by all weights of the same activation
 // type that read it (q/k/v, gate/up).
+//
+// Weights on a GPU: see device_columns (builder.h) and matmul_by_columns().
 ggml_tensor * GraphBuilder::matmul(ggml_tensor * w, ggml_tensor * x) {
+    if (invariant && device_columns > 0 && on_device(w->buffer)) return matmul_by_columns(w, x);
     const bool on_cpu = !w->buffer || ggml_backend_buffer_is_host(w->buffer);
     if (!invariant || !on_cpu) return ggml_mul_mat(ctx, w, x);
     if (const kernels::Kernel * k = kernel_table ? kernel_table->get(w->type) : nullptr)
         return kernels::matmul_op(ctx, k, w, quantized(x, k->act_type, true));
     if (!kernels::sgemm_may_take(w->type)) return ggml_mul_mat(ctx, w, x);
     return ggml_mul_mat(ctx, w, quantized(x, ggml_get_type_traits_cpu(w->type)->vec_dot_type, false));
+}
+
+bool GraphBuilder::on_device(ggml_backend_buffer_t buf) const {
+    return device_path_on_cpu || (buf && !ggml_backend_buffer_is_host(buf));
+}
+
+// ggml-cuda computes 1-8 columns with mmvq, whose split of the dot product
+// changes with the column count, and more with MMQ or cuBLAS: a chunk of
+// device_columns columns always takes the kernel a chunk of that size takes.
+// Each chunk's product is copied (cont) before anything reads it: ggml-cuda
+// fuses a lone matmul with the bias add or GLU after it, which would give a
+// single-token pass arithmetic that the chunks of a batch do not get.
+ggml_tensor * GraphBuilder::matmul_by_columns(ggml_tensor * w, ggml_tensor * x) {
+    const int64_t n = x->ne[1];
+    ggml_tensor * out = nullptr;
+    for (int64_t c0 = 0; c0 < n; c0 += device_columns) {
+        const int64_t nc = std::min<int64_t>(device_columns, n - c0);
+        ggml_tensor * xc = ggml_view_2d(ctx, x, x->ne[0], nc, x->nb[1], (size_t) c0 * x->nb[1]);
+        ggml_tensor * r = ggml_cont(ctx, ggml_mul_mat(ctx, w, xc));
+        out = out ? ggml_concat(ctx, out, r, 1) : r;
+    }
+    return out;
 }
 
 ggml_tensor * GraphBuilder::quantized(ggml_tensor * x, ggml_type type, bool ours) {
@@ -90,18 +116,35 @@ ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, 
     // write this batch's keys/values first; attention below reads them back
     ggml_build_forward_expand(gf, ggml_set_rows(ctx, kc, ggml_reshape_2d(ctx, k, row, m_rows), s.kv_idx));
     ggml_build_forward_expand(gf, ggml_set_rows(ctx, vc, ggml_reshape_2d(ctx, v, row, m_rows), s.kv_idx));
-    const size_t head_nb = ggml_row_size(kc->type, hp.head_dim);
-    ggml_tensor * kview = ggml_view_3d(ctx, kc, hp.head_dim, s.n_kv, hp.n_head_kv, kc->nb[1], head_nb, 0);
-    ggml_tensor * vview = ggml_view_3d(ctx, vc, hp.head_dim, s.n_kv, hp.n_head_kv, vc->nb[1], head_nb, 0);
     ggml_tensor * qp = ggml_permute(ctx, q, 0, 2, 1, 3);  // [head_dim, m, n_head]
+    if (kq_scale == 0.0f) kq_scale = 1.0f / sqrtf((float) hp.head_dim);
+    ggml_tensor * mask = hp.is_swa(il) ? s.mask_swa : s.mask;
     // With use_ref set on the CPU backend (decode phase) ggml computes each query
     // row on its own and skips masked cells: the result does not depend on the
     // batch or on how many cells are padded in.
-    if (kq_scale == 0.0f) kq_scale = 1.0f / sqrtf((float) hp.head_dim);
-    ggml_tensor * mask = hp.is_swa(il) ? s.mask_swa : s.mask;
-    ggml_tensor * out = ggml_flash_attn_ext(ctx, qp, kview, vview, mask, kq_scale, 0.0f, 0.0f);
+    if (!invariant || device_columns == 0 || !on_device(kc->buffer)) return attend(il, qp, s.n_kv, mask, kq_scale);
+    // On a GPU the kernel and its split over the cells depend on the number of
+    // queries and cells: each query alone, over the cells it would attend alone.
+    ggml_tensor * out = nullptr;
+    for (int64_t j = 0; j < m_rows; ++j) {
+        const int n_kv = s.n_kv_row[j];
+        ggml_tensor * qj = ggml_view_3d(ctx, qp, hp.head_dim, 1, hp.n_head, qp->nb[1], qp->nb[2], (size_t) j * qp->nb[1]);
+        ggml_tensor * mj = ggml_view_2d(ctx, mask, n_kv, 1, mask->nb[1], (size_t) j * mask->nb[1]);
+        ggml_tensor * oj = attend(il, qj, n_kv, mj, kq_scale);
+        out = out ? ggml_concat(ctx, out, oj, 1) : oj;
+    }
+    return out;
+}
+
+ggml_tensor * GraphBuilder::attend(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale) {
+    const HParams & hp = m.hp;
+    ggml_tensor * kc = kv.k[il], * vc = kv.v[il];
+    const size_t head_nb = ggml_row_size(kc->type, hp.head_dim);
+    ggml_tensor * kview = ggml_view_3d(ctx, kc, hp.head_dim, n_kv, hp.n_head_kv, kc->nb[1], head_nb, 0);
+    ggml_tensor * vview = ggml_view_3d(ctx, vc, hp.head_dim, n_kv, hp.n_head_kv, vc->nb[1], head_nb, 0);
+    ggml_tensor * out = ggml_flash_attn_ext(ctx, q, kview, vview, mask, kq_scale, 0.0f, 0.0f);
     ggml_prec_set_acc(out, GGML_PREC_F32);
-    return ggml_reshape_2d(ctx, out, (int64_t) hp.head_dim * hp.n_head, m_rows);
+    return ggml_reshape_2d(ctx, out, (int64_t) hp.head_dim * hp.n_head, q->ne[1]);
 }
 
 ggml_tensor * GraphBuilder::ffn_swiglu(const Layer & L, ggml_tensor * x) {

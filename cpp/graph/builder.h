@@ -14,6 +14,7 @@ namespace sb {
 struct Segment {
     std::vector<int> rows;         // request rows, in tensor column order
     int n_kv = 0;                  // attended cells
+    std::vector<int> n_kv_row;     // [m] attended cells of each row alone (per-query attention)
     ggml_tensor * pos = nullptr;   // I32 [m]
     ggml_tensor * kv_idx = nullptr;// I64 [m] cells written by these rows
     ggml_tensor * mask = nullptr;  // F16 [n_kv, m]
@@ -32,6 +33,14 @@ struct GraphBuilder {
     // Batch-invariant kernels (decode phase): see matmul().
     bool invariant;
     const kernels::KernelTable * kernel_table;  // our kernels per weight type (null: none)
+    // Weights and KV cache off the CPU (a GPU backend): ggml chooses the kernel,
+    // and with it the summation order, by the number of columns. In the decode
+    // phase such a matmul then runs in chunks of device_columns columns (1: each
+    // column alone, as a single-token pass computes it; 4: what ggml-cuda's mmvq
+    // computes with one split of the dot product) and attention runs per query
+    // over that query's own cells. 0: one op for the batch.
+    int device_columns = 0;
+    bool device_path_on_cpu = false;  // the same path for CPU weights (tests)
 
     ggml_tensor * rms_norm(ggml_tensor * x, ggml_tensor * w);
     ggml_tensor * matmul(ggml_tensor * w, ggml_tensor * x);
@@ -52,6 +61,10 @@ struct GraphBuilder {
     ggml_tensor * ffn_geglu(const Layer & L, ggml_tensor * x);  // GELU (tanh approximation) gate
 
   private:
+    bool on_device(ggml_backend_buffer_t buf) const;
+    ggml_tensor * matmul_by_columns(ggml_tensor * w, ggml_tensor * x);
+    // flash attention of queries q [head_dim, m, n_head] over the first n_kv cells of layer il
+    ggml_tensor * attend(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale);
     // x quantized to `type`: for our kernels (ours) or as mul_mat's non-contiguous input
     ggml_tensor * quantized(ggml_tensor * x, ggml_type type, bool ours);
     struct QuantizedInput { ggml_tensor * x; ggml_type type; bool ours; ggml_tensor * q; };

@@ -17,6 +17,7 @@ namespace sb {
 // What the attention of a set of rows needs from the cache (kv/kv_inputs.cpp).
 struct KvInputs {
     int n_kv = 0;                        // cells attended: the highest position + 1, padded
+    std::vector<int> n_kv_row;           // [m] what n_kv would be for each row alone (its position + 1, padded)
     std::vector<int64_t> cells;          // [m] the cell each row writes (its position)
     std::vector<ggml_fp16_t> mask;       // [m, n_kv] causal: 0 where a row sees a cell, -inf elsewhere
     std::vector<ggml_fp16_t> mask_swa;   // [m, n_kv] sliding window as well (only with n_swa > 0)

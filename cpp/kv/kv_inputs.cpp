@@ -15,6 +15,7 @@ KvInputs KvCache::inputs(const std::vector<int32_t> & pos, int n_swa) const {
         max_pos = std::max(max_pos, (int) p);
     }
     in.n_kv = std::min(n_cells, (int) GGML_PAD(max_pos + 1, kKvPad));
+    for (int32_t p : pos) in.n_kv_row.push_back(std::min(n_cells, (int) GGML_PAD(p + 1, kKvPad)));
     const int m = (int) pos.size();
     // causal mask; the sliding-window one also hides cells n_swa or more
     // positions back (llama.cpp's standard SWA: masked when pos_q - pos_k >= n_swa)

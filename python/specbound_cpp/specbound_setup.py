@@ -5,6 +5,7 @@ profile's verdict, then the run-time invariance check)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Set
@@ -76,6 +77,16 @@ def check_invariance(setup: SpecBoundSetup, session, path: str, n_threads: int, 
     if not setup.active:
         return  # plain decoding: nothing to check, nothing to pay
     setup.invariance = invariance_verdict(session, path, n_threads, setup.spec.w_max)
+    if not setup.invariance["ok"] and _may_retry_by_single_columns(session):
+        # off the CPU, chunks of several columns are the cheap setting; where they
+        # are not invariant, single columns may be (each as a single-token pass)
+        wide = session.device_columns
+        session.device_columns = 1
+        retry = invariance_verdict(session, path, n_threads, setup.spec.w_max)
+        if retry["ok"]:
+            setup.invariance = retry
+        else:
+            session.device_columns = wide
     if verbose:
         how = "cached verdict" if setup.invariance["cached"] else f"{setup.invariance['seconds']:.2f} s"
         print(f"specbound_cpp: {describe(setup.invariance)} [{how}]", file=sys.stderr)
@@ -85,3 +96,10 @@ def check_invariance(setup: SpecBoundSetup, session, path: str, n_threads: int, 
         if explicit:
             raise RuntimeError(f"specbound=True, but SpecBound would not be exact here: {setup.source}. "
                                "Leave specbound unset to fall back to plain decoding, or pass specbound=False.")
+
+
+def _may_retry_by_single_columns(session) -> bool:
+    """Weights off the CPU, chunks wider than one column, and no
+    SPECBOUND_DEVICE_COLUMNS chosen by the user."""
+    off_cpu = any(d.startswith("decode off the CPU: matmuls by") for d in session.devices())
+    return off_cpu and session.device_columns > 1 and not os.environ.get("SPECBOUND_DEVICE_COLUMNS")

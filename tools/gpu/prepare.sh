@@ -23,6 +23,12 @@
 #   SPECBOUND_GPU_PYTHONS    CPython versions to fetch binary wheels for
 #                            (default: "3.10 3.11 3.12")
 #   SPECBOUND_GPU_LIMIT_MIB  upload limit, bundle + working tree (default: 64)
+#   SPECBOUND_GPU_PRESENT    wheels to leave out, because the GPU machine's Python
+#                            has those packages (names as in the wheel files). For
+#                            this workplace's 'cuda' image (tools/gpu/README.md):
+#                            "numpy pyyaml pygments charset_normalizer markupsafe"
+#                            (23 -> 6 MiB with SPECBOUND_GPU_PYTHONS=3.12);
+#                            recorded in PRESENT.txt
 #   SPECBOUND_GPU_SDIST      use this llama-cpp-python sdist instead of downloading it
 #   SPECBOUND_CACHE          where the models are (default: ~/.cache/specbound_cpp)
 set -euo pipefail
@@ -191,6 +197,12 @@ done
 # Python 3.11 would be missed. They are pure Python and small; fetch them always.
 "${PIP[@]}" download --quiet --only-binary=:all: --no-deps -d "$TMP/out/wheels" \
   "tomli>=1" "exceptiongroup>=1"
+for pkg in ${SPECBOUND_GPU_PRESENT:-}; do
+  [[ "$pkg" =~ ^[A-Za-z0-9_]+$ ]] || die "SPECBOUND_GPU_PRESENT: '$pkg' is not a wheel name like pyyaml"
+  rm -f "$TMP/out/wheels/$pkg"-*.whl
+  echo "$pkg" >> "$TMP/out/PRESENT.txt"
+done
+[[ -z "${SPECBOUND_GPU_PRESENT:-}" ]] || note "left out (the GPU machine has them): ${SPECBOUND_GPU_PRESENT}"
 note "$(find "$TMP/out/wheels" -name '*.whl' | wc -l) wheels, $(du -sm "$TMP/out/wheels" | cut -f1) MiB"
 
 cp "$TRIM_LOG" "$TMP/out/TRIM.txt"

@@ -13,6 +13,10 @@
 #   test     pytest on the GPU (all layers offloaded): batch invariance, parity
 #            with llama.cpp, SpecBound exactness, for the models present
 #   speed    tools/gpu/speed.py: llama-cpp-python vs our plain vs SpecBound
+#   modes    tools/gpu/modes.py: invariance, exactness and batch cost per
+#            device_columns setting (1, 4, 0 and 1 without ggml-cuda's fusion), on
+#            the random test models in tools/gpu/xfer/random/ (tools/gpu/random_models.py)
+#            and the registry models present
 #   recv     move model parts carried in tools/gpu/xfer/ into the model cache
 #            and assemble the files whose parts are all there
 #   all      build install test speed
@@ -244,6 +248,7 @@ step_test() {
     expr="not (${expr# or })"
     echo "deselected (model not here): ${missing[*]}"
   fi
+  preload_libstdcxx
   # every layer on the GPU, in our sessions and in the llama.cpp references
   local rc=0 extra=()
   read -r -a extra <<< "${SPECBOUND_GPU_PYTEST_ARGS:-}"
@@ -257,9 +262,40 @@ step_test() {
   return "$rc"
 }
 
+# The CUDA build on the device image (CUDA 13.0, its /opt/gcc) exports 3424 of
+# libstdc++'s own symbols from libggml-cuda.so. Under pytest, libllama's
+# std::regex (the tokenizer, at model load) then bound to that copy and crashed
+# (SIGSEGV in std::__detail::_BracketMatcher, measured 2026-11-26); a standalone
+# process did not. Preloading the system libstdc++ binds every library to one copy.
+preload_libstdcxx() {
+  local lib so std
+  lib="$("$PY" -c 'import llama_cpp, pathlib; print(pathlib.Path(llama_cpp.__file__).parent / "lib")' 2>/dev/null)" || return 0
+  so="$(find "$lib" -maxdepth 1 -name 'libggml-cuda.so*' -type f 2>/dev/null | head -n 1)"
+  [[ -n "$so" ]] || return 0
+  nm -D --defined-only "$so" 2>/dev/null | grep -qE ' T _ZN?K?St' || return 0
+  std="$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ { print $NF; exit }')"
+  [[ -n "$std" ]] || std=/lib/x86_64-linux-gnu/libstdc++.so.6
+  [[ -e "$std" ]] || return 0
+  export LD_PRELOAD="$std${LD_PRELOAD:+:$LD_PRELOAD}"
+  echo "libggml-cuda.so exports libstdc++ symbols: LD_PRELOAD=$std"
+}
+
+step_modes() {
+  [[ -x "$PY" ]] || die "no venv: run the build and install steps first"
+  link_models
+  preload_libstdcxx
+  local models=() f
+  for f in "$ROOT"/tools/gpu/xfer/random/*.gguf "$SPECBOUND_CACHE"/models/*.gguf; do
+    [[ -f "$f" ]] && models+=("$f")
+  done
+  (( ${#models[@]} )) || die "no model: run tools/gpu/random_models.py tools/gpu/xfer/random here and carry it"
+  "$PY" "$ROOT/tools/gpu/modes.py" "${models[@]}" --columns "${SPECBOUND_GPU_COLUMNS:-1,4,0}" --nofusion 1
+}
+
 step_speed() {
   [[ -x "$PY" ]] || die "no venv: run the build and install steps first"
   link_models
+  preload_libstdcxx
   "$PY" "$ROOT/tools/gpu/speed.py" --json "$LOGS/speed.json" --markdown "$LOGS/speed.md"
 }
 
@@ -303,7 +339,7 @@ summary() {
   echo
   echo "== summary ($WORK)"
   local s
-  for s in build install test speed recv; do
+  for s in build install test speed modes recv; do
     [[ -f "$STATUS/$s" ]] && printf '  %-8s %s\n' "$s" "$(cat "$STATUS/$s")"
   done
   if [[ -f "$LOGS/test.log" ]]; then
@@ -313,10 +349,10 @@ summary() {
   if [[ -n "${OUT:-}" && -d "${OUT:-}" ]]; then
     # at most 8 files come back from the machine: the logs and the results
     local f
-    for f in build.log install.log test.log speed.log speed.json test-junit.xml; do
+    for f in build.log install.log test.log speed.log speed.json modes.log test-junit.xml; do
       [[ -f "$LOGS/$f" ]] && cp "$LOGS/$f" "$OUT/"
     done
-    for s in build install test speed recv; do
+    for s in build install test speed modes recv; do
       [[ -f "$STATUS/$s" ]] && printf '%-8s %s\n' "$s" "$(cat "$STATUS/$s")"
     done > "$OUT/summary.txt"
   fi
@@ -331,6 +367,7 @@ run_step() {
     build) limit="${SPECBOUND_GPU_TIMEOUT_BUILD:-540}" ;;
     install) limit="${SPECBOUND_GPU_TIMEOUT_INSTALL:-240}" ;;
     test) limit="${SPECBOUND_GPU_TIMEOUT_TEST:-480}" ;;
+    modes) limit="${SPECBOUND_GPU_TIMEOUT_MODES:-240}" ;;
     speed) limit="${SPECBOUND_GPU_TIMEOUT_SPEED:-300}" ;;
     recv) limit=300 ;;
   esac
@@ -377,7 +414,7 @@ if [[ "${1:-}" == __step ]]; then
   mkdir -p "$LOGS"
   case "$2" in
     build) step_build ;; install) step_install ;; test) step_test ;;
-    speed) step_speed ;; recv) step_recv ;; *) die "unknown step $2" ;;
+    speed) step_speed ;; recv) step_recv ;; modes) step_modes ;; *) die "unknown step $2" ;;
   esac
   exit 0
 fi
@@ -386,7 +423,7 @@ steps=()
 for arg in "${@:-all}"; do
   case "$arg" in
     all) steps+=(build install test speed) ;;
-    build|install|test|speed|recv) steps+=("$arg") ;;
+    build|install|test|speed|recv|modes) steps+=("$arg") ;;
     summary) ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown step: $arg" ;;

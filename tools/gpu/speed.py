@@ -12,6 +12,7 @@ was. SpecBound text that differs from our plain decoding is an exactness
 failure (exit status 1); a difference from llama.cpp's own CUDA kernels is
 only reported (the parity tests judge that). Times are wall
 clock per call (prompt + generation), after one warm-up call per object.
+Each engine runs in a process of its own (CUDA graphs are decided per process).
 
     python tools/gpu/speed.py [--models NAME,...] [--tokens 128] [--json FILE] [--markdown FILE]
 
@@ -114,6 +115,19 @@ def run_engine(engine: str, path: str, args) -> dict:
         gc.collect()
 
 
+def run_engine_apart(engine: str, path: str, argv: list[str] | None) -> dict:
+    """run_engine in a process of its own: ggml-cuda decides once per process
+    whether it uses CUDA graphs (our engine turns them off for exactness), so
+    llama.cpp's figure must not share a process with ours."""
+    own = [a for a in (sys.argv[1:] if argv is None else argv)]
+    p = subprocess.run([sys.executable, __file__, *own, "--child", engine, path], capture_output=True, text=True)
+    lines = p.stdout.strip().splitlines()
+    if p.returncode != 0 or not lines:
+        sys.stderr.write(p.stderr[-3000:])
+        raise SystemExit(f"speed.py: {engine} on {path} failed (exit {p.returncode})")
+    return json.loads(lines[-1])
+
+
 def summarize(model: str, results: list[dict]) -> list[dict]:
     ref = next((r for r in results if r["engine"] == "llama.cpp"), None)
     plain = next((r for r in results if r["engine"] == "plain"), None)
@@ -168,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engines", default=",".join(ENGINES), help="subset of " + ",".join(ENGINES))
     p.add_argument("--json", help="write the results here")
     p.add_argument("--markdown", help="write the table here")
+    p.add_argument("--child", nargs=2, metavar=("ENGINE", "PATH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(run_engine(args.child[0], args.child[1], args)))
+        return 0
     engines = [e for e in args.engines.split(",") if e]
     if any(e not in ENGINES for e in engines):
         p.error(f"--engines: choose from {', '.join(ENGINES)}")
@@ -190,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for engine in engines:
             print(f"speed.py: {model} / {engine} ...", file=sys.stderr, flush=True)
-            results.append(run_engine(engine, path, args))
+            results.append(run_engine_apart(engine, path, argv))
         report["models"][model] = results
         rows += summarize(model, results)
     report["summary"] = rows
