@@ -3,6 +3,7 @@
 #include "profile/bandwidth.h"
 #include "profile/cost.h"
 #include "session.h"
+#include "speculation/draft.h"
 #include "speculation/ngram.h"
 
 #include <algorithm>
@@ -375,6 +376,16 @@ static void bind_acceptance_tests(nb::module_ & m) {
           "frequency_penalty"_a = 0.0f, "presence_penalty"_a = 0.0f);
 }
 
+// test entry point: the drafter's choice of the lookup draft length;
+// relative_cost[w - 1] is the cost of a pass of w rows over a single step
+static void bind_lookup_length_tests(nb::module_ & m) {
+    m.def("best_lookup_length", [](double p, int max_k, const std::vector<double> & relative_cost) {
+        if (max_k < 1 || (int) relative_cost.size() < max_k + 1)
+            throw std::invalid_argument("relative_cost needs an entry for each width 1..max_k + 1");
+        return sb::best_lookup_length(p, max_k, [&](int w) { return relative_cost[(size_t) w - 1]; });
+    }, "p"_a, "max_k"_a, "relative_cost"_a);
+}
+
 // test entry point: the forward pass's segment plan
 static void bind_segment_plan_tests(nb::module_ & m) {
     m.def("plan_forward",
@@ -425,6 +436,7 @@ NB_MODULE(_core, m) {
     bind_kernel_tests(m);
     bind_acceptance_tests(m);
     bind_segment_plan_tests(m);
+    bind_lookup_length_tests(m);
     nb::class_<Session> session(m, "Session");
     bind_session_model(session);
     bind_session_decode(session);

@@ -173,6 +173,7 @@ bool Generator::step() {
         kind = spec_round(gated);
     } else {
         last_ = plain_round(last_, params_.sampling, result_.tokens);
+        if (params_.specbound) spec_.single_step(now_ms() - t0);
         if (params_.keep_logits) result_.logits.insert(result_.logits.end(), logits_.begin(), logits_.end());
     }
     if (gated) gate_.record(kind, now_ms() - t0, std::max(1, (int) result_.tokens.size() - (int) n_before));  // an EOG dropped: 1

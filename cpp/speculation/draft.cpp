@@ -20,20 +20,56 @@ float annealed_confidence(const float * z, int n, float temperature, int * arg) 
 
 void Drafter::draft(Draft & d, int32_t last, const std::vector<int32_t> & cached, const SpecParams & p, int room,
                     SpecStats & st) {
-    if (lookup_len_ < 0) lookup_len_ = std::max(1, p.w_max);
-    const int w_lookup = std::min(lookup_len_, room), w_exit = std::min(p.w_max, room);
+    const int max_lookup = std::min(kMaxLookupDraft, room);
+    const int w_lookup = max_lookup > 0 ? lookup_length(max_lookup) : 0, w_exit = std::min(p.w_max, room);
     d.toks = { { last, (int32_t) cached.size(), 0 } };
     d.hidden.assign((size_t) (std::max(w_lookup, w_exit) + 1) * engine_.hparams().n_embd, 0.0f);
     d.from_lookup = p.ngram > 0 && w_lookup > 0 && draft_lookup(d, cached, p.ngram, w_lookup, st);
     if (!d.from_lookup && !p.exit_layers.empty()) draft_early_exit(d, p, w_exit, st);
     const int w = d.from_lookup ? w_lookup : w_exit;
-    const bool cut_by_limit = room < (d.from_lookup ? lookup_len_ : p.w_max);  // not by the draft length
+    const bool cut_by_limit = d.from_lookup ? w_lookup == room && room < kMaxLookupDraft : room < p.w_max;
     if ((int) d.toks.size() - 1 == w && w > 0) (cut_by_limit ? st.stops_limit : st.stops_w_max)++;
 }
 
-void Drafter::lookup_outcome(int n_drafted, int n_accepted) {
-    if (n_accepted < n_drafted) lookup_len_ = std::max(2, n_accepted + 1);
-    else if (n_drafted >= lookup_len_) lookup_len_ = std::min(2 * lookup_len_, kMaxLookupDraft);
+void Drafter::lookup_outcome(int n_drafted, int n_accepted, double pass_ms) {
+    // draft i is tried only when drafts 1..i-1 were accepted
+    hits_ = 0.9 * hits_ + n_accepted;
+    trials_ = 0.9 * trials_ + std::min(n_accepted + 1, n_drafted);
+    cost_.record(n_drafted + 1, pass_ms);
+}
+
+int Drafter::lookup_length(int max_k) const {
+    return best_lookup_length(hits_ / trials_, max_k, [this](int w) { return cost_.relative(w); });
+}
+
+int best_lookup_length(double p, int max_k, const std::function<double(int)> & relative_cost) {
+    p = std::clamp(p, 0.0, 1.0);
+    double gain = 1.0, pk = 1.0, best_rate = 0.0;
+    int best = 1;
+    for (int k = 1; k <= max_k; ++k) {
+        pk *= p;
+        gain += pk;
+        const double rate = gain / relative_cost(k + 1);
+        if (rate > best_rate) best_rate = rate, best = k;
+    }
+    return best;
+}
+
+void Drafter::PassCost::record(int width, double t) {
+    if (width < 1 || width >= kWidths || !(t > 0)) return;
+    n[width]++;
+    ms[width] += (t - ms[width]) / std::min(n[width], 8);  // a running mean of the recent passes
+}
+
+double Drafter::PassCost::relative(int width) const {
+    if (width <= 1) return 1.0;
+    if (n[1] == 0) return 1.0 + kPriorSlope * (width - 1);
+    if (width < kWidths && n[width] > 0) return ms[width] / ms[1];
+    double sxy = 0, sxx = 0;  // least squares through (1, 1) over the widths measured
+    for (int w = 2; w < kWidths; ++w)
+        if (n[w] > 0) sxy += (w - 1) * (ms[w] / ms[1] - 1.0), sxx += (double) (w - 1) * (w - 1);
+    const double slope = sxx > 0 ? std::max(0.0, sxy / sxx) : kPriorSlope;
+    return 1.0 + slope * (width - 1);
 }
 
 bool Drafter::draft_lookup(Draft & d, const std::vector<int32_t> & cached, int n_max, int w, SpecStats & st) {

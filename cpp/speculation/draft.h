@@ -9,6 +9,7 @@
 #include "speculation/params.h"
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace sb {
@@ -39,16 +40,38 @@ class Drafter {
     void draft(Draft & d, int32_t last, const std::vector<int32_t> & cached, const SpecParams & p, int room,
                SpecStats & st);
 
-    // How the last lookup round went: the lookup length doubles (up to
-    // kMaxLookupDraft) while every lookup draft is accepted and falls back to
-    // one past the accepted ones on a rejection. Where the text is being
-    // copied, long runs are right and a long draft costs one batched pass;
-    // elsewhere a wrong long draft would cost a wide batch for nothing.
-    void lookup_outcome(int n_drafted, int n_accepted);
-    // a new generation: the lookup length starts again from w_max
-    void reset() { lookup_len_ = -1; }
+    // How the last lookup round went: n_accepted of n_drafted lookup drafts,
+    // and how long its deep pass (with acceptance) took. Updates this request's
+    // per-draft acceptance of lookup drafts and the cost of a pass by width.
+    void lookup_outcome(int n_drafted, int n_accepted, double pass_ms);
+    // the time of one plain single-token step (the cost unit)
+    void single_step(double ms) { cost_.record(1, ms); }
+    // a new generation: acceptance and costs are learned again
+    void reset() {
+        hits_ = kPriorHits, trials_ = kPriorTrials;
+        cost_ = PassCost{};
+    }
+
+    // Lookup drafts per round, at least 1 and at most max_k: the k that
+    // maximises the expected tokens per unit of time, (1 + p + ... + p^k) /
+    // cost(k + 1), with p the per-draft acceptance so far (a 0.6 prior) and
+    // cost(w) the measured time of a pass of w rows over a single step. Where
+    // text is being copied (p near 1) long drafts pay; elsewhere one or two.
+    int lookup_length(int max_k) const;
 
     static constexpr int kMaxLookupDraft = 16;
+
+    // Time of a deep pass by its width (rows), relative to a single step:
+    // measured per width (running means), else a line through the widths
+    // measured so far, else a prior slope.
+    struct PassCost {
+        static constexpr int kWidths = kMaxLookupDraft + 2;
+        double ms[kWidths] = {};
+        int n[kWidths] = {};
+        void record(int width, double t);
+        double relative(int width) const;
+        static constexpr double kPriorSlope = 0.5;  // the 1.5B model's batch factors: about 0.45 per row
+    };
 
   private:
     // n-gram lookup drafts (none where the last n-gram does not recur)
@@ -60,10 +83,18 @@ class Drafter {
     void advance(Draft & d, size_t j, int l, bool check, SpecStats & st);
 
     Engine & engine_;
-    int lookup_len_ = -1;       // n-gram drafts per lookup round (-1: w_max at the next round)
+    static constexpr double kPriorHits = 1.2, kPriorTrials = 2.0;  // a 0.6 prior, worth two drafts
+    double hits_ = kPriorHits, trials_ = kPriorTrials;  // lookup drafts accepted / tried, decaying
+    PassCost cost_;
     std::vector<float> hbuf_;   // scratch for forward()
     std::vector<float> check_;  // exit-head logits
 };
+
+// The k in [1, max_k] that maximises the expected tokens per unit of time of a
+// round of k drafts, (1 + p + ... + p^k) / relative_cost(k + 1), where each
+// draft is accepted with probability p if all before it were, and
+// relative_cost(w) is the time of a pass of w rows over a single step.
+int best_lookup_length(double p, int max_k, const std::function<double(int)> & relative_cost);
 
 // max_v softmax(z / T)[v] and its argmax
 float annealed_confidence(const float * z, int n, float temperature, int * arg);

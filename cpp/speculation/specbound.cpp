@@ -51,7 +51,7 @@ RoundKind SpecBound::round(int32_t last, const std::vector<int32_t> & emitted, c
         keep_logits->insert(keep_logits->end(), logits_.begin(), logits_.begin() + (out.size() - n_out) * (size_t) n_vocab);
 
     count_acceptance(draft_, n_accepted, st);
-    if (draft_.from_lookup) drafter_.lookup_outcome((int) drafts_.size(), n_accepted);
+    if (draft_.from_lookup) drafter_.lookup_outcome((int) drafts_.size(), n_accepted, now_ms() - t1);
     st.emitted_tokens += (int64_t) out.size();
     st.draft_ms += t1 - t0;
     st.verify_ms += now_ms() - t1;

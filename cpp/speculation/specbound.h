@@ -33,6 +33,8 @@ class SpecBound {
 
     // a new generation: drafting forgets what it learned about the last one
     void reset() { drafter_.reset(); }
+    // a plain single-token step took ms: the unit of the drafter's pass costs
+    void single_step(double ms) { drafter_.single_step(ms); }
 
   private:
     Engine & engine_;
