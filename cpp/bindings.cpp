@@ -139,6 +139,7 @@ static void bind_results(nb::module_ & m) {
         .def_ro("exit_depth_hist", &sb::SpecStats::exit_depth_hist)
         .def_ro("ngram_rounds", &sb::SpecStats::ngram_rounds)
         .def_ro("ngram_accepted", &sb::SpecStats::ngram_accepted)
+        .def_ro("exit_vocab_added", &sb::SpecStats::exit_vocab_added)
         .def_ro("draft_ms", &sb::SpecStats::draft_ms)
         .def_ro("verify_ms", &sb::SpecStats::verify_ms);
     // the online gate alone, for its tests (the decoder owns one per generation)
@@ -282,6 +283,7 @@ static void bind_session_decode(nb::class_<Session> & c) {
 // the engine underneath: exit-head vocabulary, kernels and devices, teacher-forced passes, probes
 static void bind_session_engine(nb::class_<Session> & c) {
     c.def("set_candidates", [](Session & s, const std::vector<int32_t> & ids) { s.engine.set_candidates(ids); })
+        .def_prop_ro("candidates", [](Session & s) { return s.engine.candidates(); })
         .def("kernels", [](Session & s) { return s.engine.kernel_report(); })
         .def("devices", [](Session & s) { return s.engine.device_report(); })
         .def_prop_ro("debug_noninvariant", [](Session & s) { return s.engine.debug_noninvariant(); })

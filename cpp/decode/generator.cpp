@@ -177,6 +177,10 @@ bool Generator::step() {
         if (params_.keep_logits) result_.logits.insert(result_.logits.end(), logits_.begin(), logits_.end());
     }
     if (gated) gate_.record(kind, now_ms() - t0, std::max(1, (int) result_.tokens.size() - (int) n_before));  // an EOG dropped: 1
+    // the exit head learns this request's words (a draft outside it is impossible)
+    if (params_.specbound && !params_.spec.exit_layers.empty())
+        for (size_t i = n_before; i < result_.tokens.size(); ++i)
+            spec_stats_.exit_vocab_added += engine_.add_candidate(result_.tokens[i]);
     // a stop cut the round short (or dropped an end-of-generation token): one row per token
     if (params_.keep_logits) result_.logits.resize(result_.tokens.size() * (size_t) engine_.hparams().n_vocab);
     result_.rounds++;

@@ -134,25 +134,44 @@ void Engine::set_candidates(const std::vector<int32_t> & ids) {
     const ggml_tensor * out = model_.output;
     for (int32_t id : ids)
         if (id < 0 || id >= out->ne[1]) throw std::invalid_argument("candidate token id out of range");
-    if (!cand_w_ || cand_w_->ne[1] < (int64_t) ids.size()) {
+    const int64_t capacity = (int64_t) ids.size() + kCandidateGrowth;
+    if (!cand_w_ || cand_w_->ne[1] < capacity) {
         if (cand_buf_) ggml_backend_buffer_free(cand_buf_);
         if (cand_ctx_) ggml_free(cand_ctx_);
+        cand_buf_ = nullptr;
         ggml_init_params ip = { ggml_tensor_overhead() * 2, nullptr, true };
         cand_ctx_ = ggml_init(ip);
-        cand_w_ = ggml_new_tensor_2d(cand_ctx_, out->type, out->ne[0], std::max<int64_t>(ids.size(), 256));
+        cand_w_ = ggml_new_tensor_2d(cand_ctx_, out->type, out->ne[0], std::max<int64_t>(capacity, 256));
         ggml_set_name(cand_w_, "exit_head");
         ggml_backend_buffer_type_t buft = out->buffer && !ggml_backend_buffer_is_host(out->buffer)
                                               ? ggml_backend_buffer_get_type(out->buffer)
                                               : ggml_backend_cpu_buffer_type();
         cand_buf_ = ggml_backend_alloc_ctx_tensors_from_buft(cand_ctx_, buft);
-        if (!cand_buf_) throw std::runtime_error("cannot allocate the exit head");
+        if (!cand_buf_) {
+            cand_w_ = nullptr, cand_ids_.clear(), is_cand_.clear();
+            throw std::runtime_error("cannot allocate the exit head");
+        }
     }
-    std::vector<uint8_t> row(out->nb[1]);
-    for (size_t i = 0; i < ids.size(); ++i) {
-        ggml_backend_tensor_get(out, row.data(), (size_t) ids[i] * out->nb[1], out->nb[1]);
-        ggml_backend_tensor_set(cand_w_, row.data(), i * cand_w_->nb[1], out->nb[1]);
-    }
+    for (size_t i = 0; i < ids.size(); ++i) copy_head_row(ids[i], i);
     cand_ids_ = ids;
+    is_cand_.assign((size_t) out->ne[1], 0);
+    for (int32_t id : ids) is_cand_[(size_t) id] = 1;
+}
+
+bool Engine::add_candidate(int32_t id) {
+    if (!cand_w_ || id < 0 || (size_t) id >= is_cand_.size() || is_cand_[(size_t) id]) return false;
+    if ((int64_t) cand_ids_.size() >= cand_w_->ne[1]) return false;
+    copy_head_row(id, cand_ids_.size());
+    cand_ids_.push_back(id);
+    is_cand_[(size_t) id] = 1;
+    return true;
+}
+
+void Engine::copy_head_row(int32_t id, size_t slot) {
+    const ggml_tensor * out = model_.output;
+    std::vector<uint8_t> row(out->nb[1]);
+    ggml_backend_tensor_get(out, row.data(), (size_t) id * out->nb[1], out->nb[1]);
+    ggml_backend_tensor_set(cand_w_, row.data(), slot * cand_w_->nb[1], out->nb[1]);
 }
 
 } // namespace sb

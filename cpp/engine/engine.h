@@ -64,6 +64,13 @@ class Engine {
     // the full head.
     void set_candidates(const std::vector<int32_t> & ids);
     const std::vector<int32_t> & candidates() const { return cand_ids_; }
+    // Adds a token to the exit-head vocabulary (its LM-head row copied in) if it
+    // is absent and the head has room (kCandidateGrowth rows past the last
+    // set_candidates): a request tends to say again what it has said. A draft
+    // outside the vocabulary is impossible, so coverage caps acceptance.
+    // Returns whether the token was added.
+    bool add_candidate(int32_t id);
+    static constexpr int64_t kCandidateGrowth = 1024;
 
     // Decode-phase matmul path per weight type of this model, e.g.
     // {"q4_K", "sb_avx2_q4_K"}, {"q6_K", "ggml vec_dot [self-check failed: ...]"}
@@ -118,6 +125,8 @@ class Engine {
     ggml_backend_buffer_t cand_buf_ = nullptr;
     ggml_tensor * cand_w_ = nullptr;  // [n_embd, capacity] in the LM head's type
     std::vector<int32_t> cand_ids_;
+    std::vector<uint8_t> is_cand_;  // [n_vocab] membership of cand_ids_
+    void copy_head_row(int32_t id, size_t slot);
     kernels::KernelTable kernels_;
     void decide_kernels();
 

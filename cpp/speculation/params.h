@@ -35,6 +35,7 @@ struct SpecStats {
     std::vector<int64_t> exit_depth_hist;  // drafts per exit depth (index = layer; 0: n-gram lookup drafts)
     int64_t ngram_rounds = 0;       // rounds drafted by n-gram lookup
     int64_t ngram_accepted = 0;     // accepted drafts of those rounds
+    int64_t exit_vocab_added = 0;   // emitted tokens added to the exit-head vocabulary
     double draft_ms = 0, verify_ms = 0;
 };
 

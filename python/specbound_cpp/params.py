@@ -15,7 +15,7 @@ RESULT_FIELDS = ("tokens", "n_tokens", "finish_reason", "n_prompt", "n_prompt_re
 SPEC_STATS_FIELDS = (
     "rounds", "draft_tokens", "accepted_tokens", "emitted_tokens", "exit_checks", "layer_evals",
     "layer_evals_committed", "layer_evals_rejected", "stops_d_max", "stops_w_max", "stops_limit",
-    "rounds_all_accepted", "exit_depth_hist", "ngram_rounds", "ngram_accepted", "draft_ms", "verify_ms",
+    "rounds_all_accepted", "exit_depth_hist", "ngram_rounds", "ngram_accepted", "exit_vocab_added", "draft_ms", "verify_ms",
 )  # fmt: skip
 
 
