@@ -336,46 +336,29 @@ static void bind_session_engine(nb::class_<Session> & c) {
 
 // test entry points: acceptance and sampling on synthetic logits
 static void bind_acceptance_tests(nb::module_ & m) {
-    auto sampling = [](float temperature, int top_k, float top_p, float min_p, uint64_t seed, int penalty_last_n,
-                       float repeat_penalty, float frequency_penalty, float presence_penalty) {
-        return sb::SamplingParams{ temperature, top_k, top_p, min_p, seed, penalty_last_n, repeat_penalty,
-                                   frequency_penalty, presence_penalty };
-    };
     m.def("accept_drafts",
-          [sampling](nb::ndarray<const float, nb::ndim<2>, nb::c_contig> logits, const std::vector<int32_t> & drafts,
-                     int64_t first_pos, const std::vector<int32_t> & emitted, float temperature, int top_k, float top_p,
-                     float min_p, uint64_t seed, int penalty_last_n, float repeat_penalty, float frequency_penalty,
-                     float presence_penalty) {
+          [](nb::ndarray<const float, nb::ndim<2>, nb::c_contig> logits, const std::vector<int32_t> & drafts,
+             int64_t first_pos, const std::vector<int32_t> & emitted, const sb::SamplingParams & sampling) {
               if (logits.shape(0) != drafts.size() + 1) throw std::invalid_argument("logits need one row per draft, plus one");
               const int n_vocab = (int) logits.shape(1);
               sb::Sampler sampler(n_vocab);
               std::vector<int32_t> out, scratch;
-              const int n_accepted = sb::accept_drafts(sampler, sampling(temperature, top_k, top_p, min_p, seed, penalty_last_n,
-                                                                         repeat_penalty, frequency_penalty, presence_penalty),
-                                                       logits.data(), n_vocab, drafts, first_pos, emitted, out, scratch);
+              const int n_accepted = sb::accept_drafts(sampler, sampling, logits.data(), n_vocab, drafts, first_pos,
+                                                       emitted, out, scratch);
               nb::dict d;
               d["tokens"] = out;
               d["n_accepted"] = n_accepted;
               return d;
           },
-          "logits"_a, "drafts"_a, "first_pos"_a, "emitted"_a, "temperature"_a = 0.0f, "top_k"_a = 40, "top_p"_a = 0.95f,
-          "min_p"_a = 0.05f, "seed"_a = 0, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f,
-          "frequency_penalty"_a = 0.0f, "presence_penalty"_a = 0.0f);
+          "logits"_a, "drafts"_a, "first_pos"_a, "emitted"_a, "sampling"_a);
     m.def("sample_token",
-          [sampling](nb::ndarray<const float, nb::ndim<1>, nb::c_contig> logits, int64_t pos,
-                     const std::vector<int32_t> & generated, float temperature, int top_k, float top_p, float min_p,
-                     uint64_t seed, int penalty_last_n, float repeat_penalty, float frequency_penalty,
-                     float presence_penalty) {
+          [](nb::ndarray<const float, nb::ndim<1>, nb::c_contig> logits, int64_t pos,
+             const std::vector<int32_t> & generated, const sb::SamplingParams & sampling) {
               const int n_vocab = (int) logits.shape(0);
               sb::Sampler sampler(n_vocab);
-              return sampler.sample(logits.data(), n_vocab,
-                                    sampling(temperature, top_k, top_p, min_p, seed, penalty_last_n, repeat_penalty,
-                                             frequency_penalty, presence_penalty),
-                                    pos, generated.data(), generated.size());
+              return sampler.sample(logits.data(), n_vocab, sampling, pos, generated.data(), generated.size());
           },
-          "logits"_a, "pos"_a, "generated"_a, "temperature"_a = 0.0f, "top_k"_a = 40, "top_p"_a = 0.95f,
-          "min_p"_a = 0.05f, "seed"_a = 0, "penalty_last_n"_a = 64, "repeat_penalty"_a = 1.0f,
-          "frequency_penalty"_a = 0.0f, "presence_penalty"_a = 0.0f);
+          "logits"_a, "pos"_a, "generated"_a, "sampling"_a);
 }
 
 // test entry point: the drafter's choice of the lookup draft length;
