@@ -288,6 +288,7 @@ static void bind_session_engine(nb::class_<Session> & c) {
         .def("devices", [](Session & s) { return s.engine.device_report(); })
         .def_prop_ro("debug_noninvariant", [](Session & s) { return s.engine.debug_noninvariant(); })
         .def_prop_ro("debug_device_path", [](Session & s) { return s.engine.debug_device_path(); })
+        .def_prop_ro("decodes_off_cpu", [](Session & s) { return s.engine.decodes_off_cpu(); })
         .def_prop_rw("device_columns", [](Session & s) { return s.engine.device_columns(); },
                      [](Session & s, int n) { s.engine.set_device_columns(n); })
         .def_prop_ro("decode_weight_bytes", [](Session & s) { return s.engine.decode_weight_bytes(); })

@@ -17,7 +17,7 @@ static bool env_flag(const char * name) {
 // SPECBOUND_DEVICE_COLUMNS, checked before anything is loaded
 static int device_columns_from_env() {
     const char * v = std::getenv("SPECBOUND_DEVICE_COLUMNS");
-    if (!v || !*v) return 4;
+    if (!v || !*v) return Engine::kDefaultDeviceColumns;
     char * end = nullptr;
     const long n = std::strtol(v, &end, 10);
     if (*end || n < 0 || n > 64) throw std::invalid_argument("SPECBOUND_DEVICE_COLUMNS must be an integer in [0, 64]");
@@ -72,7 +72,7 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
         backends.push_back(gpu_);
     }
     backends.push_back(cpu_);
-    if (gpu_ || debug_device_path_) max_nodes_ = kMaxGraphNodesDevicePath;
+    if (decodes_off_cpu()) max_nodes_ = kMaxGraphNodesDevicePath;
     sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), max_nodes_, false, gpu_ != nullptr);
     meta_.resize(ggml_tensor_overhead() * max_nodes_ + ggml_graph_overhead_custom(max_nodes_, false));
 }
@@ -101,7 +101,7 @@ std::vector<std::string> Engine::device_report() const {
     if (debug_noninvariant_) out.push_back("SPECBOUND_DEBUG_NONINVARIANT: prompt-phase kernels in the decode phase");
     if (debug_device_path_) out.push_back("SPECBOUND_DEBUG_DEVICE_PATH: the GPU decode path for CPU weights");
     // the decode path off the CPU is part of what a verdict holds for
-    if (gpu_ || debug_device_path_)
+    if (decodes_off_cpu())
         out.push_back(device_columns_ ? "decode off the CPU: matmuls by " + std::to_string(device_columns_) +
                                             " column(s), attention per query"
                                       : "decode off the CPU: ggml's batched kernels");
@@ -169,9 +169,9 @@ bool Engine::add_candidate(int32_t id) {
 
 void Engine::copy_head_row(int32_t id, size_t slot) {
     const ggml_tensor * out = model_.output;
-    std::vector<uint8_t> row(out->nb[1]);
-    ggml_backend_tensor_get(out, row.data(), (size_t) id * out->nb[1], out->nb[1]);
-    ggml_backend_tensor_set(cand_w_, row.data(), slot * cand_w_->nb[1], out->nb[1]);
+    head_row_.resize(out->nb[1]);
+    ggml_backend_tensor_get(out, head_row_.data(), (size_t) id * out->nb[1], out->nb[1]);
+    ggml_backend_tensor_set(cand_w_, head_row_.data(), slot * cand_w_->nb[1], out->nb[1]);
 }
 
 } // namespace sb

@@ -90,6 +90,9 @@ class Engine {
     // same way for 1-4 columns). SPECBOUND_DEBUG_DEVICE_PATH=1 takes the same
     // path for CPU weights too (tests: it must give the CPU path's bits).
     int device_columns() const { return device_columns_; }
+    static constexpr int kDefaultDeviceColumns = 4;
+    // whether the decode path for weights off the CPU can run (a GPU, or the debug switch)
+    bool decodes_off_cpu() const { return gpu_ != nullptr || debug_device_path_; }
     void set_device_columns(int n);
     bool debug_device_path() const { return debug_device_path_; }
     // bytes of the matmul weights one full-depth token reads (layers + LM head)
@@ -117,7 +120,7 @@ class Engine {
     ggml_backend_sched_t sched_ = nullptr;
     void (*set_use_ref_)(ggml_backend_t, bool) = nullptr;
     bool debug_noninvariant_ = false;
-    int device_columns_ = 4;
+    int device_columns_ = kDefaultDeviceColumns;
     bool debug_device_path_ = false;
     size_t max_nodes_ = kMaxGraphNodes;
     std::vector<uint8_t> meta_;  // graph-building arena, reused every call
@@ -126,6 +129,7 @@ class Engine {
     ggml_tensor * cand_w_ = nullptr;  // [n_embd, capacity] in the LM head's type
     std::vector<int32_t> cand_ids_;
     std::vector<uint8_t> is_cand_;  // [n_vocab] membership of cand_ids_
+    std::vector<uint8_t> head_row_;  // scratch: one LM-head row on its way into the exit head
     void copy_head_row(int32_t id, size_t slot);
     kernels::KernelTable kernels_;
     void decide_kernels();

@@ -33,7 +33,7 @@ ggml_tensor * GraphBuilder::rms_norm(ggml_tensor * x, ggml_tensor * w) {
 //
 // Weights on a GPU: see device_columns (builder.h) and matmul_by_columns().
 ggml_tensor * GraphBuilder::matmul(ggml_tensor * w, ggml_tensor * x) {
-    if (invariant && device_columns > 0 && on_device(w->buffer)) return matmul_by_columns(w, x);
+    if (device_path(w->buffer)) return matmul_by_columns(w, x);
     const bool on_cpu = !w->buffer || ggml_backend_buffer_is_host(w->buffer);
     if (!invariant || !on_cpu) return ggml_mul_mat(ctx, w, x);
     if (const kernels::Kernel * k = kernel_table ? kernel_table->get(w->type) : nullptr)
@@ -42,7 +42,8 @@ ggml_tensor * GraphBuilder::matmul(ggml_tensor * w, ggml_tensor * x) {
     return ggml_mul_mat(ctx, w, quantized(x, ggml_get_type_traits_cpu(w->type)->vec_dot_type, false));
 }
 
-bool GraphBuilder::on_device(ggml_backend_buffer_t buf) const {
+bool GraphBuilder::device_path(ggml_backend_buffer_t buf) const {
+    if (!invariant || device_columns == 0) return false;
     return device_path_on_cpu || (buf && !ggml_backend_buffer_is_host(buf));
 }
 
@@ -122,7 +123,7 @@ ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, 
     // With use_ref set on the CPU backend (decode phase) ggml computes each query
     // row on its own and skips masked cells: the result does not depend on the
     // batch or on how many cells are padded in.
-    if (!invariant || device_columns == 0 || !on_device(kc->buffer)) return attend(il, qp, s.n_kv, mask, kq_scale);
+    if (!device_path(kc->buffer)) return attend(il, qp, s.n_kv, mask, kq_scale);
     // On a GPU the kernel and its split over the cells depend on the number of
     // queries and cells: each query alone, over the cells it would attend alone.
     ggml_tensor * out = nullptr;

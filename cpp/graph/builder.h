@@ -61,7 +61,8 @@ struct GraphBuilder {
     ggml_tensor * ffn_geglu(const Layer & L, ggml_tensor * x);  // GELU (tanh approximation) gate
 
   private:
-    bool on_device(ggml_backend_buffer_t buf) const;
+    // a decode-phase op on this buffer takes the device path (chunks, per-query attention)
+    bool device_path(ggml_backend_buffer_t buf) const;
     ggml_tensor * matmul_by_columns(ggml_tensor * w, ggml_tensor * x);
     // flash attention of queries q [head_dim, m, n_head] over the first n_kv cells of layer il
     ggml_tensor * attend(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale);

@@ -101,5 +101,4 @@ def check_invariance(setup: SpecBoundSetup, session, path: str, n_threads: int, 
 def _may_retry_by_single_columns(session) -> bool:
     """Weights off the CPU, chunks wider than one column, and no
     SPECBOUND_DEVICE_COLUMNS chosen by the user."""
-    off_cpu = any(d.startswith("decode off the CPU: matmuls by") for d in session.devices())
-    return off_cpu and session.device_columns > 1 and not os.environ.get("SPECBOUND_DEVICE_COLUMNS")
+    return session.decodes_off_cpu and session.device_columns > 1 and not os.environ.get("SPECBOUND_DEVICE_COLUMNS")

@@ -119,7 +119,7 @@ def run_engine_apart(engine: str, path: str, argv: list[str] | None) -> dict:
     """run_engine in a process of its own: ggml-cuda decides once per process
     whether it uses CUDA graphs (our engine turns them off for exactness), so
     llama.cpp's figure must not share a process with ours."""
-    own = [a for a in (sys.argv[1:] if argv is None else argv)]
+    own = list(sys.argv[1:] if argv is None else argv)
     p = subprocess.run([sys.executable, __file__, *own, "--child", engine, path], capture_output=True, text=True)
     lines = p.stdout.strip().splitlines()
     if p.returncode != 0 or not lines:
