@@ -10,6 +10,7 @@
 
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
@@ -90,7 +91,8 @@ static void bind_params(nb::module_ & m) {
         .def_rw("exit_layers", &sb::SpecParams::exit_layers)
         .def_rw("d_max", &sb::SpecParams::d_max)
         .def_rw("w_max", &sb::SpecParams::w_max)
-        .def_rw("ngram", &sb::SpecParams::ngram);
+        .def_rw("ngram", &sb::SpecParams::ngram)
+        .def_rw("exit_decision", &sb::SpecParams::exit_decision);
     m.def("check_spec_params", &sb::check_spec_params, "spec"_a, "n_layer"_a);  // ValueError unless valid
     nb::class_<sb::ConstraintParams>(m, "ConstraintParams")
         .def(nb::init<>())
@@ -311,11 +313,34 @@ static void bind_session_engine(nb::class_<Session> & c) {
                  std::vector<float> v;
                  {
                      nb::gil_scoped_release nogil;
-                     s.gen.exit_logits(tokens, n_past, layers, v);
+                     s.gen.teacher_forced(tokens, n_past, layers, &v, nullptr);
                  }
                  return numpy_from(std::move(v), { layers.size(), tokens.size(), s.engine.candidates().size() });
              },
              "tokens"_a, "n_past"_a, "layers"_a)
+        .def("hidden_states",
+             [](Session & s, const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers) {
+                 // teacher-forced hidden states [layer, token, n_embd] (fitting exit maps)
+                 std::vector<float> v;
+                 {
+                     nb::gil_scoped_release nogil;
+                     s.gen.teacher_forced(tokens, n_past, layers, nullptr, &v);
+                 }
+                 return numpy_from(std::move(v), { layers.size(), tokens.size(), (size_t) s.engine.hparams().n_embd });
+             },
+             "tokens"_a, "n_past"_a, "layers"_a)
+        .def("set_exit_map",
+             [](Session & s, int layer, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> down,
+                nb::ndarray<const float, nb::ndim<2>, nb::c_contig> up, nb::ndarray<const float, nb::ndim<1>, nb::c_contig> bias) {
+                 const size_t n_embd = (size_t) s.engine.hparams().n_embd, rank = down.shape(0);
+                 if (layer <= 0 || layer >= s.engine.hparams().n_layer) throw std::invalid_argument("exit map layer out of range");
+                 if (down.shape(1) != n_embd || up.shape(0) != n_embd || up.shape(1) != rank || bias.shape(0) != n_embd)
+                     throw std::invalid_argument("exit map needs down [rank, n_embd], up [n_embd, rank], bias [n_embd]");
+                 s.engine.exit_maps().set(layer, (int) n_embd, (int) rank, down.data(), up.data(), bias.data());
+             },
+             "layer"_a, "down"_a, "up"_a, "bias"_a)
+        .def("clear_exit_maps", [](Session & s) { s.engine.exit_maps().clear(); })
+        .def_prop_ro("exit_maps", [](Session & s) { return s.engine.exit_maps().ranks(); })  // layer -> rank
         .def("eval_logits",
              [](Session & s, const std::vector<int32_t> & tokens, int n_past, bool invariant) {
                  std::vector<float> v;
@@ -360,6 +385,17 @@ static void bind_acceptance_tests(nb::module_ & m) {
               return sampler.sample(logits.data(), n_vocab, sampling, pos, generated.data(), generated.size());
           },
           "logits"_a, "pos"_a, "generated"_a, "sampling"_a);
+}
+
+// test entry point: the learned exit decision's features of one exit check
+static void bind_exit_feature_tests(nb::module_ & m) {
+    m.def("exit_features", [](const std::vector<float> & z, float temperature, int prev_arg, float depth) {
+        if (z.empty()) throw std::invalid_argument("z is empty");
+        std::vector<float> f(sb::kExitFeatures);
+        int arg = 0;
+        sb::exit_features(z.data(), (int) z.size(), temperature, prev_arg, depth, f.data(), &arg);
+        return nb::make_tuple(f, arg);
+    }, "z"_a, "temperature"_a, "prev_arg"_a, "depth"_a);
 }
 
 // test entry point: the drafter's choice of the lookup draft length;
@@ -423,6 +459,7 @@ NB_MODULE(_core, m) {
     bind_acceptance_tests(m);
     bind_segment_plan_tests(m);
     bind_lookup_length_tests(m);
+    bind_exit_feature_tests(m);
     nb::class_<Session> session(m, "Session");
     bind_session_model(session);
     bind_session_decode(session);

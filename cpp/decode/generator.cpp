@@ -23,20 +23,25 @@ void Generator::eval_logits(const std::vector<int32_t> & tokens, int n_past, boo
     engine_.kv().cells.write(n_past, tokens);
 }
 
-void Generator::exit_logits(const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers,
-                            std::vector<float> & out) {
+void Generator::teacher_forced(const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers,
+                               std::vector<float> * out, std::vector<float> * states) {
     const int n_layer = engine_.hparams().n_layer, n_embd = engine_.hparams().n_embd;
     const size_t n = tokens.size(), n_cand = engine_.candidates().size();
+    if (out && !layers.empty() && layers.back() >= n_layer) throw std::invalid_argument("exit heads need layers < n_layer");
     std::vector<float> h(n * n_embd), chk(n * n_cand);
-    out.assign(layers.size() * n * n_cand, 0.0f);
+    if (out) out->assign(layers.size() * n * n_cand, 0.0f);
+    if (states) states->assign(layers.size() * n * n_embd, 0.0f);
     int depth = 0;
     for (size_t li = 0; li <= layers.size(); ++li) {
         const int l = li < layers.size() ? layers[li] : n_layer;
-        if (l < depth || l > n_layer) throw std::invalid_argument("layers must be ascending and <= n_layer");
+        if (l > n_layer || (li < layers.size() && l <= depth))
+            throw std::invalid_argument("layers must be ascending, > 0 and <= n_layer");
+        const bool check = out && li < layers.size();
         std::vector<Row> rows;
-        for (size_t i = 0; i < n; ++i) rows.push_back({ tokens[i], n_past + (int) i, depth, l, false, li < layers.size() });
-        engine_.forward(rows, h.data(), h.data(), nullptr, true, li < layers.size() ? chk.data() : nullptr);
-        if (li < layers.size()) std::copy(chk.begin(), chk.end(), out.begin() + li * n * n_cand);
+        for (size_t i = 0; i < n; ++i) rows.push_back({ tokens[i], n_past + (int) i, depth, l, false, check });
+        if (l > depth) engine_.forward(rows, h.data(), h.data(), nullptr, true, check ? chk.data() : nullptr);
+        if (check) std::copy(chk.begin(), chk.end(), out->begin() + li * n * n_cand);
+        if (states && li < layers.size()) std::copy(h.begin(), h.end(), states->begin() + li * n * n_embd);
         depth = l;
     }
     engine_.kv().cells.write(n_past, tokens);

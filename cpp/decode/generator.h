@@ -45,9 +45,12 @@ class Generator {
     const std::vector<int32_t> & history() const { return engine_.kv().cells.tokens(); }
     // logits of the full model at each position of the batch (teacher forcing)
     void eval_logits(const std::vector<int32_t> & tokens, int n_past, bool invariant, std::vector<float> & logits);
-    // exit-head logits of each token at each of `layers` (ascending), teacher forced:
-    // out[(layer_index * n_tokens + token) * n_candidates + c]; leaves all tokens at full depth
-    void exit_logits(const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers, std::vector<float> & out);
+    // Teacher forced, at each of `layers` (ascending, <= n_layer): each token's
+    // exit-head logits, out[(layer_index * n_tokens + token) * n_candidates + c]
+    // (layers < n_layer), and/or its hidden state, states[(layer_index * n_tokens
+    // + token) * n_embd + i] (either may be null). Leaves all tokens at full depth.
+    void teacher_forced(const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers,
+                        std::vector<float> * out, std::vector<float> * states);
 
   private:
     // evaluates prompt[n_keep..] and leaves the last token's logits in logits_

@@ -2,6 +2,9 @@
 
 #include "vocab/vocab.h"
 
+#include "speculation/draft.h"
+
+#include <cmath>
 #include <stdexcept>
 
 namespace sb {
@@ -10,6 +13,11 @@ void check_spec_params(const SpecParams & p, int n_layer) {
     // written so that NaN fails every range
     if (!(p.alpha >= 0 && p.tau > 0 && p.tau <= 1 && p.w_max >= 0 && p.ngram >= 0))
         throw std::invalid_argument("SpecBound needs alpha >= 0, 0 < tau <= 1, w_max >= 0 and ngram >= 0");
+    if (!p.exit_decision.empty() && p.exit_decision.size() != 1 + kExitFeatures)
+        throw std::invalid_argument("exit_decision needs " + std::to_string(1 + kExitFeatures) +
+                                    " weights (a bias, then one per exit feature)");
+    for (float w : p.exit_decision)
+        if (!std::isfinite(w)) throw std::invalid_argument("exit_decision weights must be finite");
     bool ok = p.d_max >= 0 && p.d_max < n_layer;
     for (size_t i = 0; i < p.exit_layers.size(); ++i)
         ok = ok && p.exit_layers[i] > 0 && p.exit_layers[i] < n_layer && (i == 0 || p.exit_layers[i] > p.exit_layers[i - 1]);

@@ -123,6 +123,7 @@ std::vector<std::pair<std::string, std::string>> Engine::kernel_report() const {
 }
 
 Engine::~Engine() {
+    exit_maps_.clear();
     if (cand_buf_) ggml_backend_buffer_free(cand_buf_);
     if (cand_ctx_) ggml_free(cand_ctx_);
     if (sched_) ggml_backend_sched_free(sched_);

@@ -8,6 +8,7 @@
 // (engine/forward.cpp).
 #pragma once
 
+#include "engine/exit_maps.h"
 #include "engine/forward_plan.h"
 #include "kernels/kernels.h"
 #include "kv/kv_cache.h"
@@ -71,6 +72,10 @@ class Engine {
     // Returns whether the token was added.
     bool add_candidate(int32_t id);
     static constexpr int64_t kCandidateGrowth = 1024;
+    // Exit translators per exit layer (engine/exit_maps.h): the exit head reads
+    // the mapped state of a row that exits where a map is set.
+    ExitMaps & exit_maps() { return exit_maps_; }
+    const ExitMaps & exit_maps() const { return exit_maps_; }
 
     // Decode-phase matmul path per weight type of this model, e.g.
     // {"q4_K", "sb_avx2_q4_K"}, {"q6_K", "ggml vec_dot [self-check failed: ...]"}
@@ -129,6 +134,7 @@ class Engine {
     ggml_tensor * cand_w_ = nullptr;  // [n_embd, capacity] in the LM head's type
     std::vector<int32_t> cand_ids_;
     std::vector<uint8_t> is_cand_;  // [n_vocab] membership of cand_ids_
+    ExitMaps exit_maps_;
     std::vector<uint8_t> head_row_;  // scratch: one LM-head row on its way into the exit head
     void copy_head_row(int32_t id, size_t slot);
     kernels::KernelTable kernels_;
@@ -143,6 +149,7 @@ class Engine {
                        ggml_tensor * cur);
     Segment segment_inputs(ForwardGraph & g, const SegmentPlan & seg, const std::vector<Row> & rows);
     void build_heads(ForwardGraph & g, GraphBuilder & b, const ForwardPlan & plan);
+    ggml_tensor * map_exit_states(ForwardGraph & g, const ForwardPlan & plan, ggml_tensor * x) const;
     void compute(ForwardGraph & g, bool invariant);
     void read_outputs(const ForwardGraph & g, const ForwardPlan & plan, float * hidden_out, float * logits_out,
                       float * check_out) const;

@@ -170,10 +170,33 @@ void Engine::build_heads(ForwardGraph & g, GraphBuilder & b, const ForwardPlan &
     }
     if (!plan.check.columns.empty()) {
         ggml_tensor * head = ggml_view_2d(g.ctx, cand_w_, cand_w_->ne[0], (int64_t) cand_ids_.size(), cand_w_->nb[1], 0);
-        g.checks = b.matmul(head, b.rms_norm(gather(plan.check), model_.output_norm));
+        g.checks = b.matmul(head, b.rms_norm(map_exit_states(g, plan, gather(plan.check)), model_.output_norm));
         ggml_set_output(g.checks);
         ggml_build_forward_expand(g.gf, g.checks);
     }
+}
+
+// The exit-head states x (one column per check column of the plan) through the
+// exit map of each column's exit layer, where one is set; runs of columns that
+// exit at the same layer share one map.
+ggml_tensor * Engine::map_exit_states(ForwardGraph & g, const ForwardPlan & plan, ggml_tensor * x) const {
+    if (exit_maps_.empty()) return x;
+    std::vector<int> layer_of;  // exit layer per column of the exit states side by side
+    for (const ExitPlan & e : plan.exits) layer_of.insert(layer_of.end(), e.rows.size(), e.layer);
+    const std::vector<int32_t> & cols = plan.check.columns;
+    ggml_tensor * out = nullptr;
+    for (size_t i = 0; i < cols.size();) {
+        const int layer = layer_of[(size_t) cols[i]];
+        size_t j = i + 1;
+        while (j < cols.size() && layer_of[(size_t) cols[j]] == layer) ++j;
+        ggml_tensor * part = i == 0 && j == cols.size()
+                                 ? x
+                                 : ggml_view_2d(g.ctx, x, x->ne[0], (int64_t) (j - i), x->nb[1], i * x->nb[1]);
+        if (const ExitMap * m = exit_maps_.find(layer)) part = ExitMaps::apply(g.ctx, *m, part);
+        out = out ? ggml_concat(g.ctx, out, part, 1) : part;
+        i = j;
+    }
+    return out;
 }
 
 void Engine::compute(ForwardGraph & g, bool invariant) {

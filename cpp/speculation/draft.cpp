@@ -18,6 +18,42 @@ float annealed_confidence(const float * z, int n, float temperature, int * arg) 
     return (float) (1.0 / sum);
 }
 
+void exit_features(const float * z, int n, float temperature, int prev_arg, float depth, float * f, int * arg) {
+    int best = 0, second = -1;
+    for (int i = 1; i < n; ++i) {
+        if (z[i] > z[best]) second = best, best = i;
+        else if (second < 0 || z[i] > z[second]) second = i;
+    }
+    double sum_t = 0, sum = 0, sum_pz = 0;
+    for (int i = 0; i < n; ++i) {
+        const double d = (double) z[i] - z[best], e = std::exp(d);
+        sum_t += std::exp(d / temperature);
+        sum += e;
+        sum_pz += e * d;
+    }
+    *arg = best;
+    f[0] = (float) -std::log(sum_t);
+    f[1] = second < 0 ? 0.0f : z[best] - z[second];
+    f[2] = (float) (std::log(sum) - sum_pz / sum);
+    f[3] = best == prev_arg ? 1.0f : 0.0f;
+    f[4] = depth;
+}
+
+float exit_probability(const std::vector<float> & w, const float * f) {
+    double s = w[0];
+    for (size_t i = 0; i < kExitFeatures; ++i) s += (double) w[i + 1] * f[i];
+    return (float) (1.0 / (1.0 + std::exp(-s)));
+}
+
+bool Drafter::exits(const SpecParams & p, int l, int prev_arg, int * arg) const {
+    const int L = engine_.hparams().n_layer;
+    const float T = 1.0f + p.alpha * (1.0f - (float) l / (float) L);
+    if (p.exit_decision.empty()) return annealed_confidence(check_.data(), (int) check_.size(), T, arg) >= p.tau;
+    float f[kExitFeatures];
+    exit_features(check_.data(), (int) check_.size(), T, prev_arg, (float) l / (float) L, f, arg);
+    return exit_probability(p.exit_decision, f) >= p.tau;
+}
+
 void Drafter::draft(Draft & d, int32_t last, const std::vector<int32_t> & cached, const SpecParams & p, int room,
                     SpecStats & st) {
     const int max_lookup = std::min(kMaxLookupDraft, room);
@@ -86,15 +122,14 @@ bool Drafter::draft_lookup(Draft & d, const std::vector<int32_t> & cached, int n
 }
 
 void Drafter::draft_early_exit(Draft & d, const SpecParams & p, int w, SpecStats & st) {
-    const int L = engine_.hparams().n_layer;
     while ((int) d.toks.size() - 1 < w) {
         const size_t j = d.toks.size() - 1;
-        int exit_at = -1, arg = 0;
+        int exit_at = -1, arg = 0, prev_arg = -1;
         for (int l : p.exit_layers) {
             if (l > p.d_max) break;
             advance(d, j, l, true, st);
-            const float T = 1.0f + p.alpha * (1.0f - (float) l / (float) L);
-            if (annealed_confidence(check_.data(), (int) check_.size(), T, &arg) >= p.tau) { exit_at = l; break; }
+            if (exits(p, l, prev_arg, &arg)) { exit_at = l; break; }
+            prev_arg = arg;
         }
         if (exit_at < 0) {  // difficult token: stop drafting at once
             st.stops_d_max++;

@@ -78,6 +78,8 @@ class Drafter {
     bool draft_lookup(Draft & d, const std::vector<int32_t> & cached, int n_max, int w, SpecStats & st);
     // early-exit drafts until a bound holds
     void draft_early_exit(Draft & d, const SpecParams & p, int w, SpecStats & st);
+    // whether the exit head at layer l (logits in check_) is confident enough; its top-1 in *arg
+    bool exits(const SpecParams & p, int l, int prev_arg, int * arg) const;
     // advance tokens [0..j] to depth l (earlier ones only as far as needed);
     // with check, leaves the exit-head logits of token j at l in check_
     void advance(Draft & d, size_t j, int l, bool check, SpecStats & st);
@@ -98,5 +100,18 @@ int best_lookup_length(double p, int max_k, const std::function<double(int)> & r
 
 // max_v softmax(z / T)[v] and its argmax
 float annealed_confidence(const float * z, int n, float temperature, int * arg);
+
+// What the learned exit decision (SpecParams::exit_decision) reads of one exit
+// check, z the exit-head logits over the candidates:
+//   0: log of the annealed confidence at temperature T
+//   1: top-1 minus top-2 logit
+//   2: entropy of softmax(z) (nats)
+//   3: 1 if the top-1 equals prev_arg, the top-1 of the token's previous check (-1: none)
+//   4: depth, l / n_layer
+// calibrate.py computes the same features in numpy to fit the weights.
+constexpr size_t kExitFeatures = 5;
+void exit_features(const float * z, int n, float temperature, int prev_arg, float depth, float * f, int * arg);
+// sigmoid(w[0] + w[1..] . f)
+float exit_probability(const std::vector<float> & w, const float * f);
 
 } // namespace sb

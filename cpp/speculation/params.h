@@ -17,6 +17,11 @@ struct SpecParams {
     int d_max = 0;                 // a token not exited by this depth stops drafting
     int w_max = 6;                 // drafts per round
     int ngram = 0;                 // n-gram lookup drafts (speculation/ngram.h): longest n-gram tried, down to 2 (0: off)
+    // A learned exit decision (fitted at calibration): logistic weights over
+    // (1, the exit features of speculation/draft.h); a draft exits where the
+    // predicted probability that the exit head is right reaches tau. Empty: the
+    // annealed confidence itself is compared with tau.
+    std::vector<float> exit_decision;
 };
 
 struct SpecStats {

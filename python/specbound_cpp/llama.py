@@ -71,8 +71,11 @@ class Llama:
     `tau`, `exit_layers`, `d_max`, `w_max` (None: the engine's default),
     `ngram` (draft the continuation of the newest n-gram's last occurrence in
     the text so far, trying n-grams of `ngram` down to 2 tokens, before early
-    exit; default 3, 0: off) and `spec_gate` (the online gate: plain rounds while
-    speculation is behind; default True).
+    exit; default 3, 0: off), `exit_decision` (the weights of a learned exit
+    decision, as calibration fits them: tau then bounds its predicted
+    probability that a shallow draft is right; []: the annealed confidence)
+    and `spec_gate` (the online gate: plain rounds while speculation is
+    behind; default True).
     """
 
     def __init__(
@@ -141,6 +144,7 @@ class Llama:
         d_max: Optional[int] = None,
         w_max: Optional[int] = None,
         ngram: Optional[int] = None,
+        exit_decision: Optional[Sequence[float]] = None,
         spec_gate: bool = True,
         # llama.cpp options that no longer exist, which frameworks still pass
         # (LangChain's LlamaCpp: n_parts, f16_kv); llama-cpp-python ignores them
@@ -182,7 +186,8 @@ class Llama:
         self._open(path, n_ctx, n_batch, 0x7FFFFFFF if n_gpu_layers == -1 else n_gpu_layers, verbose)
         self._setup_chat(chat_format, chat_handler)
         checks.check_rope_options(self.metadata, rope_freq_base, rope_freq_scale)
-        overrides = dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max, ngram=ngram)
+        overrides = dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max, ngram=ngram,
+                         exit_decision=exit_decision)  # fmt: skip
         self._setup_specbound(path, {k: v for k, v in overrides.items() if v is not None})
 
     def _open_session(self, path: str, n_ctx: int, n_batch: int, ngl: int, verbose: bool):

@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from . import _core
 
-SPEC_FIELDS = ("alpha", "tau", "exit_layers", "d_max", "w_max", "ngram")
+SPEC_FIELDS = ("alpha", "tau", "exit_layers", "d_max", "w_max", "ngram", "exit_decision")
 RESULT_FIELDS = ("tokens", "n_tokens", "finish_reason", "n_prompt", "n_prompt_reused", "prompt_ms", "decode_ms",
                  "rounds")  # fmt: skip
 SPEC_STATS_FIELDS = (
@@ -28,7 +28,11 @@ def spec_params(values: Dict[str, Any], base: Optional[Any] = None) -> Any:
     for name, v in values.items():
         if name not in SPEC_FIELDS:
             raise TypeError(f"unknown SpecBound parameter {name!r}")
-        setattr(p, name, [int(x) for x in v] if name == "exit_layers" else v)
+        if name == "exit_layers":
+            v = [int(x) for x in v]
+        elif name == "exit_decision":
+            v = [float(x) for x in v]
+        setattr(p, name, v)
     return p
 
 

@@ -49,12 +49,15 @@ def setup_specbound(session, path: str, n_vocab: int, specbound: bool, overrides
     """The parameters, checked by the engine (ValueError); no invariance check yet."""
     from .calibrate import load_profile
 
+    profile = load_profile(path) if specbound else None
     values = spec_dict(session.default_spec)
     # n-gram lookup drafts: on unless asked otherwise (quick bench: 1.2-1.6x over
     # early exit alone on long-form text, equal within noise on HumanEval)
     values["ngram"] = DEFAULT_NGRAM
     setup = SpecBoundSetup(None, set(range(min(n_vocab, 1024))), "defaults", bool(specbound))
-    _from_profile(setup, values, load_profile(path) if specbound else None, overrides)
+    _from_profile(setup, values, profile, overrides)
+    if profile and profile.get("enabled"):
+        _set_exit_maps(setup, session, profile)
     values.update(overrides)
     if overrides:
         setup.source += " + arguments"
@@ -65,6 +68,24 @@ def setup_specbound(session, path: str, n_vocab: int, specbound: bool, overrides
     setup.spec = spec_params({k: values[k] for k in SPEC_FIELDS})
     _core.check_spec_params(setup.spec, session.n_layer)
     return setup
+
+
+def _set_exit_maps(setup: SpecBoundSetup, session, profile: dict) -> None:
+    """The profile's exit translators on the session's exit head. Without them
+    (file gone) drafting is plainer, never wrong: a warning, not an error."""
+    from .calibrate import load_exit_maps
+
+    session.clear_exit_maps()
+    try:
+        maps = load_exit_maps(profile)
+    except ValueError as e:
+        print(f"specbound_cpp: {e}; drafting without them", file=sys.stderr)
+        setup.source += " (exit translators missing)"
+        return
+    for layer, (down, up, bias) in maps.items():
+        session.set_exit_map(layer, down, up, bias)
+    if maps:
+        setup.source += " + exit translators"
 
 
 def check_invariance(setup: SpecBoundSetup, session, path: str, n_threads: int, explicit: bool,
