@@ -92,7 +92,8 @@ static void bind_params(nb::module_ & m) {
         .def_rw("d_max", &sb::SpecParams::d_max)
         .def_rw("w_max", &sb::SpecParams::w_max)
         .def_rw("ngram", &sb::SpecParams::ngram)
-        .def_rw("exit_decision", &sb::SpecParams::exit_decision);
+        .def_rw("exit_decision", &sb::SpecParams::exit_decision)
+        .def_rw("tau_step", &sb::SpecParams::tau_step);
     m.def("check_spec_params", &sb::check_spec_params, "spec"_a, "n_layer"_a);  // ValueError unless valid
     nb::class_<sb::ConstraintParams>(m, "ConstraintParams")
         .def(nb::init<>())
@@ -142,6 +143,9 @@ static void bind_results(nb::module_ & m) {
         .def_ro("ngram_rounds", &sb::SpecStats::ngram_rounds)
         .def_ro("ngram_accepted", &sb::SpecStats::ngram_accepted)
         .def_ro("exit_vocab_added", &sb::SpecStats::exit_vocab_added)
+        .def_ro("exit_rounds", &sb::SpecStats::exit_rounds)
+        .def_ro("exit_accepted", &sb::SpecStats::exit_accepted)
+        .def_ro("exit_tau", &sb::SpecStats::exit_tau)
         .def_ro("draft_ms", &sb::SpecStats::draft_ms)
         .def_ro("verify_ms", &sb::SpecStats::verify_ms);
     // the online gate alone, for its tests (the decoder owns one per generation)

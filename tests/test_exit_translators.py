@@ -194,3 +194,31 @@ def test_profile_translators_load_and_stay_exact(smollm2_path, fitted, tmp_path,
     assert "translators unreadable" in capfd.readouterr().err
     llm2.specbound = False
     assert llm2(PROMPT, max_tokens=48, temperature=0)["choices"][0]["text"] == spec_text
+
+
+def test_tau_step_checked(sess):
+    for bad in (-0.01, 0.2, float("nan")):
+        p = _core.SpecParams()
+        p.tau_step = bad
+        with pytest.raises(ValueError, match="tau_step"):
+            _core.check_spec_params(p, sess.n_layer)
+
+
+@pytest.mark.parametrize("tau_step", [0.0, 0.02])
+def test_threshold_adapts_to_acceptance(sess, tau_step):
+    """A decision that always exits at layer 3, where the head is nearly always
+    wrong: each round is accepted below tau, so the threshold climbs by
+    tau_step a round to tau + 0.1 (with tau_step 0 it stays); the output is
+    plain decoding's either way."""
+    spec = {"exit_layers": [3], "d_max": 3, "alpha": 0.0, "tau": 0.5, "w_max": 3, "ngram": 0,
+            "exit_decision": [10.0, 0, 0, 0, 0, 0], "tau_step": tau_step}  # fmt: skip
+    prompt = _tokens(sess)
+    sess.clear_exit_maps()
+    sess.reset()
+    plain = gen(sess, prompt, 40)["tokens"]
+    sess.reset()
+    got = gen(sess, prompt, 40, specbound=True, spec=spec)["tokens"]
+    st = sess.spec_stats()
+    assert got == plain
+    assert st.exit_rounds >= 10 and st.exit_accepted < st.draft_tokens / 2
+    assert st.exit_tau == pytest.approx(0.5 + (0.1 if tau_step else 0.0), abs=1e-6)

@@ -11,8 +11,9 @@ namespace sb {
 
 void check_spec_params(const SpecParams & p, int n_layer) {
     // written so that NaN fails every range
-    if (!(p.alpha >= 0 && p.tau > 0 && p.tau <= 1 && p.w_max >= 0 && p.ngram >= 0))
-        throw std::invalid_argument("SpecBound needs alpha >= 0, 0 < tau <= 1, w_max >= 0 and ngram >= 0");
+    if (!(p.alpha >= 0 && p.tau > 0 && p.tau <= 1 && p.w_max >= 0 && p.ngram >= 0 && p.tau_step >= 0 && p.tau_step <= 0.1f))
+        throw std::invalid_argument(
+            "SpecBound needs alpha >= 0, 0 < tau <= 1, w_max >= 0, ngram >= 0 and 0 <= tau_step <= 0.1");
     if (!p.exit_decision.empty() && p.exit_decision.size() != 1 + kExitFeatures)
         throw std::invalid_argument("exit_decision needs " + std::to_string(1 + kExitFeatures) +
                                     " weights (a bias, then one per exit feature)");

@@ -48,10 +48,23 @@ float exit_probability(const std::vector<float> & w, const float * f) {
 bool Drafter::exits(const SpecParams & p, int l, int prev_arg, int * arg) const {
     const int L = engine_.hparams().n_layer;
     const float T = 1.0f + p.alpha * (1.0f - (float) l / (float) L);
-    if (p.exit_decision.empty()) return annealed_confidence(check_.data(), (int) check_.size(), T, arg) >= p.tau;
+    const float tau = exit_tau(p);
+    if (p.exit_decision.empty()) return annealed_confidence(check_.data(), (int) check_.size(), T, arg) >= tau;
     float f[kExitFeatures];
     exit_features(check_.data(), (int) check_.size(), T, prev_arg, (float) l / (float) L, f, arg);
-    return exit_probability(p.exit_decision, f) >= p.tau;
+    return exit_probability(p.exit_decision, f) >= tau;
+}
+
+void Drafter::exit_outcome(int n_drafted, int n_accepted, const SpecParams & p) {
+    if (n_drafted <= 0 || p.tau_step <= 0) return;
+    // below the precision tau asks for: exit less readily; at or above: more
+    const float rate = (float) n_accepted / (float) n_drafted;
+    tau_shift_ = std::clamp(tau_shift_ + (rate < p.tau ? p.tau_step : -p.tau_step), -SpecParams::kTauRange,
+                            SpecParams::kTauRange);
+}
+
+float Drafter::exit_tau(const SpecParams & p) const {
+    return std::clamp(p.tau + tau_shift_, 0.01f, 1.0f);
 }
 
 void Drafter::draft(Draft & d, int32_t last, const std::vector<int32_t> & cached, const SpecParams & p, int room,

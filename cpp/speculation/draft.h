@@ -44,12 +44,18 @@ class Drafter {
     // and how long its deep pass (with acceptance) took. Updates this request's
     // per-draft acceptance of lookup drafts and the cost of a pass by width.
     void lookup_outcome(int n_drafted, int n_accepted, double pass_ms);
+    // How the last early-exit round went: moves this request's exit threshold
+    // (SpecParams::tau_step).
+    void exit_outcome(int n_drafted, int n_accepted, const SpecParams & p);
+    // the exit threshold now: p.tau, moved by the request's outcomes so far
+    float exit_tau(const SpecParams & p) const;
     // the time of one plain single-token step (the cost unit)
     void single_step(double ms) { cost_.record(1, ms); }
     // a new generation: acceptance and costs are learned again
     void reset() {
         hits_ = kPriorHits, trials_ = kPriorTrials;
         cost_ = PassCost{};
+        tau_shift_ = 0;
     }
 
     // Lookup drafts per round, at least 1 and at most max_k: the k that
@@ -88,6 +94,7 @@ class Drafter {
     static constexpr double kPriorHits = 1.2, kPriorTrials = 2.0;  // a 0.6 prior, worth two drafts
     double hits_ = kPriorHits, trials_ = kPriorTrials;  // lookup drafts accepted / tried, decaying
     PassCost cost_;
+    float tau_shift_ = 0;  // this request's move of the exit threshold
     std::vector<float> hbuf_;   // scratch for forward()
     std::vector<float> check_;  // exit-head logits
 };

@@ -52,6 +52,12 @@ RoundKind SpecBound::round(int32_t last, const std::vector<int32_t> & emitted, c
 
     count_acceptance(draft_, n_accepted, st);
     if (draft_.from_lookup) drafter_.lookup_outcome((int) drafts_.size(), n_accepted, now_ms() - t1);
+    else if (!drafts_.empty()) {
+        drafter_.exit_outcome((int) drafts_.size(), n_accepted, p);
+        st.exit_rounds++;
+        st.exit_accepted += n_accepted;
+    }
+    st.exit_tau = drafter_.exit_tau(p);
     st.emitted_tokens += (int64_t) out.size();
     st.draft_ms += t1 - t0;
     st.verify_ms += now_ms() - t1;

@@ -73,8 +73,10 @@ class Llama:
     the text so far, trying n-grams of `ngram` down to 2 tokens, before early
     exit; default 3, 0: off), `exit_decision` (the weights of a learned exit
     decision, as calibration fits them: tau then bounds its predicted
-    probability that a shallow draft is right; []: the annealed confidence)
-    and `spec_gate` (the online gate: plain rounds while speculation is
+    probability that a shallow draft is right; []: the annealed confidence),
+    `tau_step` (the threshold moves by this much after each early-exit round
+    whose acceptance was below / at least tau, within tau +- 0.1; default 0:
+    fixed) and `spec_gate` (the online gate: plain rounds while speculation is
     behind; default True).
     """
 
@@ -145,6 +147,7 @@ class Llama:
         w_max: Optional[int] = None,
         ngram: Optional[int] = None,
         exit_decision: Optional[Sequence[float]] = None,
+        tau_step: Optional[float] = None,
         spec_gate: bool = True,
         # llama.cpp options that no longer exist, which frameworks still pass
         # (LangChain's LlamaCpp: n_parts, f16_kv); llama-cpp-python ignores them
@@ -187,7 +190,7 @@ class Llama:
         self._setup_chat(chat_format, chat_handler)
         checks.check_rope_options(self.metadata, rope_freq_base, rope_freq_scale)
         overrides = dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max, ngram=ngram,
-                         exit_decision=exit_decision)  # fmt: skip
+                         exit_decision=exit_decision, tau_step=tau_step)  # fmt: skip
         self._setup_specbound(path, {k: v for k, v in overrides.items() if v is not None})
 
     def _open_session(self, path: str, n_ctx: int, n_batch: int, ngl: int, verbose: bool):

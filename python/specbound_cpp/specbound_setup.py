@@ -64,7 +64,7 @@ def setup_specbound(session, path: str, n_vocab: int, specbound: bool, overrides
     if "exit_layers" in overrides and "d_max" not in overrides:
         values["d_max"] = max(values["exit_layers"], default=0)
     values.update(alpha=float(values["alpha"]), tau=float(values["tau"]), d_max=int(values["d_max"]),
-                  w_max=int(values["w_max"]), ngram=int(values["ngram"]))  # fmt: skip
+                  w_max=int(values["w_max"]), ngram=int(values["ngram"]), tau_step=float(values["tau_step"]))  # fmt: skip
     setup.spec = spec_params({k: values[k] for k in SPEC_FIELDS})
     _core.check_spec_params(setup.spec, session.n_layer)
     return setup

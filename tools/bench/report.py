@@ -61,7 +61,7 @@ def _table(rows: List[dict]) -> List[str]:
     wl = "workload" in rows[0]
     lines = [
         f"| model | system |{' workload |' if wl else ''} decode speedup | end-to-end speedup | decode tok/s "
-        "| acceptance | tokens/round | layer evals/token | peak RSS MiB | identical to llama_cpp "
+        "| acceptance (n-gram / exit) | tokens/round | layer evals/token | peak RSS MiB | identical to llama_cpp "
         "| identical to ours_plain |",
         "|---" * (11 + wl) + "|",
     ]
@@ -72,9 +72,12 @@ def _table(rows: List[dict]) -> List[str]:
         e2e = f"{_fmt(r['e2e_ratio_median'])} [{_fmt(r['e2e_ratio_q1'])}-{_fmt(r['e2e_ratio_q3'])}]"
         same_plain = f"{r['same_as_ours_plain']}/{r['prompts']}" if "same_as_ours_plain" in r else "-"
         workload = f" {r['workload']} |" if wl else ""
+        acc = _fmt(r.get("acceptance"))
+        if "acceptance_ngram" in r:
+            acc += f" ({_fmt(r['acceptance_ngram'])} / {_fmt(r['acceptance_exit'])})"
         lines.append(
             f"| {r['model']} | {r['system']} |{workload} {dec} | {e2e} "
-            f"| {_fmt(r['decode_tps_median'], '.1f')} | {_fmt(r.get('acceptance'))} | {_fmt(r['tokens_per_round'])} "
+            f"| {_fmt(r['decode_tps_median'], '.1f')} | {acc} | {_fmt(r['tokens_per_round'])} "
             f"| {_fmt(r['layer_evals_per_token'], '.1f')} "
             f"| {r['peak_rss_mib']:.0f} | {r['same_as_llama_cpp']}/{r['prompts']} | {same_plain} |"
         )

@@ -36,6 +36,12 @@ def summarize(records: List[dict], infos: Dict[str, dict], keys=("model", "syste
         row["e2e_tps_median"] = statistics.median([r["e2e_tps"] for r in rs])
         if any("draft_tokens" in r for r in rs):
             row["acceptance"] = _ratio(sum(r["accepted_tokens"] for r in rs), sum(r["draft_tokens"] for r in rs))
+        if all("ngram_drafts" in r for r in rs):  # per draft source: n-gram lookup, early exit
+            ngram = sum(r["ngram_drafts"] for r in rs)
+            row["acceptance_ngram"] = _ratio(sum(r["ngram_accepted"] for r in rs), ngram)
+            row["acceptance_exit"] = _ratio(sum(r["exit_accepted"] for r in rs), sum(r["draft_tokens"] for r in rs) - ngram)
+            row["rounds_ngram"] = sum(r["ngram_rounds"] for r in rs)
+            row["rounds_exit"] = sum(r["exit_rounds"] for r in rs)
         row["tokens_per_round"] = _ratio(sum(r["emitted"] for r in rs), sum(r["rounds"] for r in rs))
         row["layer_evals_per_token"] = _ratio(sum(r["layer_evals"] for r in rs), sum(r["emitted"] for r in rs))
         row["peak_rss_mib"] = infos[model][system].get("peak_rss_mib", float("nan"))  # nan: the system failed

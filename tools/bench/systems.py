@@ -49,6 +49,10 @@ SPEC_STATS = (
     "layer_evals",
     "layer_evals_rejected",
     "exit_checks",
+    "ngram_rounds",
+    "ngram_accepted",
+    "exit_rounds",
+    "exit_accepted",
     "draft_ms",
     "verify_ms",
 )
@@ -253,6 +257,7 @@ class OursRunner:
         rec = {"tokens": out, "eog": eog, "e2e_s": e2e, "decode_s": st["decode_ms"] / 1000.0}
         if "emitted_tokens" in st:  # SpecBound rounds ran
             rec.update({k: st[k] for k in SPEC_STATS})
+            rec["ngram_drafts"] = st["exit_depth_hist"][0] if st["exit_depth_hist"] else 0
             rec["emitted"] = st["emitted_tokens"]
         else:
             rec.update(_plain_counters(self.n_layer, len(out), eog))
