@@ -402,14 +402,15 @@ static void bind_exit_feature_tests(nb::module_ & m) {
     }, "z"_a, "temperature"_a, "prev_arg"_a, "depth"_a);
 }
 
-// test entry point: the drafter's choice of the lookup draft length;
-// relative_cost[w - 1] is the cost of a pass of w rows over a single step
+// test entry point: the drafter's choice of the lookup draft length (and, with
+// per_draft, of the early-exit draft length); relative_cost[w - 1] is the cost
+// of a pass of w rows over a single step
 static void bind_lookup_length_tests(nb::module_ & m) {
-    m.def("best_lookup_length", [](double p, int max_k, const std::vector<double> & relative_cost) {
+    m.def("best_lookup_length", [](double p, int max_k, const std::vector<double> & relative_cost, double per_draft) {
         if (max_k < 1 || (int) relative_cost.size() < max_k + 1)
             throw std::invalid_argument("relative_cost needs an entry for each width 1..max_k + 1");
-        return sb::best_lookup_length(p, max_k, [&](int w) { return relative_cost[(size_t) w - 1]; });
-    }, "p"_a, "max_k"_a, "relative_cost"_a);
+        return sb::best_draft_length(p, max_k, per_draft, [&](int w) { return relative_cost[(size_t) w - 1]; });
+    }, "p"_a, "max_k"_a, "relative_cost"_a, "per_draft"_a = 0.0);
 }
 
 // test entry point: the forward pass's segment plan

@@ -44,3 +44,16 @@ def test_bounds_checked():
         _core.best_lookup_length(0.5, 4, [1.0, 1.2])
     with pytest.raises(ValueError):
         _core.best_lookup_length(0.5, 0, [1.0])
+
+
+@pytest.mark.parametrize("p", [0.3, 0.8, 0.95])
+@pytest.mark.parametrize("per_draft", [0.0, 0.5, 0.93])
+def test_early_exit_length_counts_the_drafting_cost(p, per_draft):
+    """Early-exit drafts cost their shallow layers to make (per_draft, a share
+    of a single step): the choice maximises (1 + ... + p^k) / (k c + cost(k + 1))."""
+    cost = [0.2 + 0.3 * w for w in range(1, 10)]  # an exit round's deep pass: its top layers only
+    k = _core.best_lookup_length(p, 8, cost, per_draft)
+    best = max(range(1, 9), key=lambda j: sum(p**i for i in range(j + 1)) / (j * per_draft + cost[j]))
+    assert k == best
+    if per_draft > 0:  # dearer drafts never make the round longer
+        assert k <= _core.best_lookup_length(p, 8, cost, 0.0)

@@ -55,8 +55,14 @@ bool Drafter::exits(const SpecParams & p, int l, int prev_arg, int * arg) const 
     return exit_probability(p.exit_decision, f) >= tau;
 }
 
-void Drafter::exit_outcome(int n_drafted, int n_accepted, const SpecParams & p) {
-    if (n_drafted <= 0 || p.tau_step <= 0) return;
+void Drafter::exit_outcome(int n_drafted, int n_accepted, double draft_ms, double pass_ms, const SpecParams & p) {
+    exit_draft_ms_ = 0.9 * exit_draft_ms_ + draft_ms;
+    exit_drafts_ = 0.9 * exit_drafts_ + n_drafted;
+    if (n_drafted <= 0) return;
+    exit_hits_ = 0.9 * exit_hits_ + n_accepted;
+    exit_trials_ = 0.9 * exit_trials_ + std::min(n_accepted + 1, n_drafted);
+    exit_cost_.record(n_drafted + 1, pass_ms);
+    if (p.tau_step <= 0) return;
     // below the precision tau asks for: exit less readily; at or above: more
     const float rate = (float) n_accepted / (float) n_drafted;
     tau_shift_ = std::clamp(tau_shift_ + (rate < p.tau ? p.tau_step : -p.tau_step), -SpecParams::kTauRange,
@@ -70,7 +76,8 @@ float Drafter::exit_tau(const SpecParams & p) const {
 void Drafter::draft(Draft & d, int32_t last, const std::vector<int32_t> & cached, const SpecParams & p, int room,
                     SpecStats & st) {
     const int max_lookup = std::min(kMaxLookupDraft, room);
-    const int w_lookup = max_lookup > 0 ? lookup_length(max_lookup) : 0, w_exit = std::min(p.w_max, room);
+    const int w_lookup = max_lookup > 0 ? lookup_length(max_lookup) : 0;
+    const int w_exit = exit_length(std::min(p.w_max, room), p);
     d.toks = { { last, (int32_t) cached.size(), 0 } };
     d.hidden.assign((size_t) (std::max(w_lookup, w_exit) + 1) * engine_.hparams().n_embd, 0.0f);
     d.from_lookup = p.ngram > 0 && w_lookup > 0 && draft_lookup(d, cached, p.ngram, w_lookup, st);
@@ -91,14 +98,25 @@ int Drafter::lookup_length(int max_k) const {
     return best_lookup_length(hits_ / trials_, max_k, [this](int w) { return cost_.relative(w); });
 }
 
+int Drafter::exit_length(int max_k, const SpecParams & p) const {
+    if (max_k <= 0 || p.exit_layers.empty()) return 0;
+    const double prior = (double) p.exit_layers.front() / engine_.hparams().n_layer;
+    const double per_draft = exit_drafts_ >= 1 && exit_cost_.n[1] > 0 ? exit_draft_ms_ / exit_drafts_ / exit_cost_.ms[1] : prior;
+    return best_draft_length(exit_hits_ / exit_trials_, max_k, per_draft, [this](int w) { return exit_cost_.relative(w); });
+}
+
 int best_lookup_length(double p, int max_k, const std::function<double(int)> & relative_cost) {
+    return best_draft_length(p, max_k, 0.0, relative_cost);
+}
+
+int best_draft_length(double p, int max_k, double per_draft, const std::function<double(int)> & relative_cost) {
     p = std::clamp(p, 0.0, 1.0);
     double gain = 1.0, pk = 1.0, best_rate = 0.0;
     int best = 1;
     for (int k = 1; k <= max_k; ++k) {
         pk *= p;
         gain += pk;
-        const double rate = gain / relative_cost(k + 1);
+        const double rate = gain / (k * per_draft + relative_cost(k + 1));
         if (rate > best_rate) best_rate = rate, best = k;
     }
     return best;

@@ -44,18 +44,30 @@ class Drafter {
     // and how long its deep pass (with acceptance) took. Updates this request's
     // per-draft acceptance of lookup drafts and the cost of a pass by width.
     void lookup_outcome(int n_drafted, int n_accepted, double pass_ms);
-    // How the last early-exit round went: moves this request's exit threshold
+    // How the last early-exit round went: n_accepted of n_drafted drafts, its
+    // drafting (all exit checks, also those that found no draft) and deep pass
+    // times. Updates this request's acceptance of exit drafts and their costs
+    // (the early-exit draft length), and moves its exit threshold
     // (SpecParams::tau_step).
-    void exit_outcome(int n_drafted, int n_accepted, const SpecParams & p);
+    void exit_outcome(int n_drafted, int n_accepted, double draft_ms, double pass_ms, const SpecParams & p);
+    // Early-exit drafts per round, at most max_k: the k that maximises the
+    // expected tokens per unit of time, (1 + p + ... + p^k) / (k c + cost(k +
+    // 1)), with p this request's per-draft acceptance of exit drafts (a prior
+    // of kPriorExitAccept), c the measured drafting time per draft and
+    // cost(w) the measured time of an exit round's deep pass of w rows, both
+    // over a single step (before any measurement: c = first exit layer / L).
+    int exit_length(int max_k, const SpecParams & p) const;
+    static constexpr double kPriorExitAccept = 0.8;  // calibrated exits are right on 0.8-0.95 of tokens
     // the exit threshold now: p.tau, moved by the request's outcomes so far
     float exit_tau(const SpecParams & p) const;
     // the time of one plain single-token step (the cost unit)
-    void single_step(double ms) { cost_.record(1, ms); }
+    void single_step(double ms) { cost_.record(1, ms), exit_cost_.record(1, ms); }
     // a new generation: acceptance and costs are learned again
     void reset() {
         hits_ = kPriorHits, trials_ = kPriorTrials;
-        cost_ = PassCost{};
+        cost_ = exit_cost_ = PassCost{};
         tau_shift_ = 0;
+        exit_hits_ = kPriorExitAccept * 2, exit_trials_ = 2, exit_draft_ms_ = exit_drafts_ = 0;
     }
 
     // Lookup drafts per round, at least 1 and at most max_k: the k that
@@ -95,6 +107,9 @@ class Drafter {
     double hits_ = kPriorHits, trials_ = kPriorTrials;  // lookup drafts accepted / tried, decaying
     PassCost cost_;
     float tau_shift_ = 0;  // this request's move of the exit threshold
+    double exit_hits_ = kPriorExitAccept * 2, exit_trials_ = 2;  // exit drafts accepted / tried, decaying
+    double exit_draft_ms_ = 0, exit_drafts_ = 0;  // drafting time and drafts of exit rounds, decaying
+    PassCost exit_cost_;  // deep passes of exit rounds by width (width 1: the single step)
     std::vector<float> hbuf_;   // scratch for forward()
     std::vector<float> check_;  // exit-head logits
 };
@@ -104,6 +119,8 @@ class Drafter {
 // draft is accepted with probability p if all before it were, and
 // relative_cost(w) is the time of a pass of w rows over a single step.
 int best_lookup_length(double p, int max_k, const std::function<double(int)> & relative_cost);
+// The same where each draft also costs per_draft (relative to a single step) to make.
+int best_draft_length(double p, int max_k, double per_draft, const std::function<double(int)> & relative_cost);
 
 // max_v softmax(z / T)[v] and its argmax
 float annealed_confidence(const float * z, int n, float temperature, int * arg);

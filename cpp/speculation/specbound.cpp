@@ -51,9 +51,10 @@ RoundKind SpecBound::round(int32_t last, const std::vector<int32_t> & emitted, c
         keep_logits->insert(keep_logits->end(), logits_.begin(), logits_.begin() + (out.size() - n_out) * (size_t) n_vocab);
 
     count_acceptance(draft_, n_accepted, st);
+    const bool early_exit = !draft_.from_lookup && st.exit_checks > checks_before;
     if (draft_.from_lookup) drafter_.lookup_outcome((int) drafts_.size(), n_accepted, now_ms() - t1);
-    else if (!drafts_.empty()) {
-        drafter_.exit_outcome((int) drafts_.size(), n_accepted, p);
+    if (early_exit) drafter_.exit_outcome((int) drafts_.size(), n_accepted, t1 - t0, now_ms() - t1, p);
+    if (early_exit && !drafts_.empty()) {
         st.exit_rounds++;
         st.exit_accepted += n_accepted;
     }
@@ -62,7 +63,7 @@ RoundKind SpecBound::round(int32_t last, const std::vector<int32_t> & emitted, c
     st.draft_ms += t1 - t0;
     st.verify_ms += now_ms() - t1;
     if (draft_.from_lookup) return RoundKind::lookup;
-    return st.exit_checks > checks_before ? RoundKind::early_exit : RoundKind::plain;
+    return early_exit ? RoundKind::early_exit : RoundKind::plain;
 }
 
 } // namespace sb
