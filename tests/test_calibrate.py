@@ -61,7 +61,9 @@ def test_llama_uses_profile_and_stays_exact(calibrated, smollm2_path, monkeypatc
     kw = dict(n_ctx=512, n_threads=2, n_threads_batch=2, verbose=False)
     auto = Llama(smollm2_path, **kw)
     if prof["enabled"]:
-        assert auto.specbound_source == "profile"
+        with_maps = bool(prof.get("exit_maps"))
+        assert auto.specbound_source == ("profile + exit translators" if with_maps else "profile")
+        assert sorted(auto._session.exit_maps) == (prof["exit_maps"]["layers"] if with_maps else [])
         assert {k: auto.specbound_params[k] for k in ("exit_layers", "d_max", "w_max")} == {
             k: prof["params"][k] for k in ("exit_layers", "d_max", "w_max")
         }
