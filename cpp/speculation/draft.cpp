@@ -59,9 +59,7 @@ void Drafter::exit_outcome(int n_drafted, int n_accepted, double draft_ms, doubl
     exit_draft_ms_ = 0.9 * exit_draft_ms_ + draft_ms;
     exit_drafts_ = 0.9 * exit_drafts_ + n_drafted;
     if (n_drafted <= 0) return;
-    exit_hits_ = 0.9 * exit_hits_ + n_accepted;
-    exit_trials_ = 0.9 * exit_trials_ + std::min(n_accepted + 1, n_drafted);
-    exit_cost_.record(n_drafted + 1, pass_ms);
+    exit_.record(n_drafted, n_accepted, pass_ms);
     if (p.tau_step <= 0) return;
     // below the precision tau asks for: exit less readily; at or above: more
     const float rate = (float) n_accepted / (float) n_drafted;
@@ -88,21 +86,26 @@ void Drafter::draft(Draft & d, int32_t last, const std::vector<int32_t> & cached
 }
 
 void Drafter::lookup_outcome(int n_drafted, int n_accepted, double pass_ms) {
+    lookup_.record(n_drafted, n_accepted, pass_ms);
+}
+
+void Drafter::SourceRecord::record(int n_drafted, int n_accepted, double pass_ms) {
     // draft i is tried only when drafts 1..i-1 were accepted
-    hits_ = 0.9 * hits_ + n_accepted;
-    trials_ = 0.9 * trials_ + std::min(n_accepted + 1, n_drafted);
-    cost_.record(n_drafted + 1, pass_ms);
+    hits = 0.9 * hits + n_accepted;
+    trials = 0.9 * trials + std::min(n_accepted + 1, n_drafted);
+    cost.record(n_drafted + 1, pass_ms);
 }
 
 int Drafter::lookup_length(int max_k) const {
-    return best_lookup_length(hits_ / trials_, max_k, [this](int w) { return cost_.relative(w); });
+    return best_lookup_length(lookup_.acceptance(), max_k, [this](int w) { return lookup_.cost.relative(w); });
 }
 
 int Drafter::exit_length(int max_k, const SpecParams & p) const {
     if (max_k <= 0 || p.exit_layers.empty()) return 0;
     const double prior = (double) p.exit_layers.front() / engine_.hparams().n_layer;
-    const double per_draft = exit_drafts_ >= 1 && exit_cost_.n[1] > 0 ? exit_draft_ms_ / exit_drafts_ / exit_cost_.ms[1] : prior;
-    return best_draft_length(exit_hits_ / exit_trials_, max_k, per_draft, [this](int w) { return exit_cost_.relative(w); });
+    const PassCost & cost = exit_.cost;
+    const double per_draft = exit_drafts_ >= 1 && cost.n[1] > 0 ? exit_draft_ms_ / exit_drafts_ / cost.ms[1] : prior;
+    return best_draft_length(exit_.acceptance(), max_k, per_draft, [&cost](int w) { return cost.relative(w); });
 }
 
 int best_lookup_length(double p, int max_k, const std::function<double(int)> & relative_cost) {

@@ -61,13 +61,12 @@ class Drafter {
     // the exit threshold now: p.tau, moved by the request's outcomes so far
     float exit_tau(const SpecParams & p) const;
     // the time of one plain single-token step (the cost unit)
-    void single_step(double ms) { cost_.record(1, ms), exit_cost_.record(1, ms); }
+    void single_step(double ms) { lookup_.cost.record(1, ms), exit_.cost.record(1, ms); }
     // a new generation: acceptance and costs are learned again
     void reset() {
-        hits_ = kPriorHits, trials_ = kPriorTrials;
-        cost_ = exit_cost_ = PassCost{};
+        lookup_ = SourceRecord(kPriorLookupAccept), exit_ = SourceRecord(kPriorExitAccept);
         tau_shift_ = 0;
-        exit_hits_ = kPriorExitAccept * 2, exit_trials_ = 2, exit_draft_ms_ = exit_drafts_ = 0;
+        exit_draft_ms_ = exit_drafts_ = 0;
     }
 
     // Lookup drafts per round, at least 1 and at most max_k: the k that
@@ -76,6 +75,7 @@ class Drafter {
     // cost(w) the measured time of a pass of w rows over a single step. Where
     // text is being copied (p near 1) long drafts pay; elsewhere one or two.
     int lookup_length(int max_k) const;
+    static constexpr double kPriorLookupAccept = 0.6;
 
     static constexpr int kMaxLookupDraft = 16;
 
@@ -91,6 +91,19 @@ class Drafter {
         static constexpr double kPriorSlope = 0.5;  // the 1.5B model's batch factors: about 0.45 per row
     };
 
+    // What one draft source (n-gram lookup or early exit) has shown in this
+    // request: its per-draft acceptance, decaying, from a prior worth two
+    // drafts, and the time of its deep passes by width (width 1: the single
+    // step).
+    struct SourceRecord {
+        double hits, trials;
+        PassCost cost;
+        explicit SourceRecord(double prior) : hits(2 * prior), trials(2) {}
+        // a round of n_drafted drafts, n_accepted of them accepted, whose deep pass took pass_ms
+        void record(int n_drafted, int n_accepted, double pass_ms);
+        double acceptance() const { return hits / trials; }
+    };
+
   private:
     // n-gram lookup drafts (none where the last n-gram does not recur)
     bool draft_lookup(Draft & d, const std::vector<int32_t> & cached, int n_max, int w, SpecStats & st);
@@ -103,13 +116,9 @@ class Drafter {
     void advance(Draft & d, size_t j, int l, bool check, SpecStats & st);
 
     Engine & engine_;
-    static constexpr double kPriorHits = 1.2, kPriorTrials = 2.0;  // a 0.6 prior, worth two drafts
-    double hits_ = kPriorHits, trials_ = kPriorTrials;  // lookup drafts accepted / tried, decaying
-    PassCost cost_;
+    SourceRecord lookup_{ kPriorLookupAccept }, exit_{ kPriorExitAccept };
     float tau_shift_ = 0;  // this request's move of the exit threshold
-    double exit_hits_ = kPriorExitAccept * 2, exit_trials_ = 2;  // exit drafts accepted / tried, decaying
     double exit_draft_ms_ = 0, exit_drafts_ = 0;  // drafting time and drafts of exit rounds, decaying
-    PassCost exit_cost_;  // deep passes of exit rounds by width (width 1: the single step)
     std::vector<float> hbuf_;   // scratch for forward()
     std::vector<float> check_;  // exit-head logits
 };

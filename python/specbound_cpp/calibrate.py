@@ -36,7 +36,7 @@ import numpy as np
 
 from . import exit_fit
 from .models import cache_dir, model_sha256
-from .params import generate_params, sampling_params, spec_params
+from .params import SPEC_FIELDS, generate_params, sampling_params, spec_params
 
 PROFILE_VERSION = 1
 # speculation is worth switching on when calibration sees at least this speedup
@@ -231,7 +231,8 @@ def _fit_maps(states, which, layers: list[int], extra) -> dict[int, tuple]:
     return maps
 
 
-def _set_maps(s, maps: dict | None) -> None:
+def set_exit_maps(s, maps: dict | None) -> None:
+    """Exactly these exit translators {layer: (down, up, bias)} on session s (None: none)."""
     s.clear_exit_maps()
     for l, (down, up, bias) in (maps or {}).items():
         s.set_exit_map(l, down, up, bias)
@@ -243,9 +244,9 @@ def _mapped_exit_logits(s, seqs, layers: list[int], states, extra) -> dict[int, 
     folds = [list(range(0, len(seqs), 2)), list(range(1, len(seqs), 2))]
     out = {}
     for fit_on, read in ((folds[0], folds[1]), (folds[1], folds[0])):
-        _set_maps(s, _fit_maps(states, fit_on, layers, extra))
+        set_exit_maps(s, _fit_maps(states, fit_on, layers, extra))
         out.update(_exit_logits(s, seqs, layers, read))
-    _set_maps(s, None)
+    set_exit_maps(s, None)
     return out
 
 
@@ -340,14 +341,11 @@ def _simulate_grid(s, checks: ExitChecks, n_cand: int, factors: dict, maps: bool
     return results
 
 
-SPEC_KEYS = ("alpha", "tau", "exit_layers", "d_max", "w_max", "exit_decision")
-
-
 def _timed_speedup(s, cfg: dict, test: list[list[int]], cand: list[int], maps: dict) -> float:
     """Plain decoding time over SpecBound time per token with cfg, on the test
     prompts; plain and SpecBound interleaved so that both see the same machine."""
-    sp = spec_params({k: cfg[k] for k in SPEC_KEYS if k in cfg})
-    _set_maps(s, maps if cfg["exit_maps"] else None)
+    sp = spec_params({k: v for k, v in cfg.items() if k in SPEC_FIELDS})
+    set_exit_maps(s, maps if cfg["exit_maps"] else None)
     t_plain = t_spec = 0.0
     for p in test:
         s.set_candidates(sorted(set(cand) | set(p)))
@@ -359,7 +357,7 @@ def _timed_speedup(s, cfg: dict, test: list[list[int]], cand: list[int], maps: d
                 t_spec += dt
             else:
                 t_plain += dt
-    _set_maps(s, None)
+    set_exit_maps(s, None)
     return t_plain / t_spec
 
 
@@ -462,7 +460,7 @@ def calibrate(model_file: str, n_threads: int = 2, quick: bool = False, progress
         # picked settings here at 1.04-1.08x that ran at 0.8-0.93x of plain
         # decoding on the benchmark's prompts.
         "enabled": bool(best_cfg) and best_ratio >= ENABLE_MEASURED and best_pred >= ENABLE_PREDICTED,
-        "params": {k: v for k, v in (best_cfg or {}).items() if k in SPEC_KEYS},
+        "params": {k: v for k, v in (best_cfg or {}).items() if k in SPEC_FIELDS},
         "exit_agreement": _agreement(checks[False]),
         "exit_agreement_translated": _agreement(checks[True]),
         "batch_factors": {str(b): round(f, 3) for b, f in factors.items()},

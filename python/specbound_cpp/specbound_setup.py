@@ -73,17 +73,15 @@ def setup_specbound(session, path: str, n_vocab: int, specbound: bool, overrides
 def _set_exit_maps(setup: SpecBoundSetup, session, profile: dict) -> None:
     """The profile's exit translators on the session's exit head. Without them
     (file gone) drafting is plainer, never wrong: a warning, not an error."""
-    from .calibrate import load_exit_maps
+    from .calibrate import load_exit_maps, set_exit_maps
 
-    session.clear_exit_maps()
     try:
         maps = load_exit_maps(profile)
     except ValueError as e:
         print(f"specbound_cpp: {e}; drafting without them", file=sys.stderr)
         setup.source += " (exit translators missing)"
-        return
-    for layer, (down, up, bias) in maps.items():
-        session.set_exit_map(layer, down, up, bias)
+        maps = None
+    set_exit_maps(session, maps)
     if maps:
         setup.source += " + exit translators"
 
