@@ -297,6 +297,7 @@ static void bind_session_engine(nb::class_<Session> & c) {
         .def_prop_ro("decodes_off_cpu", [](Session & s) { return s.engine.decodes_off_cpu(); })
         .def_prop_rw("device_columns", [](Session & s) { return s.engine.device_columns(); },
                      [](Session & s, int n) { s.engine.set_device_columns(n); })
+        .def_prop_ro("max_invariant_rows", [](Session & s) { return s.engine.max_invariant_rows(); })
         .def_prop_ro("decode_weight_bytes", [](Session & s) { return s.engine.decode_weight_bytes(); })
         .def("probe_matmul",
              [](Session & s, const std::string & name, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> x,

@@ -85,6 +85,40 @@ def test_device_path_specbound_exact(smollm2_path, device_path, tmp_path, monkey
     assert spec.last_stats["rounds"] > 0 and spec.last_stats["draft_tokens"] > 0
 
 
+def test_long_inputs_go_in_chunks_the_graph_holds(smollm2_path, monkeypatch):
+    """Per-column matmuls and per-query attention put objects in the graph per
+    row: a teacher-forced text longer than one decode-phase graph holds runs in
+    chunks (no abort inside ggml), with the CPU path's bits; a single forward
+    past the limit is a ValueError."""
+    cpu = new_session(smollm2_path, n_ctx=512)
+    toks = cpu.tokenize(PROMPT * 8, True, False)[:300]
+    layers = [20, cpu.n_layer]
+    cpu.set_candidates(list(range(1024)))
+    want_states = cpu.hidden_states(toks, 0, layers)
+    cpu.reset()
+    want_checks = cpu.exit_logits(toks, 0, [20])
+    cpu.reset()
+    want_logits = cpu.eval_logits(toks, 0, True)
+    assert cpu.max_invariant_rows > 10**6
+
+    monkeypatch.setenv("SPECBOUND_DEBUG_DEVICE_PATH", "1")
+    dev = new_session(smollm2_path, n_ctx=512)
+    dev.set_candidates(list(range(1024)))
+    dev.device_columns = 1
+    assert 16 <= dev.max_invariant_rows < len(toks)
+    assert np.array_equal(dev.hidden_states(toks, 0, layers), want_states)
+    dev.reset()
+    assert np.array_equal(dev.exit_logits(toks, 0, [20]), want_checks)
+    dev.reset()
+    assert np.array_equal(dev.eval_logits(toks, 0, True), want_logits)
+    assert list(dev.history()) == list(toks)
+    dev.reset()
+    with pytest.raises(ValueError, match="rows"):
+        dev.time_forward(dev.max_invariant_rows + 1, 0, 0, dev.n_layer, True, False, 1, True)
+    dev.device_columns = 4
+    assert dev.max_invariant_rows > 2 * 64
+
+
 def test_device_columns_checked(smollm2_path, monkeypatch):
     sess = new_session(smollm2_path, n_ctx=64)
     assert sess.device_columns == 4

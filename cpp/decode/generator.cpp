@@ -16,35 +16,53 @@ Generator::Generator(Engine & engine, const Vocab & vocab, int n_batch)
 
 void Generator::eval_logits(const std::vector<int32_t> & tokens, int n_past, bool invariant, std::vector<float> & logits) {
     const int n_layer = engine_.hparams().n_layer, n_vocab = engine_.hparams().n_vocab;
-    std::vector<Row> rows;
-    for (size_t i = 0; i < tokens.size(); ++i) rows.push_back({ tokens[i], n_past + (int) i, 0, n_layer, true });
-    logits.resize(rows.size() * (size_t) n_vocab);
-    engine_.forward(rows, nullptr, nullptr, logits.data(), invariant);
-    engine_.kv().cells.write(n_past, tokens);
+    const size_t chunk = invariant ? (size_t) engine_.max_invariant_rows() : tokens.size();
+    logits.resize(tokens.size() * (size_t) n_vocab);
+    for (size_t start = 0; start < tokens.size(); start += chunk) {
+        const size_t end = std::min(tokens.size(), start + chunk);
+        std::vector<Row> rows;
+        for (size_t i = start; i < end; ++i) rows.push_back({ tokens[i], n_past + (int) i, 0, n_layer, true });
+        engine_.forward(rows, nullptr, nullptr, logits.data() + start * n_vocab, invariant);
+        engine_.kv().cells.write(n_past + (int) start, { tokens.begin() + start, tokens.begin() + end });
+    }
 }
 
 void Generator::teacher_forced(const std::vector<int32_t> & tokens, int n_past, const std::vector<int> & layers,
                                std::vector<float> * out, std::vector<float> * states) {
-    const int n_layer = engine_.hparams().n_layer, n_embd = engine_.hparams().n_embd;
-    const size_t n = tokens.size(), n_cand = engine_.candidates().size();
+    const int n_layer = engine_.hparams().n_layer;
     if (out && !layers.empty() && layers.back() >= n_layer) throw std::invalid_argument("exit heads need layers < n_layer");
-    std::vector<float> h(n * n_embd), chk(n * n_cand);
+    for (size_t li = 0; li < layers.size(); ++li)
+        if (layers[li] < 1 || layers[li] > n_layer || (li > 0 && layers[li] <= layers[li - 1]))
+            throw std::invalid_argument("layers must be ascending, > 0 and <= n_layer");
+    const size_t n = tokens.size(), n_cand = engine_.candidates().size(), n_embd = engine_.hparams().n_embd;
     if (out) out->assign(layers.size() * n * n_cand, 0.0f);
     if (states) states->assign(layers.size() * n * n_embd, 0.0f);
+    // in chunks the decode-phase graph holds: a column's bits do not depend on its batch
+    const size_t chunk = (size_t) engine_.max_invariant_rows();
+    for (size_t start = 0; start < n; start += chunk) {
+        const std::vector<int32_t> part(tokens.begin() + start, tokens.begin() + std::min(n, start + chunk));
+        teacher_forced_part(part, n_past + (int) start, layers, start, n, out, states);
+    }
+}
+
+// teacher_forced() for tokens[start, start + part.size()) of n, at their positions
+void Generator::teacher_forced_part(const std::vector<int32_t> & part, int n_past, const std::vector<int> & layers,
+                                    size_t start, size_t n, std::vector<float> * out, std::vector<float> * states) {
+    const int n_layer = engine_.hparams().n_layer;
+    const size_t m = part.size(), n_cand = engine_.candidates().size(), n_embd = engine_.hparams().n_embd;
+    std::vector<float> h(m * n_embd), chk(m * n_cand);
     int depth = 0;
     for (size_t li = 0; li <= layers.size(); ++li) {
         const int l = li < layers.size() ? layers[li] : n_layer;
-        if (l > n_layer || (li < layers.size() && l <= depth))
-            throw std::invalid_argument("layers must be ascending, > 0 and <= n_layer");
         const bool check = out && li < layers.size();
         std::vector<Row> rows;
-        for (size_t i = 0; i < n; ++i) rows.push_back({ tokens[i], n_past + (int) i, depth, l, false, check });
+        for (size_t i = 0; i < m; ++i) rows.push_back({ part[i], n_past + (int) i, depth, l, false, check });
         if (l > depth) engine_.forward(rows, h.data(), h.data(), nullptr, true, check ? chk.data() : nullptr);
-        if (check) std::copy(chk.begin(), chk.end(), out->begin() + li * n * n_cand);
-        if (states && li < layers.size()) std::copy(h.begin(), h.end(), states->begin() + li * n * n_embd);
+        if (check) std::copy(chk.begin(), chk.end(), out->begin() + (li * n + start) * n_cand);
+        if (states && li < layers.size()) std::copy(h.begin(), h.end(), states->begin() + (li * n + start) * n_embd);
         depth = l;
     }
-    engine_.kv().cells.write(n_past, tokens);
+    engine_.kv().cells.write(n_past, part);
 }
 
 void Generator::prefill(const std::vector<int32_t> & prompt, int n_keep) {

@@ -53,6 +53,8 @@ class Generator {
                         std::vector<float> * out, std::vector<float> * states);
 
   private:
+    void teacher_forced_part(const std::vector<int32_t> & part, int n_past, const std::vector<int> & layers, size_t start,
+                             size_t n, std::vector<float> * out, std::vector<float> * states);
     // evaluates prompt[n_keep..] and leaves the last token's logits in logits_
     void prefill(const std::vector<int32_t> & prompt, int n_keep);
     int32_t plain_round(int32_t last, const SamplingParams & sp, std::vector<int32_t> & emitted);

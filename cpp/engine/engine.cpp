@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 namespace sb {
@@ -17,11 +18,22 @@ static bool env_flag(const char * name) {
 // SPECBOUND_DEVICE_COLUMNS, checked before anything is loaded
 static int device_columns_from_env() {
     const char * v = std::getenv("SPECBOUND_DEVICE_COLUMNS");
-    if (!v || !*v) return Engine::kDefaultDeviceColumns;
+    if (!v || !*v) return -1;
     char * end = nullptr;
     const long n = std::strtol(v, &end, 10);
     if (*end || n < 0 || n > 64) throw std::invalid_argument("SPECBOUND_DEVICE_COLUMNS must be an integer in [0, 64]");
     return (int) n;
+}
+
+// Chunks of 4 columns were invariant on ggml-cuda for quantized weights (mmvq
+// splits a dot product the same way for 1-4 columns) but not for F16 ones
+// (H100, 2026-11-27: every position of batches 2-4 differed; single columns
+// were invariant): float weights off the CPU go by single columns.
+static int default_device_columns(const Model & m) {
+    for (const Layer & L : m.layers)
+        for (const ggml_tensor * w : { L.wq, L.wk, L.wv, L.wo, L.ffn_gate, L.ffn_up, L.ffn_down })
+            if (w && w->buffer && !ggml_backend_buffer_is_host(w->buffer) && !ggml_is_quantized(w->type)) return 1;
+    return Engine::kDefaultDeviceColumns;
 }
 
 Engine::Engine(const std::string & path, const EngineParams & params) : params_(params) {
@@ -37,6 +49,7 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
         throw std::invalid_argument(msg.find(path) == std::string::npos ? path + ": " + msg : msg);
     }
     init_kv_cache(kv_, model_, params.n_ctx);
+    if (device_columns_ < 0) device_columns_ = default_device_columns(model_);
 
     // CPU backend, never with the AMX extra buffer type: weights stay in the
     // plain (mmapped) CPU buffer.
@@ -72,9 +85,17 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
         backends.push_back(gpu_);
     }
     backends.push_back(cpu_);
-    if (decodes_off_cpu()) max_nodes_ = kMaxGraphNodesDevicePath;
+    if (decodes_off_cpu())
+        max_nodes_ = std::max(kMaxGraphNodes, kGraphBaseObjects + (size_t) device_objects_per_row_layer(1) *
+                                                                     (size_t) model_.hp.n_layer * kMinDeviceRows);
     sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), max_nodes_, false, gpu_ != nullptr);
     meta_.resize(ggml_tensor_overhead() * max_nodes_ + ggml_graph_overhead_custom(max_nodes_, false));
+}
+
+int Engine::max_invariant_rows() const {
+    if (!decodes_off_cpu() || device_columns_ == 0) return std::numeric_limits<int>::max();
+    const size_t per_row = (size_t) device_objects_per_row_layer(device_columns_) * (size_t) model_.hp.n_layer;
+    return (int) std::max<size_t>(1, (max_nodes_ - kGraphBaseObjects) / per_row);
 }
 
 void Engine::set_device_columns(int n) {

@@ -16,6 +16,7 @@
 
 #include <ggml-backend.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -92,7 +93,8 @@ class Engine {
     // columns, attention per query (GraphBuilder::device_columns); 0: ggml's
     // batched kernels, not batch-invariant on a GPU. SPECBOUND_DEVICE_COLUMNS sets
     // it at construction (default 4: ggml-cuda's mmvq splits a dot product the
-    // same way for 1-4 columns). SPECBOUND_DEBUG_DEVICE_PATH=1 takes the same
+    // same way for 1-4 columns; 1 where float weights sit off the CPU, whose
+    // 4-column chunks were not invariant). SPECBOUND_DEBUG_DEVICE_PATH=1 takes the same
     // path for CPU weights too (tests: it must give the CPU path's bits).
     int device_columns() const { return device_columns_; }
     static constexpr int kDefaultDeviceColumns = 4;
@@ -113,8 +115,18 @@ class Engine {
     Timing timing;
 
     static constexpr size_t kMaxGraphNodes = 16384;
-    // per-column matmuls and per-query attention take ~35 nodes per row and layer
-    static constexpr size_t kMaxGraphNodesDevicePath = 65536;
+    // On the decode path off the CPU, per-column matmuls and per-query attention
+    // put graph objects in per row and layer: measured on SmolLM2 (30 layers),
+    // 34-45 with single columns, 14-17 with chunks of 4; this bounds both.
+    static int device_objects_per_row_layer(int columns) { return 12 + 36 / std::max(columns, 1); }
+    // objects of a graph besides its rows (inputs, the LM head, exit checks)
+    static constexpr size_t kGraphBaseObjects = 4096;
+    // the graph is sized for this many rows by single columns at full depth
+    static constexpr int kMinDeviceRows = 64;
+    // Rows one decode-phase (invariant) forward may hold: kMinDeviceRows or more
+    // on the decode path off the CPU, unbounded elsewhere. forward() throws
+    // std::length_error past it; callers with longer inputs go in chunks.
+    int max_invariant_rows() const;
 
   private:
     Model model_;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace sb {
 
@@ -59,6 +60,10 @@ void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, flo
                      bool invariant, float * check_out) {
     if (rows.empty()) return;
     if (debug_noninvariant_) invariant = false;
+    // past this the graph's object pool would run out inside ggml (an abort)
+    if (invariant && (int64_t) rows.size() > max_invariant_rows())
+        throw std::length_error("a decode-phase batch of " + std::to_string(rows.size()) + " rows is over the " +
+                                std::to_string(max_invariant_rows()) + " this graph holds on the decode path off the CPU");
     const ForwardPlan plan = plan_forward(rows, row_limits(hidden_in != nullptr));
     if (plan.segments.empty()) return;  // every row computes no layer
 

@@ -27,9 +27,9 @@ RoundKind SpecBound::round(int32_t last, const std::vector<int32_t> & emitted, c
     KvCells & cells = engine_.kv().cells;
     const int n_layer = engine_.hparams().n_layer, n_vocab = engine_.hparams().n_vocab;
     const int p0 = cells.size();  // position of `last`
-    // drafts are bounded by what may still be emitted and by the context (and,
-    // per source, by w_max or the lookup length)
-    const int room = std::max(0, std::min(max_new - 1, engine_.n_ctx() - 1 - p0));
+    // drafts are bounded by what may still be emitted, by the context, by the
+    // rows one deep pass may hold (and, per source, by w_max or the lookup length)
+    const int room = std::max(0, std::min({ max_new - 1, engine_.n_ctx() - 1 - p0, engine_.max_invariant_rows() - 1 }));
     if ((int) st.exit_depth_hist.size() < n_layer + 1) st.exit_depth_hist.assign(n_layer + 1, 0);
     st.rounds++;
 

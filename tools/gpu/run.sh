@@ -255,6 +255,7 @@ step_test() {
   SPECBOUND_TEST_N_GPU_LAYERS=-1 "$PY" -m pytest ${extra[@]+"${extra[@]}"} -q -rfE -p no:cacheprovider --durations=10 \
     --junitxml="$LOGS/test-junit.xml" ${expr:+-k "$expr"} \
     "$ROOT/tests/test_batch_invariance.py" "$ROOT/tests/test_parity_llamacpp.py" "$ROOT/tests/test_specbound.py" \
+    "$ROOT/tests/test_exit_translators.py" \
     || rc=$?
   if (( rc == 5 )); then
     echo "no test ran: no model is here (see tools/gpu/README.md, 'Models')"
@@ -272,8 +273,12 @@ preload_libstdcxx() {
   lib="$("$PY" -c 'import llama_cpp, pathlib; print(pathlib.Path(llama_cpp.__file__).parent / "lib")' 2>/dev/null)" || return 0
   so="$(find "$lib" -maxdepth 1 -name 'libggml-cuda.so*' -type f 2>/dev/null | head -n 1)"
   [[ -n "$so" ]] || return 0
-  nm -D --defined-only "$so" 2>/dev/null | grep -qE ' T _ZN?K?St' || return 0
-  std="$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ { print $NF; exit }')"
+  # whole outputs, no early exit: under pipefail, grep -q (or awk's exit) closing
+  # the pipe kills nm with SIGPIPE and the test reads as false (seen 2026-11-27)
+  local syms
+  syms="$(nm -D --defined-only "$so" 2>/dev/null || true)"
+  grep -qE ' T _ZN?K?St' <<< "$syms" || return 0
+  std="$( (ldconfig -p 2>/dev/null || true) | awk '/libstdc\+\+\.so\.6 .*x86-64/ && !std { std = $NF } END { print std }')"
   [[ -n "$std" ]] || std=/lib/x86_64-linux-gnu/libstdc++.so.6
   [[ -e "$std" ]] || return 0
   export LD_PRELOAD="$std${LD_PRELOAD:+:$LD_PRELOAD}"
@@ -285,6 +290,11 @@ step_modes() {
   link_models
   preload_libstdcxx
   local models=() f
+  # the random models are written here from smollm2's tokenizer when they were
+  # not carried (saves a 47 MiB upload)
+  if ! compgen -G "$ROOT/tools/gpu/xfer/random/*.gguf" >/dev/null && [[ -f "$SPECBOUND_CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf" ]]; then
+    "$PY" "$ROOT/tools/gpu/random_models.py" "$ROOT/tools/gpu/xfer/random" || echo "random models: not written"
+  fi
   for f in "$ROOT"/tools/gpu/xfer/random/*.gguf "$SPECBOUND_CACHE"/models/*.gguf; do
     [[ -f "$f" ]] && models+=("$f")
   done
@@ -303,8 +313,14 @@ step_speed() {
 # plus <file>.sha256 ("sha256  size  file"). Parts wait in .gpu/parts until
 # all of a file's are here, then become the file in the model cache.
 step_recv() {
-  mkdir -p "$WORK/parts" "$SPECBOUND_CACHE/models"
+  mkdir -p "$WORK/parts" "$SPECBOUND_CACHE/models" "$SPECBOUND_CACHE/profiles"
   local f moved=0
+  # calibrated profiles (and their exit translators) carried in tools/gpu/profiles/
+  for f in "$ROOT"/tools/gpu/profiles/*; do
+    [[ -f "$f" ]] || continue
+    cp -f "$f" "$SPECBOUND_CACHE/profiles/"
+    echo "profile: $(basename "$f")"
+  done
   for f in "$ROOT"/tools/gpu/xfer/*/*; do
     [[ -f "$f" ]] || continue
     mv -f "$f" "$WORK/parts/"
