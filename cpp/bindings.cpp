@@ -154,7 +154,8 @@ static void bind_results(nb::module_ & m) {
         .value("lookup", sb::RoundKind::lookup)
         .value("early_exit", sb::RoundKind::early_exit);
     nb::class_<sb::SpecGate>(m, "SpecGate")
-        .def(nb::init<bool, double, double>(), "enabled"_a = true, "smoothing"_a = 0.3, "margin"_a = sb::SpecGate::kMargin)
+        .def(nb::init<bool, double, double>(), "enabled"_a = true, "smoothing"_a = 0.2, "margin"_a = sb::SpecGate::kMargin)
+        .def_ro_static("kJudgeRounds", &sb::SpecGate::kJudgeRounds)
         .def("want_spec", &sb::SpecGate::want_spec)
         .def("allows", &sb::SpecGate::allows, "source"_a)
         .def("record", &sb::SpecGate::record, "kind"_a, "ms"_a, "n_emitted"_a)

@@ -4,6 +4,8 @@ given timings, so the decisions are deterministic."""
 
 from __future__ import annotations
 
+import pytest
+
 from specbound_cpp import _core
 
 
@@ -36,57 +38,83 @@ def test_keeps_speculating_while_it_pays():
     assert g.stats["gate_switch_offs"] == 0 and g.stats["gate_spec_rounds"] == 20
 
 
+JUDGE = _core.SpecGate.kJudgeRounds  # rounds of a source before a verdict
+
+
 def test_pauses_when_behind_and_backs_off():
     g = _core.SpecGate()
     plain(g), plain(g)
+    for _ in range(JUDGE - 1):  # no verdict on fewer rounds
+        spec(g, ms=30.0, n=1)
+    assert g.stats["gate_switch_offs"] == 0
     spec(g, ms=30.0, n=1)  # 30 ms per token: behind
-    assert g.stats["gate_switch_offs"] == 1
+    assert g.stats["gate_switch_offs"] == 1 and not g.allows(EXIT)
     for _ in range(8):  # SpecGate::kMinBackoff
         plain(g)
-    spec(g, ms=30.0, n=1)  # the probe loses: twice as long a pause
+    for _ in range(JUDGE):
+        spec(g, ms=30.0, n=1)  # the probe loses: twice as long a pause
     assert g.stats["gate_probes"] == 1 and g.stats["gate_switch_offs"] == 2
     for _ in range(16):
         plain(g)
-    spec(g, ms=12.0, n=3)  # the probe wins: speculation resumes
+    for _ in range(JUDGE):
+        spec(g, ms=12.0, n=3)  # the probe wins: speculation resumes
     assert g.stats["gate_probes"] == 2 and g.allows(EXIT)
     spec(g, ms=12.0, n=3)
     assert g.stats["gate_switch_offs"] == 2
 
 
-def test_probe_judged_on_its_own_round():
+def test_probe_priced_on_its_own_rounds():
     g = _core.SpecGate()
     plain(g), plain(g)
-    spec(g, ms=100.0, n=1)  # a very slow round pauses speculation
+    for _ in range(JUDGE):
+        spec(g, ms=100.0, n=1)  # very slow rounds pause speculation
     for _ in range(8):
         plain(g)
-    spec(g, ms=8.0, n=1)  # the probe alone is ahead, even though the average remembers 100 ms
-    assert g.spec_ms_per_token == 8.0 and g.allows(EXIT)
+    for _ in range(JUDGE):
+        spec(g, ms=8.0, n=1)  # the probe alone is ahead, though the old price remembers 100 ms
+    assert g.spec_ms_per_token == pytest.approx(8.0) and g.allows(EXIT)
+
+
+def test_price_is_a_ratio_of_sums():
+    """Rounds of 2, 1 and 2 tokens in 18, 12 and 18 ms: 48 ms for 5 tokens is
+    ahead of plain decoding's 10 ms by more than the margin, though the mean of
+    the per-round ratios (9, 12, 9 ms) is not."""
+    g = _core.SpecGate(smoothing=0.0)
+    plain(g), plain(g)
+    for ms, n in ((18.0, 2), (12.0, 1), (18.0, 2)):
+        spec(g, ms=ms, n=n)
+    assert g.spec_ms_per_token == pytest.approx(9.6)
+    assert g.stats["gate_switch_offs"] == 0 and g.allows(EXIT)
 
 
 def test_sources_are_gated_apart():
     # lookup rounds lose while early-exit rounds pay: only lookup pauses
     g = _core.SpecGate()
     plain(g), plain(g)
-    spec(g, ms=30.0, n=1, kind=LOOKUP)
+    for _ in range(JUDGE):
+        spec(g, ms=30.0, n=1, kind=LOOKUP)
     assert not g.allows(LOOKUP) and g.allows(EXIT) and g.want_spec()
     for _ in range(8):  # the lookup pause counts rounds of the other kind too
         spec(g, ms=12.0, n=3, kind=EXIT)
     assert g.allows(LOOKUP)
-    spec(g, ms=8.0, n=2, kind=LOOKUP)  # the probe wins
+    for _ in range(JUDGE):
+        spec(g, ms=8.0, n=2, kind=LOOKUP)  # the probe wins
     st = g.stats
     assert st["gate_probes"] == 1 and st["gate_switch_offs"] == 1 and g.allows(LOOKUP)
-    assert st["gate_lookup_rounds"] == 2 and st["gate_early_exit_rounds"] == 8
-    assert g.ms_per_token(LOOKUP) == 4.0 and g.ms_per_token(EXIT) == 4.0
+    assert st["gate_lookup_rounds"] == 2 * JUDGE and st["gate_early_exit_rounds"] == 8
+    assert g.ms_per_token(LOOKUP) == pytest.approx(4.0) and g.ms_per_token(EXIT) == pytest.approx(4.0)
 
 
 def test_margin_pauses_a_source_that_barely_wins():
     g = _core.SpecGate(margin=0.05)
     plain(g), plain(g)
-    spec(g, ms=9.7, n=1)  # 3% ahead of plain decoding, inside the 5% margin
+    for _ in range(JUDGE):
+        spec(g, ms=9.7, n=1)  # 3% ahead of plain decoding, inside the 5% margin
     assert not g.allows(EXIT) and g.stats["gate_switch_offs"] == 1
     g = _core.SpecGate(margin=0.0)
     plain(g), plain(g)
-    spec(g, ms=9.7, n=1)
+    for _ in range(JUDGE):
+        spec(g, ms=9.7, n=1)
     assert g.allows(EXIT)
 
 
@@ -99,7 +127,6 @@ def test_disabled_gate_always_speculates():
 
 # ---- the gate inside real generations: output stays plain decoding's
 
-import pytest  # noqa: E402
 from conftest import spec_then_plain  # noqa: E402
 from test_specbound import aggressive  # noqa: E402
 

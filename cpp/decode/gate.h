@@ -11,6 +11,12 @@
 // while its rounds beat plain decoding by a margin, and probes a paused source
 // again after a backoff that doubles each time the probe loses. Every round
 // emits the full model's tokens, so the output never depends on the gate.
+//
+// A source's price is the ratio of (decayed) sums, milliseconds over tokens,
+// never an average of per-round ratios: a round that emits one token has a
+// high ratio, and averaging ratios overprices speculation (Jensen). And it is
+// judged only after kJudgeRounds rounds (from the start, or of a probe): one
+// round's token count swings from 1 to w + 1, so one round decides nothing.
 #pragma once
 
 #include <cstdint>
@@ -32,9 +38,9 @@ struct GateStats {
 
 class SpecGate {
   public:
-    // smoothing: weight of the newest round in each running average;
+    // smoothing: weight of the newest round in each running price;
     // margin: how much cheaper per token a source's rounds must be than plain ones
-    explicit SpecGate(bool enabled = true, double smoothing = 0.3, double margin = kMargin)
+    explicit SpecGate(bool enabled = true, double smoothing = 0.2, double margin = kMargin)
         : enabled_(enabled), smoothing_(smoothing), margin_(margin) {}
 
     // whether the next round may draft from this source
@@ -44,31 +50,38 @@ class SpecGate {
     // a finished round: its kind, wall time and tokens emitted
     void record(RoundKind kind, double ms, int n_emitted);
 
-    double plain_ms_per_token() const { return plain_; }  // < 0: not measured yet
-    double ms_per_token(RoundKind source) const { return track(source).avg; }
-    // the better source's average (what the earlier one-source gate reported)
+    double plain_ms_per_token() const { return plain_.price(); }  // < 0: not measured yet
+    double ms_per_token(RoundKind source) const { return track(source).price.price(); }
+    // the better source's price (what the earlier one-source gate reported)
     double spec_ms_per_token() const;
     const GateStats & stats() const { return stats_; }
 
     static constexpr int kWarmupPlain = 2;   // plain rounds that price a token before the first speculation
+    static constexpr int kJudgeRounds = 3;   // a source's rounds (from the start, or of a probe) before a verdict
     static constexpr int kMinBackoff = 8;    // rounds without a source after it first loses
     static constexpr int kMaxBackoff = 256;
-    static constexpr double kMargin = 0.03;  // noise in the averages must not keep a losing source on
+    static constexpr double kMargin = 0.03;  // noise in the prices must not keep a losing source on
 
   private:
+    struct Price {  // decayed sums of milliseconds and tokens
+        double ms = 0.0, tokens = 0.0;
+        void add(double m, int n, double keep) { ms = keep * ms + m, tokens = keep * tokens + n; }
+        double price() const { return tokens > 0 ? ms / tokens : -1.0; }
+    };
     struct Track {  // one draft source
-        double avg = -1.0;        // ms per emitted token of its rounds
+        Price price;
+        int rounds = 0;           // rounds since the start or since its probe began
         int paused_for = 0;       // rounds left before it may draft again
         int backoff = kMinBackoff;
-        bool probing = false;     // its next round is judged on its own
+        bool probing = false;     // its rounds are being judged on their own
     };
     Track & track(RoundKind k) { return k == RoundKind::lookup ? lookup_ : early_exit_; }
     const Track & track(RoundKind k) const { return k == RoundKind::lookup ? lookup_ : early_exit_; }
-    void judge(Track & t, double per_token);
+    void judge(Track & t, double ms, int n_emitted);
 
     bool enabled_;
     double smoothing_, margin_;
-    double plain_ = -1.0;
+    Price plain_;
     int warmup_left_ = kWarmupPlain;
     Track lookup_, early_exit_;
     GateStats stats_;
