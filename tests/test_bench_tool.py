@@ -52,3 +52,17 @@ def test_merge_recomputes_the_recorded_summaries(tmp_path):
     assert merged["summary_by_workload"] == recorded["summary_by_workload"]
     table = (tmp_path / "merged" / "results.md").read_text()
     assert all(f"| {row['model']} | {row['system']} |" in table for row in recorded["summary"])
+
+
+def test_repeat_keeps_the_fastest_run_and_refuses_different_tokens(tmp_path):
+    code = ("import run, driver; a = run.parse_args(['--quick', '--repeat', '3']); print(a.repeat); "
+            "r1 = {'tokens': [1, 2], 'decode_s': 2.0, 'id': 1}; r2 = {'tokens': [1, 2], 'decode_s': 1.5, 'id': 2}; "
+            "r3 = {'tokens': [1, 2], 'decode_s': 1.8, 'id': 3}; "
+            "b = driver._faster(driver._faster(driver._faster(None, r1, 's', 'p'), r2, 's', 'p'), r3, 's', 'p'); "
+            "print(b['id'], b['repeats']); "
+            "driver._faster(b, {'tokens': [1, 3], 'decode_s': 1.0}, 's', 'p')")  # fmt: skip
+    proc = bench(code, tmp_path)
+    assert proc.stdout.split() == ["3", "2", "3"], proc.stderr
+    assert proc.returncode != 0 and "different tokens on two runs of p" in proc.stderr
+    proc = bench("import run; run.parse_args(['--repeat', '0'])", tmp_path)
+    assert proc.returncode != 0 and "--repeat needs 1 or more" in proc.stderr

@@ -90,7 +90,8 @@ def markdown(summary: List[dict], by_workload: List[dict], meta: dict) -> str:
         "# specbound-cpp benchmark",
         "",
         f"{meta['environment']['date']}, {meta['environment']['cpu']}, {cfg['threads']} threads, greedy, "
-        f"up to {cfg['tokens']} new tokens{' (--quick)' if cfg['quick'] else ''}; "
+        f"up to {cfg['tokens']} new tokens{' (--quick)' if cfg['quick'] else ''}"
+        f"{f', fastest of {r} runs per system and prompt' if (r := cfg.get('repeat', 1)) > 1 else ''}; "
         f"workloads: {', '.join(f'{k} ({v} prompts)' for k, v in meta['prompt_counts'].items())}.",
         "Speedups: tokens/s over llama-cpp-python plain decoding, paired per prompt, median [IQR]. "
         "Identical: prompts whose output tokens equal the reference's.",

@@ -118,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--prompts", type=int, help="first N prompts of each workload (default: all)")
     ap.add_argument("--quick", action="store_true", help=f"{quick} prompts, {QUICK_TOKENS} tokens")
     ap.add_argument("--tokens", type=int, help=f"new tokens per prompt (default 256; --quick: {QUICK_TOKENS})")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each system per prompt, in turn; the record keeps the fastest decode")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n-ctx", type=int, default=2048)
     ap.add_argument("--draft-k", type=int, default=4, help="draft length of the two-model system")
@@ -138,6 +140,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         args.systems = [BASELINE, *args.systems]
     if args.tokens is None:
         args.tokens = QUICK_TOKENS if args.quick else 256
+    if args.repeat < 1:
+        raise SystemExit("--repeat needs 1 or more")
     return args
 
 
@@ -170,7 +174,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.merge:
         return merge(args.merge, args.out)
     prompts = select_prompts(args)
-    progress = Progress(sum(len(prompts) * len(systems_for(m, args.systems)) for m in args.models))
+    progress = Progress(sum(len(prompts) * len(systems_for(m, args.systems)) for m in args.models) * args.repeat)
     records: List[dict] = []
     infos: Dict[str, dict] = {}
     for model in args.models:
