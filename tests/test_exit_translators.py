@@ -17,7 +17,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import GREEDY, N_THREADS, gen
+from conftest import GREEDY, N_THREADS, gen, n_gpu_layers
 
 from specbound_cpp import _core, calibrate, exit_fit
 
@@ -63,7 +63,14 @@ def test_exit_head_reads_the_mapped_state(sess):
     z = sess.exit_logits(toks, 0, [18, 22])
     sess.clear_exit_maps()
     cand = np.array(sess.candidates)
-    assert np.array_equal(z[1], np.broadcast_to(full[i, cand], z[1].shape))
+    want = np.broadcast_to(full[i, cand], z[1].shape)
+    if n_gpu_layers():
+        # on a GPU the map's F32 matmuls may run there (ggml's scheduler offloads
+        # ops on host weights for wide batches), where h + (-h) need not be 0
+        # exactly: the head still reads the mapped state, to float tolerance
+        np.testing.assert_allclose(z[1], want, rtol=1e-3, atol=1e-2)
+    else:
+        assert np.array_equal(z[1], want)
     assert not np.array_equal(z[0][0], z[0][1])  # layer 18 has no map: states differ per position
 
 
