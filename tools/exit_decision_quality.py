@@ -1,32 +1,51 @@
 """Held-out precision/recall of exit decisions per layer (annealed confidence vs
 the learned decision), with and without exit translators, built as calibration
 builds them:  python tools/exit_decision_quality.py MODEL  (a few minutes)"""
-import sys, numpy as np
-from specbound_cpp import _core, calibrate as C
+
+import sys
+
+import numpy as np
+
+from specbound_cpp import _core
+from specbound_cpp import calibrate
 from specbound_cpp.models import model_path
-name = sys.argv[1]
-s = _core.Session(str(model_path(name)), 2048, 512, 2, 2, 0, False)
-L = s.n_layer
-seqs, _ = C._own_text(s, C.PROMPTS, 112, lambda m: None)
-cand = C._exit_vocabulary(s, seqs); s.set_candidates(cand)
-layers = list(range(max(1, L // 2), L))
-checks, _ = C._exit_checks(s, seqs, cand, layers, C.FIT_TEXT_TOKENS, lambda m: None)
-def prec_at_recall(score, ok, r=0.5):
-    thr = np.quantile(score[ok], 1 - r)  # exits the top r of right ones
-    ex = score >= thr
-    return ok[ex].mean()
-def recall_at_prec(score, ok, p=0.9):
+
+
+def precision_at_recall(score, ok, recall=0.5):
+    """Precision of the exits when the top `recall` of the right tokens exit."""
+    exits = score >= np.quantile(score[ok], 1 - recall)
+    return ok[exits].mean()
+
+
+def recall_at_precision(score, ok, precision=0.9):
+    """The largest share of the right tokens that can exit at this precision."""
     best = 0.0
-    for thr in np.unique(np.quantile(score, np.linspace(0, 1, 200))):
-        ex = score >= thr
-        if ex.any() and ok[ex].mean() >= p:
-            best = max(best, ex[ok].mean() if ok.any() else 0)
+    for threshold in np.unique(np.quantile(score, np.linspace(0, 1, 200))):
+        exits = score >= threshold
+        if exits.any() and ok[exits].mean() >= precision:
+            best = max(best, exits[ok].mean() if ok.any() else 0)
     return best
-for tr in (False, True):
-    c = checks[tr]
-    for frac in (0.6, 0.75, 0.9):
-        l = int(round(frac * L)); li = layers.index(l)
-        ok = c.ok[li]
-        learned = c.learned([l])[0][li]
-        ann = c.conf[0.5][li]
-        print(f"{name} translators={tr} layer {l}/{L} agree {ok.mean():.2f} | annealed P@R.5 {prec_at_recall(ann, ok):.2f} R@P.9 {recall_at_prec(ann, ok):.2f} | learned P@R.5 {prec_at_recall(learned, ok):.2f} R@P.9 {recall_at_prec(learned, ok):.2f}", flush=True)
+
+
+def main(name: str) -> None:
+    s = _core.Session(str(model_path(name)), 2048, 512, 2, 2, 0, False)
+    L = s.n_layer
+    seqs, _ = calibrate._own_text(s, calibrate.PROMPTS, 112, lambda m: None)
+    cand = calibrate._exit_vocabulary(s, seqs)
+    s.set_candidates(cand)
+    layers = list(range(max(1, L // 2), L))
+    checks, _ = calibrate._exit_checks(s, seqs, cand, layers, calibrate.FIT_TEXT_TOKENS, lambda m: None)
+    for translated in (False, True):
+        c = checks[translated]
+        for frac in (0.6, 0.75, 0.9):
+            l = int(round(frac * L))
+            li = layers.index(l)
+            ok, learned, annealed = c.ok[li], c.learned([l])[0][li], c.conf[0.5][li]
+            print(f"{name} translators={translated} layer {l}/{L} agree {ok.mean():.2f} | annealed "
+                  f"P@R.5 {precision_at_recall(annealed, ok):.2f} R@P.9 {recall_at_precision(annealed, ok):.2f} | "
+                  f"learned P@R.5 {precision_at_recall(learned, ok):.2f} R@P.9 {recall_at_precision(learned, ok):.2f}",
+                  flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -31,7 +31,7 @@ static int device_columns_from_env() {
 // were invariant): float weights off the CPU go by single columns.
 static int default_device_columns(const Model & m) {
     for (const Layer & L : m.layers)
-        for (const ggml_tensor * w : { L.wq, L.wk, L.wv, L.wo, L.ffn_gate, L.ffn_up, L.ffn_down })
+        for (const ggml_tensor * w : L.matmul_weights())
             if (w && w->buffer && !ggml_backend_buffer_is_host(w->buffer) && !ggml_is_quantized(w->type)) return 1;
     return Engine::kDefaultDeviceColumns;
 }
@@ -108,7 +108,7 @@ void Engine::decide_kernels() {
         if (w && (!w->buffer || ggml_backend_buffer_is_host(w->buffer))) kernels_.decide(w);
     };
     for (const Layer & L : model_.layers)
-        for (const ggml_tensor * w : { L.wq, L.wk, L.wv, L.wo, L.ffn_gate, L.ffn_up, L.ffn_down }) decide(w);
+        for (const ggml_tensor * w : L.matmul_weights()) decide(w);
     decide(model_.output);
 }
 
@@ -132,7 +132,7 @@ std::vector<std::string> Engine::device_report() const {
 size_t Engine::decode_weight_bytes() const {
     size_t total = ggml_nbytes(model_.output);
     for (const Layer & L : model_.layers)
-        for (const ggml_tensor * w : { L.wq, L.wk, L.wv, L.wo, L.ffn_gate, L.ffn_up, L.ffn_down }) total += w ? ggml_nbytes(w) : 0;
+        for (const ggml_tensor * w : L.matmul_weights()) total += w ? ggml_nbytes(w) : 0;
     return total;
 }
 
@@ -144,7 +144,6 @@ std::vector<std::pair<std::string, std::string>> Engine::kernel_report() const {
 }
 
 Engine::~Engine() {
-    exit_maps_.clear();
     if (cand_buf_) ggml_backend_buffer_free(cand_buf_);
     if (cand_ctx_) ggml_free(cand_ctx_);
     if (sched_) ggml_backend_sched_free(sched_);

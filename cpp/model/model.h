@@ -9,6 +9,7 @@
 
 #include "model/arch.h"
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -50,6 +51,9 @@ struct Layer {
     // per-head RMS norms of q and k (qwen3, gemma3); norms after attention and FFN (gemma3)
     ggml_tensor * attn_q_norm = nullptr, * attn_k_norm = nullptr;
     ggml_tensor * attn_post_norm = nullptr, * ffn_post_norm = nullptr;
+
+    // the weights the layer multiplies by (absent ones null)
+    std::array<const ggml_tensor *, 7> matmul_weights() const { return { wq, wk, wv, wo, ffn_gate, ffn_up, ffn_down }; }
 };
 
 struct Model {
