@@ -197,11 +197,12 @@ static void bind_kernel_tests(nb::module_ & m) {
 static void bind_session_model(nb::class_<Session> & c) {
     c.def("__init__",
           [](Session * s, const std::string & path, int n_ctx, int n_batch, int n_threads, int n_threads_batch,
-             int n_gpu_layers, bool verbose) {
+             int n_gpu_layers, bool verbose, bool flash_attn) {
               nb::gil_scoped_release nogil;
-              new (s) Session(path, { { n_ctx, n_threads, n_threads_batch, n_gpu_layers }, n_batch, verbose });
+              new (s) Session(path, { { n_ctx, n_threads, n_threads_batch, n_gpu_layers, flash_attn }, n_batch, verbose });
           },
-          "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a)
+          "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a,
+          "flash_attn"_a = false)
         .def("tokenize",
              [](Session & s, nb::bytes text, bool add_special, bool parse_special) {
                  return s.vocab.tokenize(std::string(text.c_str(), text.size()), add_special, parse_special);

@@ -34,6 +34,9 @@ struct EngineParams {
     int n_threads = 2;
     int n_threads_batch = 2;
     int n_gpu_layers = 0;
+    // attention as llama.cpp's flash-attention op (true) or unfused (false,
+    // llama-cpp-python's default): each gives that setting's bits
+    bool flash_attn = false;
 };
 
 struct Timing {

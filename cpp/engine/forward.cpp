@@ -88,6 +88,7 @@ void Engine::build_graph(ForwardGraph & g, const ForwardPlan & plan, const std::
     GraphBuilder b(g.ctx, g.gf, model_, kv_, invariant, &kernels_);
     b.device_columns = device_columns_;
     b.device_path_on_cpu = debug_device_path_;
+    b.flash_attn = params_.flash_attn;
     ggml_tensor * hin = nullptr;
     if (plan.reads_hidden) hin = g.input(GGML_TYPE_F32, hidden_in, (size_t) n_rows * hp.n_embd, hp.n_embd, n_rows);
 

@@ -120,10 +120,14 @@ ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, 
     ggml_tensor * qp = ggml_permute(ctx, q, 0, 2, 1, 3);  // [head_dim, m, n_head]
     if (kq_scale == 0.0f) kq_scale = 1.0f / sqrtf((float) hp.head_dim);
     ggml_tensor * mask = hp.is_swa(il) ? s.mask_swa : s.mask;
-    // With use_ref set on the CPU backend (decode phase) ggml computes each query
-    // row on its own and skips masked cells: the result does not depend on the
-    // batch or on how many cells are padded in.
-    if (!device_path(kc->buffer)) return attend(il, qp, s.n_kv, mask, kq_scale);
+    // With use_ref set on the CPU backend (decode phase) ggml's flash attention
+    // computes each query row on its own and skips masked cells; the unfused
+    // path gets the same property from f16_rows_apart (attend_unfused): the
+    // result does not depend on the batch or on how many cells are padded in.
+    if (!device_path(kc->buffer)) {
+        if (!flash_attn && invariant) qp = f16_rows_apart(qp);
+        return attend(il, qp, s.n_kv, mask, kq_scale);
+    }
     // On a GPU the kernel and its split over the cells depend on the number of
     // queries and cells: each query alone, over the cells it would attend alone.
     ggml_tensor * out = nullptr;
@@ -138,6 +142,7 @@ ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, 
 }
 
 ggml_tensor * GraphBuilder::attend(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale) {
+    if (!flash_attn) return attend_unfused(il, q, n_kv, mask, kq_scale);
     const HParams & hp = m.hp;
     ggml_tensor * kc = kv.k[il], * vc = kv.v[il];
     const size_t head_nb = ggml_row_size(kc->type, hp.head_dim);
@@ -146,6 +151,41 @@ ggml_tensor * GraphBuilder::attend(int il, ggml_tensor * q, int n_kv, ggml_tenso
     ggml_tensor * out = ggml_flash_attn_ext(ctx, q, kview, vview, mask, kq_scale, 0.0f, 0.0f);
     ggml_prec_set_acc(out, GGML_PREC_F32);
     return ggml_reshape_2d(ctx, out, (int64_t) hp.head_dim * hp.n_head, q->ne[1]);
+}
+
+// llama.cpp's attention with flash_attn off, which llama-cpp-python runs by
+// default: kq = k.q (F16 dot products), softmax(kq * scale + mask), then v.kq.
+// A single query (llama.cpp decoding one token) gets ggml's vec_dot_f16 for
+// every dot product. In the decode phase q and the probabilities go in as F16
+// copies whose rows are not contiguous, which keeps llamafile's sgemm (another
+// summation order, taken for 2 or more columns) out: every column then gets a
+// single query's arithmetic. Cells past a query's own are masked: their
+// probabilities are exactly 0 and add nothing, so the padding to n_kv (a
+// multiple of 256, as llama.cpp's) does not move a bit either.
+ggml_tensor * GraphBuilder::attend_unfused(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale) {
+    const HParams & hp = m.hp;
+    ggml_tensor * kc = kv.k[il], * vc = kv.v[il];
+    const size_t head_nb = ggml_row_size(kc->type, hp.head_dim);
+    ggml_tensor * kview = ggml_view_3d(ctx, kc, hp.head_dim, n_kv, hp.n_head_kv, kc->nb[1], head_nb, 0);
+    ggml_tensor * vview = ggml_view_3d(ctx, vc, hp.head_dim, n_kv, hp.n_head_kv, vc->nb[1], head_nb, 0);
+    ggml_tensor * kq = ggml_mul_mat(ctx, kview, q);  // [n_kv, m, n_head]
+    ggml_mul_mat_set_prec(kq, GGML_PREC_F32);
+    kq = ggml_soft_max_ext(ctx, kq, mask, kq_scale, 0.0f);
+    const bool one_query_each = invariant && q->type == GGML_TYPE_F16;  // set by attention() on the CPU
+    ggml_tensor * vt = ggml_cont(ctx, ggml_transpose(ctx, vview));   // [n_kv, head_dim, n_head_kv]
+    ggml_tensor * kqv = ggml_mul_mat(ctx, vt, one_query_each ? f16_rows_apart(kq) : kq);  // [head_dim, m, n_head]
+    ggml_tensor * out = ggml_permute(ctx, kqv, 0, 2, 1, 3);
+    return ggml_cont_2d(ctx, out, (int64_t) hp.head_dim * hp.n_head, q->ne[1]);
+}
+
+// An F16 copy of x [a, b, c] laid out as [a, c, b] and viewed back as [a, b, c]:
+// its rows are not contiguous, so ggml's mul_mat takes it as already in its
+// vec_dot type and runs vec_dot per output element, never llamafile's sgemm.
+// The conversion rounds as mul_mat's own (IEEE round to nearest even).
+ggml_tensor * GraphBuilder::f16_rows_apart(ggml_tensor * x) {
+    ggml_tensor * swapped = ggml_new_tensor_3d(ctx, GGML_TYPE_F16, x->ne[0], x->ne[2], x->ne[1]);
+    ggml_tensor * h = ggml_cpy(ctx, ggml_permute(ctx, x, 0, 2, 1, 3), swapped);
+    return ggml_permute(ctx, h, 0, 2, 1, 3);
 }
 
 ggml_tensor * GraphBuilder::ffn_swiglu(const Layer & L, ggml_tensor * x) {

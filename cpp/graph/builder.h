@@ -41,6 +41,9 @@ struct GraphBuilder {
     // over that query's own cells. 0: one op for the batch.
     int device_columns = 0;
     bool device_path_on_cpu = false;  // the same path for CPU weights (tests)
+    // Attention as llama.cpp computes it with flash_attn on (one fused op) or
+    // off (llama-cpp-python's default: q.k, softmax, then v, as ggml matmuls).
+    bool flash_attn = false;
 
     ggml_tensor * rms_norm(ggml_tensor * x, ggml_tensor * w);
     ggml_tensor * matmul(ggml_tensor * w, ggml_tensor * x);
@@ -66,6 +69,10 @@ struct GraphBuilder {
     ggml_tensor * matmul_by_columns(ggml_tensor * w, ggml_tensor * x);
     // flash attention of queries q [head_dim, m, n_head] over the first n_kv cells of layer il
     ggml_tensor * attend(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale);
+    // the same without flash attention: softmax(k.q) then v, as llama.cpp's unfused path
+    ggml_tensor * attend_unfused(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale);
+    // x [n, m, heads] contiguous in F32 as an F16 copy whose rows are not contiguous
+    ggml_tensor * f16_rows_apart(ggml_tensor * x);
     // x quantized to `type`: for our kernels (ours) or as mul_mat's non-contiguous input
     ggml_tensor * quantized(ggml_tensor * x, ggml_type type, bool ours);
     struct QuantizedInput { ggml_tensor * x; ggml_type type; bool ours; ggml_tensor * q; };

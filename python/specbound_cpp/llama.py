@@ -171,6 +171,8 @@ class Llama:
         self.n_threads = n_threads or max(multiprocessing.cpu_count() // 2, 1)
         self.n_threads_batch = n_threads_batch or multiprocessing.cpu_count()
         self.n_gpu_layers = n_gpu_layers
+        # attention with llama.cpp's flash-attention op or without (its default)
+        self.flash_attn = bool(flash_attn)
         self._seed = seed or llama_cpp.LLAMA_DEFAULT_SEED
         self._logits_all = logits_all
         self.last_n_tokens_size = last_n_tokens_size
@@ -197,7 +199,8 @@ class Llama:
         from . import _core
 
         try:
-            return _core.Session(path, n_ctx, n_batch, self.n_threads, self.n_threads_batch, ngl, bool(verbose))
+            return _core.Session(path, n_ctx, n_batch, self.n_threads, self.n_threads_batch, ngl, bool(verbose),
+                                 flash_attn=self.flash_attn)
         except (ValueError, RuntimeError, MemoryError):
             raise
         except Exception as e:  # e.g. IndexError/OverflowError from C++

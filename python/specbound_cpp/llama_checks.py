@@ -24,8 +24,9 @@ def unsupported(what: str) -> NotImplementedError:
 def refuse_model_changes(obsolete: Dict[str, Any], changed: Dict[str, bool]) -> None:
     """obsolete: Llama()'s extra keyword arguments; changed: option -> whether
     the caller set one that would change the model or its outputs.
-    (Placement, memory and kernel options - mmap, mlock, flash_attn, offload,
-    n_ubatch, numa, ... - do not change results here and are accepted.)"""
+    (Placement, memory and kernel options - mmap, mlock, offload, n_ubatch,
+    numa, ... - do not change results here and are accepted; flash_attn picks
+    which of llama.cpp's two attention paths our bits follow.)"""
     unknown = sorted(set(obsolete) - OBSOLETE_OPTIONS)
     if unknown:  # llama-cpp-python ignores any keyword; a misspelt option should not pass silently
         raise TypeError(f"Llama() got an unexpected keyword argument {unknown[0]!r}")
