@@ -105,7 +105,10 @@ void Engine::set_device_columns(int n) {
 
 void Engine::decide_kernels() {
     auto decide = [&](const ggml_tensor * w) {
-        if (w && (!w->buffer || ggml_backend_buffer_is_host(w->buffer))) kernels_.decide(w);
+        if (!w) return;
+        // the repack buffer is the CPU's, though not "host" (its bytes are not the tensor's layout)
+        if (model_.file_bytes_of_repacked(w)) kernels_.add_repacked(w, kernels::find_repacked(w->type));
+        else if (!w->buffer || ggml_backend_buffer_is_host(w->buffer)) kernels_.decide(w);
     };
     for (const Layer & L : model_.layers)
         for (const ggml_tensor * w : L.matmul_weights()) decide(w);
@@ -138,8 +141,11 @@ size_t Engine::decode_weight_bytes() const {
 
 std::vector<std::pair<std::string, std::string>> Engine::kernel_report() const {
     std::vector<std::pair<std::string, std::string>> out;
-    for (int t = 0; t < GGML_TYPE_COUNT; ++t)
-        if (!kernels_.report[t].empty()) out.push_back({ ggml_type_name((ggml_type) t), kernels_.report[t] });
+    for (int t = 0; t < GGML_TYPE_COUNT; ++t) {
+        std::string path = kernels_.repacked_report[t];
+        if (!kernels_.report[t].empty()) path += (path.empty() ? "" : "; ") + kernels_.report[t];
+        if (!path.empty()) out.push_back({ ggml_type_name((ggml_type) t), path });
+    }
     return out;
 }
 
@@ -164,7 +170,8 @@ void Engine::set_candidates(const std::vector<int32_t> & ids) {
         cand_ctx_ = ggml_init(ip);
         cand_w_ = ggml_new_tensor_2d(cand_ctx_, out->type, out->ne[0], std::max<int64_t>(capacity, 256));
         ggml_set_name(cand_w_, "exit_head");
-        ggml_backend_buffer_type_t buft = out->buffer && !ggml_backend_buffer_is_host(out->buffer)
+        const bool off_cpu = out->buffer && !ggml_backend_buffer_is_host(out->buffer) && !model_.file_bytes_of_repacked(out);
+        ggml_backend_buffer_type_t buft = off_cpu
                                               ? ggml_backend_buffer_get_type(out->buffer)
                                               : ggml_backend_cpu_buffer_type();
         cand_buf_ = ggml_backend_alloc_ctx_tensors_from_buft(cand_ctx_, buft);
@@ -191,7 +198,10 @@ bool Engine::add_candidate(int32_t id) {
 void Engine::copy_head_row(int32_t id, size_t slot) {
     const ggml_tensor * out = model_.output;
     head_row_.resize(out->nb[1]);
-    ggml_backend_tensor_get(out, head_row_.data(), (size_t) id * out->nb[1], out->nb[1]);
+    if (const void * file = model_.file_bytes_of_repacked(out))  // a repacked head has no plain rows
+        std::memcpy(head_row_.data(), (const char *) file + (size_t) id * out->nb[1], out->nb[1]);
+    else
+        ggml_backend_tensor_get(out, head_row_.data(), (size_t) id * out->nb[1], out->nb[1]);
     ggml_backend_tensor_set(cand_w_, head_row_.data(), slot * cand_w_->nb[1], out->nb[1]);
 }
 

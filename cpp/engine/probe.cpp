@@ -14,15 +14,20 @@ std::vector<float> Engine::probe_matmul(const std::string & name, const float * 
                                         const std::string & path, int n_threads, int64_t n_rows) {
     ggml_tensor * w = ggml_get_tensor(model_.ctx_meta, name.c_str());
     if (!w || ggml_n_dims(w) != 2) throw std::invalid_argument("no 2-d weight tensor named " + name);
-    if (w->buffer && !ggml_backend_buffer_is_host(w->buffer)) throw std::invalid_argument(name + " is not on the CPU");
+    const kernels::RepackedWeight * repacked = kernels_.repacked_of(w);
+    if (w->buffer && !ggml_backend_buffer_is_host(w->buffer) && !repacked)
+        throw std::invalid_argument(name + " is not on the CPU");
     if (n <= 0 || n_threads <= 0) throw std::invalid_argument("n and n_threads must be positive");
     if (x_cols != w->ne[0]) throw std::invalid_argument("x must have " + std::to_string(w->ne[0]) + " columns");
     const int64_t k = w->ne[0], rows = n_rows > 0 ? std::min<int64_t>(n_rows, w->ne[1]) : w->ne[1];
+    // a repacked weight: ggml's path only whole (a view has no repack traits), ours in whole groups, no detour
+    if (repacked && (path == "detour" || (path == "ggml" && rows != w->ne[1]) || rows % repacked->kernel->interleave))
+        throw std::invalid_argument(name + " is repacked: probe it whole, by the ggml or ours path");
 
     ggml_init_params ip = { meta_.size(), meta_.data(), true };
     ggml_context * ctx = ggml_init(ip);
     ggml_cgraph * gf = ggml_new_graph_custom(ctx, max_nodes_, false);
-    ggml_tensor * wv = ggml_view_2d(ctx, w, k, rows, w->nb[1], 0);
+    ggml_tensor * wv = rows == w->ne[1] ? w : ggml_view_2d(ctx, w, k, rows, w->nb[1], 0);
     ggml_tensor * xt = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
     ggml_set_input(xt);
     ggml_tensor * out;
@@ -30,7 +35,9 @@ std::vector<float> Engine::probe_matmul(const std::string & name, const float * 
         out = ggml_mul_mat(ctx, wv, xt);  // ggml's own choice of kernel for this batch
     } else if (path == "detour" || path == "ours") {
         kernels::KernelTable forced;    // "ours": our kernel without the self-check; "detour": none
-        if (path == "ours") {
+        if (path == "ours" && repacked) {
+            forced.add_repacked(wv, repacked->kernel);
+        } else if (path == "ours") {
             forced.by_type[w->type] = kernels::find_kernel(w->type);
             if (!forced.by_type[w->type]) throw std::invalid_argument(std::string("no kernel of ours for ") + ggml_type_name(w->type));
         }

@@ -18,6 +18,8 @@ ggml_tensor * GraphBuilder::rms_norm(ggml_tensor * x, ggml_tensor * w) {
 // and n == 1 with vec_dot: different summation orders, so a token's logits
 // would depend on how many tokens share its batch. In the decode phase:
 //
+// 0. Weights repacked as llama.cpp repacks them take ggml's own single-token
+//    gemv for them, column by column (kernels/repacked.h).
 // 1. Where the model's weight type has a kernel of ours that passed its
 //    self-check at load (kernels/kernels.h), the matmul is that kernel: each
 //    column gets exactly vec_dot's arithmetic, several columns per weight pass.
@@ -33,6 +35,10 @@ ggml_tensor * GraphBuilder::rms_norm(ggml_tensor * x, ggml_tensor * w) {
 //
 // Weights on a GPU: see device_columns (builder.h) and matmul_by_columns().
 ggml_tensor * GraphBuilder::matmul(ggml_tensor * w, ggml_tensor * x) {
+    // repacked weights are on the CPU, in a buffer that is not "host"
+    if (const kernels::RepackedWeight * rw = kernel_table ? kernel_table->repacked_of(w) : nullptr)
+        return invariant ? kernels::repacked_matmul_op(ctx, rw, quantized(x, rw->kernel->act_type, true))
+                         : ggml_mul_mat(ctx, w, x);
     if (device_path(w->buffer)) return matmul_by_columns(w, x);
     const bool on_cpu = !w->buffer || ggml_backend_buffer_is_host(w->buffer);
     if (!invariant || !on_cpu) return ggml_mul_mat(ctx, w, x);

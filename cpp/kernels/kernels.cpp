@@ -153,6 +153,11 @@ void KernelTable::decide(const ggml_tensor * w) {
     }
 }
 
+void KernelTable::add_repacked(const ggml_tensor * w, const RepackedKernel * k) {
+    repacked.push_back({ k, w });
+    repacked_report[w->type] = std::string(k->name) + " (repacked, as llama.cpp)";
+}
+
 bool sgemm_may_take(ggml_type t) {
     switch (t) {
         case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16: case GGML_TYPE_Q8_0:

@@ -14,11 +14,14 @@
 // on the model's own weights (another CPU, another ggml build: it falls back).
 #pragma once
 
+#include "kernels/repacked.h"
+
 #include <ggml.h>
 #include <ggml-cpu.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -90,6 +93,17 @@ struct KernelTable {
     const Kernel * get(ggml_type t) const { return by_type[t]; }
     // Decide for the type of weight tensor w (first call per type only).
     void decide(const ggml_tensor * w);
+
+    // Weights repacked as llama.cpp repacks them (model/load.cpp) and the gemv
+    // that decodes them; addresses stay put (graph ops hold them).
+    std::deque<RepackedWeight> repacked;
+    std::string repacked_report[GGML_TYPE_COUNT];
+    void add_repacked(const ggml_tensor * w, const RepackedKernel * k);
+    const RepackedWeight * repacked_of(const ggml_tensor * w) const {
+        for (const RepackedWeight & r : repacked)
+            if (r.w == w) return &r;
+        return nullptr;
+    }
 };
 
 } // namespace sb::kernels

@@ -4,6 +4,7 @@
 #include "model/model.h"
 #include "model/read_gguf.h"
 #include "model/tensor_buffer.h"
+#include "kernels/repacked.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -81,9 +82,78 @@ static void choose_gpu(Model & m, int n_gpu_layers) {
     m.n_gpu_layers = std::min(n_gpu_layers, m.hp.n_layer);
 }
 
-// CPU: one buffer over the whole mapping; weights are used in place. Returns
-// the tensors that go to the GPU instead.
-static std::vector<ggml_tensor *> place_on_cpu(Model & m) {
+// ---- repacking, as llama.cpp does by default (llama_model_params.use_extra_bufts)
+
+// The CPU device's repack buffer type ("CPU_REPACK"), or null.
+static ggml_backend_buffer_type_t repack_buffer_type(ggml_backend_dev_t cpu) {
+    auto extra = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(
+        ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
+    for (ggml_backend_buffer_type_t * b = extra ? extra(cpu) : nullptr; b && *b; ++b)
+        if (std::strcmp(ggml_backend_buft_name(*b), "CPU_REPACK") == 0) return *b;
+    return nullptr;
+}
+
+// llama.cpp's test (llama-model.cpp, weight_buft_supported): the weight goes
+// to the repack buffer where the CPU device runs a MUL_MAT of it from there.
+static bool repack_takes(ggml_backend_dev_t cpu, ggml_backend_buffer_type_t buft, const ggml_tensor * w) {
+    ggml_init_params ip = { 3 * ggml_tensor_overhead(), nullptr, true };
+    ggml_context * ctx = ggml_init(ip);
+    if (!ctx) return false;
+    ggml_tensor * w2 = ggml_new_tensor_2d(ctx, w->type, w->ne[0], w->ne[1]);
+    ggml_tensor * op = ggml_mul_mat(ctx, w2, ggml_new_tensor_2d(ctx, GGML_TYPE_F32, w->ne[0], 512));
+    ggml_backend_buffer_t probe = ggml_backend_buft_alloc_buffer(buft, 0);
+    w2->buffer = probe;
+    const bool ok = probe && ggml_backend_dev_supports_op(cpu, op);
+    if (probe) ggml_backend_buffer_free(probe);
+    ggml_free(ctx);
+    return ok;
+}
+
+// The CPU matmul weights llama.cpp would repack here and we have its
+// single-token kernel for (kernels/repacked.h). A tied output head gets a
+// copy of its own, as in llama.cpp (the embedding lookup reads the file's).
+static std::vector<ggml_tensor *> choose_repacked(Model & m, ggml_backend_buffer_type_t buft) {
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    std::vector<ggml_tensor *> out;
+    if (!buft || !cpu) return out;
+    auto wanted = [&](const ggml_tensor * w) {
+        return w && kernels::find_repacked(w->type) && ggml_n_dims(w) == 2 && repack_takes(cpu, buft, w);
+    };
+    for (int il = 0; il < m.hp.n_layer; ++il) {
+        if (m.layer_on_gpu(il)) continue;
+        for (const ggml_tensor * w : m.layers[il].matmul_weights())
+            if (wanted(w)) out.push_back(const_cast<ggml_tensor *>(w));
+    }
+    const bool head_on_gpu = m.gpu_dev && m.n_gpu_layers >= m.hp.n_layer;
+    if (!head_on_gpu && wanted(m.output)) {
+        if (m.output == m.tok_embd) {
+            ggml_init_params ip = { ggml_tensor_overhead() * 2, nullptr, true };
+            m.ctx_copies = ggml_init(ip);
+            if (!m.ctx_copies) throw std::runtime_error("cannot create a ggml context for the tied output head");
+            m.output = ggml_dup_tensor(m.ctx_copies, m.tok_embd);
+            ggml_set_name(m.output, "output.weight(tied)");
+        }
+        out.push_back(m.output);
+    }
+    return out;
+}
+
+// The chosen weights into the repack buffer, which repacks them as they are set.
+static void repack_weights(Model & m, const std::vector<ggml_tensor *> & ts, ggml_backend_buffer_type_t buft) {
+    if (ts.empty()) return;
+    m.buffers.push_back(alloc_tensor_buffer(buft, ts, GGML_BACKEND_BUFFER_USAGE_WEIGHTS,
+                                            "cannot allocate the buffer of the repacked weights"));
+    for (ggml_tensor * t : ts) {
+        const ggml_tensor * src = t == m.output && m.ctx_copies ? m.tok_embd : t;
+        const void * bytes = tensor_data(m, gguf_find_tensor(m.gguf, ggml_get_name(src)));
+        ggml_backend_tensor_set(t, bytes, 0, ggml_nbytes(t));
+        m.repacked.push_back({ t, bytes });
+    }
+}
+
+// CPU: one buffer over the whole mapping; weights are used in place, except
+// the repacked ones. Returns the tensors that go to the GPU instead.
+static std::vector<ggml_tensor *> place_on_cpu(Model & m, const std::vector<ggml_tensor *> & repacked) {
     ggml_backend_buffer_t cpu_buf = ggml_backend_cpu_buffer_from_ptr(m.mmap_addr, m.mmap_size);
     if (!cpu_buf) throw std::runtime_error("cannot wrap the model mapping in a ggml buffer");
     m.buffers.push_back(cpu_buf);
@@ -95,6 +165,7 @@ static std::vector<ggml_tensor *> place_on_cpu(Model & m) {
         bool on_gpu = m.gpu_dev && ((il >= 0 && m.layer_on_gpu(il)) ||
                                      (il < 0 && t != m.tok_embd && m.n_gpu_layers >= m.hp.n_layer));
         if (on_gpu) { gpu_tensors.push_back(t); continue; }
+        if (std::find(repacked.begin(), repacked.end(), t) != repacked.end()) continue;
         if (ggml_backend_tensor_alloc(cpu_buf, t, (void *) tensor_data(m, i)) != GGML_STATUS_SUCCESS)
             throw std::invalid_argument(std::string("misaligned tensor data in GGUF: ") + name);
     }
@@ -132,7 +203,10 @@ void load_model(Model & m, const std::string & path, int n_gpu_layers) {
     bind_tensors(m);
     map_file(m);
     choose_gpu(m, n_gpu_layers);
-    std::vector<ggml_tensor *> gpu_tensors = place_on_cpu(m);
+    ggml_backend_buffer_type_t repack_buft = repack_buffer_type(ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU));
+    const std::vector<ggml_tensor *> repacked = choose_repacked(m, repack_buft);
+    std::vector<ggml_tensor *> gpu_tensors = place_on_cpu(m, repacked);
+    repack_weights(m, repacked, repack_buft);
     if (!gpu_tensors.empty()) upload_to_gpu(m, std::move(gpu_tensors));
 }
 

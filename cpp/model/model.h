@@ -78,7 +78,20 @@ struct Model {
     // owned resources
     gguf_context * gguf = nullptr;
     ggml_context * ctx_meta = nullptr;    // the file's tensors
-    ggml_context * ctx_copies = nullptr;  // device copies the file has no tensor for (tied output head)
+    ggml_context * ctx_copies = nullptr;  // copies the file has no tensor for (tied output head)
+    // Weights repacked as llama.cpp repacks them by default (CPU_REPACK), with
+    // their bytes as the file stores them (exit-head rows are copied from there)
+    struct Repacked {
+        const ggml_tensor * t;
+        const void * file_bytes;
+    };
+    std::vector<Repacked> repacked;
+    // the file's bytes of weight t where it is repacked, else null
+    const void * file_bytes_of_repacked(const ggml_tensor * t) const {
+        for (const Repacked & r : repacked)
+            if (r.t == t) return r.file_bytes;
+        return nullptr;
+    }
     void * mmap_addr = nullptr;
     size_t mmap_size = 0;
     std::vector<ggml_backend_buffer_t> buffers;
