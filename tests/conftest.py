@@ -205,40 +205,33 @@ def qwen3_random_path(model_file):
     return model_file(QWEN3_RANDOM)
 
 
-def new_session(path: str, n_ctx: int = 1024, n_batch: int = 512, n_threads: int = N_THREADS):
+def new_session(path: str, n_ctx: int = 1024, n_batch: int = 512, n_threads: int = N_THREADS, flash_attn: bool = False):
     """A _core.Session with n_threads threads for both phases, on the CPU unless
-    SPECBOUND_TEST_N_GPU_LAYERS says otherwise."""
+    SPECBOUND_TEST_N_GPU_LAYERS says otherwise; attention unfused (llama-cpp-python's
+    default) unless flash_attn."""
     from specbound_cpp import _core
 
     ngl = n_gpu_layers()
-    return _core.Session(path, n_ctx, n_batch, n_threads, n_threads, 0x7FFFFFFF if ngl == -1 else ngl, False)
+    return _core.Session(path, n_ctx, n_batch, n_threads, n_threads, 0x7FFFFFFF if ngl == -1 else ngl, False,
+                         flash_attn=flash_attn)
 
 
 @pytest.fixture(scope="session")
 def make_session():
-    """make_session(path, n_ctx=1024, n_batch=512) -> _core.Session with 2 threads."""
+    """make_session(path, n_ctx=1024, n_batch=512, flash_attn=False) -> _core.Session with 2 threads."""
     return new_session
 
 
 def new_reference(path: str, n_ctx: int = 1024, logits_all: bool = False, **kwargs):
-    """llama_cpp.Llama on the same GGUF, configured like our engine: flash attention,
-    2 threads, no weight repacking (see llamacpp_reference.no_weight_repacking)."""
+    """llama_cpp.Llama on the same GGUF with llama-cpp-python's defaults (weights
+    repacked where llama.cpp repacks them, flash_attn=False unless given), 2 threads:
+    what a user of llama-cpp-python gets, and what our plain decoding reproduces."""
     import llama_cpp
 
-    from llamacpp_reference import no_weight_repacking
-
     kwargs.setdefault("n_gpu_layers", n_gpu_layers())
-    with no_weight_repacking():
-        return llama_cpp.Llama(
-            path,
-            n_ctx=n_ctx,
-            n_threads=N_THREADS,
-            n_threads_batch=N_THREADS,
-            flash_attn=True,
-            logits_all=logits_all,
-            verbose=False,
-            **kwargs,
-        )
+    return llama_cpp.Llama(
+        path, n_ctx=n_ctx, n_threads=N_THREADS, n_threads_batch=N_THREADS, logits_all=logits_all, verbose=False, **kwargs
+    )
 
 
 @pytest.fixture(scope="session")

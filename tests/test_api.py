@@ -15,7 +15,7 @@ import pytest
 from specbound_cpp.llama import Llama
 
 N = 48
-ARGS = dict(n_ctx=512, n_threads=2, n_threads_batch=2, flash_attn=True, verbose=False)
+ARGS = dict(n_ctx=512, n_threads=2, n_threads_batch=2, verbose=False)
 
 
 @pytest.fixture(scope="module")

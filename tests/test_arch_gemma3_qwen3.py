@@ -58,20 +58,15 @@ def long_prompts(sess) -> dict[str, list[int]]:
 
 
 def decode_reference(path: str):
-    """conftest's reference, but decoding with one thread. With 2 threads,
-    llama.cpp's flash attention computes one query over 512+ cells in KV chunks
-    per thread and merges them (ggml-cpu split-KV path): another summation
-    order than ours (use_ref, one pass per query row), and on these long
-    prompts gemma3's greedy output diverged at a near-tie (measured: after 7
-    and 29 tokens on two of four prompts). With one thread there is one chunk
-    and the merge is exact; every other decode kernel gives the same bits for
-    any thread count. The prompt still runs on 2 threads."""
-    import llama_cpp
+    """conftest's reference: llama-cpp-python's defaults (unfused attention, whose
+    single-query arithmetic does not depend on the thread count). With
+    flash_attn=True llama.cpp would compute one query over 512+ cells in KV
+    chunks per thread and merge them (ggml-cpu split-KV path), another summation
+    order than ours; measured: gemma3's greedy output diverged at a near-tie
+    after 7 and 29 tokens on two of four prompts."""
+    from conftest import new_reference
 
-    from llamacpp_reference import no_weight_repacking
-
-    with no_weight_repacking():
-        return llama_cpp.Llama(path, n_ctx=N_CTX, n_threads=1, n_threads_batch=2, flash_attn=True, verbose=False)
+    return new_reference(path, n_ctx=N_CTX)
 
 
 def test_gemma3_long_prompts_match_llamacpp(gemma3_path, make_session):

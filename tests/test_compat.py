@@ -21,9 +21,9 @@ def haystack():
 
 def make_generator(haystack, path):
     generator_class, _ = haystack
-    # the reference configuration (conftest.new_reference): flash attention, 2 threads
+    # the reference configuration (conftest.new_reference): llama-cpp-python's defaults, 2 threads
     return generator_class(model=path, n_ctx=512, n_batch=512, generation_kwargs={"max_tokens": N, "temperature": 0},
-                           model_kwargs={"n_threads": 2, "n_threads_batch": 2, "flash_attn": True, "verbose": False})  # fmt: skip
+                           model_kwargs={"n_threads": 2, "n_threads_batch": 2, "verbose": False})  # fmt: skip
 
 
 def reply(haystack, generator) -> str:
@@ -37,12 +37,10 @@ def test_haystack_generator_builds_our_llama_with_the_same_text(haystack, smollm
     from haystack_integrations.components.generators.llama_cpp.chat import chat_generator as module
 
     import specbound_cpp
-    from llamacpp_reference import no_weight_repacking
 
     original = llama_cpp.Llama
     theirs = make_generator(haystack, smollm2_path)
-    with no_weight_repacking():
-        theirs.warm_up()
+    theirs.warm_up()
     assert type(theirs._model) is original
     want = reply(haystack, theirs)
     theirs.close()
