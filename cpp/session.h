@@ -22,11 +22,18 @@ struct SessionParams {
 // std::invalid_argument naming it (before libllama or the GGUF reader see it).
 const std::string & checked_model_path(const std::string & path);
 
+// the engine's parameters, with the session's verbosity
+inline EngineParams with_verbose(const SessionParams & p) {
+    EngineParams e = p.engine;
+    e.verbose = p.verbose;
+    return e;
+}
+
 struct Session {
     // The engine loads first: its GGUF checks name the problem with a bad file
     // (magic, truncation, architecture) before libllama reads the vocabulary.
     Session(const std::string & path, const SessionParams & p)
-        : engine(checked_model_path(path), p.engine), vocab(path, p.verbose), gen(engine, vocab, p.n_batch) {}
+        : engine(checked_model_path(path), with_verbose(p)), vocab(path, p.verbose), gen(engine, vocab, p.n_batch) {}
 
     // SpecBound parameters without a calibrated profile (speculation/params.h)
     SpecParams default_spec() const { return default_spec_params(engine.hparams()); }

@@ -107,23 +107,64 @@ MODEL_TENSORS = {  # (model fixture, tensor) covering every type and K of the re
 }
 
 
-@pytest.mark.parametrize("fixture", sorted(MODEL_TENSORS))
-def test_model_weights_through_decode_graph(fixture, request, make_session):
-    sess = make_session(request.getfixturevalue(fixture), n_ctx=256)
-    kernels = dict(sess.kernels())
-    assert all(v.startswith("sb_") for v in kernels.values()), kernels  # every type passed its self-check here
+REPACKED = "(repacked, as llama.cpp)"  # kernel report of weights llama.cpp repacks (ggml's gemv per column)
+
+
+def ggml_type_name(gguf_name: str) -> str:
+    """gguf's "Q4_K" as ggml names it: "q4_K"."""
+    return gguf_name.lower()[:-1] + "K" if gguf_name.endswith("_K") else gguf_name.lower()
+
+
+def weight_types(path) -> dict:
     import gguf
 
-    shapes = {t.name: int(t.shape[0]) for t in gguf.GGUFReader(request.getfixturevalue(fixture)).tensors}
+    return {t.name: (t.tensor_type.name, int(t.shape[0])) for t in gguf.GGUFReader(path).tensors}
+
+
+@pytest.mark.parametrize("fixture", sorted(MODEL_TENSORS))
+def test_model_weights_through_decode_graph(fixture, request, make_session):
+    path = request.getfixturevalue(fixture)
+    sess = make_session(path, n_ctx=256)
+    kernels = dict(sess.kernels())
+    # every type passed its self-check here, or is repacked and decoded by llama.cpp's own gemv
+    assert all(v.startswith("sb_") or REPACKED in v for v in kernels.values()), kernels
+    types = weight_types(path)
     for name in MODEL_TENSORS[fixture]:
-        x = activations("normal", 16, shapes[name], seed=2)
-        x[3] = activations("wide", 1, shapes[name], seed=4)[0]
+        typ, k = types[name]
+        x = activations("normal", 16, k, seed=2)
+        x[3] = activations("wide", 1, k, seed=4)[0]
+        if REPACKED in kernels.get(ggml_type_name(typ), ""):
+            assert_repacked_columns_are_single_tokens(sess, name, x, range(1, 17))
+            continue
         rows = 333  # a slice of the rows, not a multiple of 16
         alone = np.concatenate([sess.probe_matmul(name, x[j:j + 1], "detour", 2, rows) for j in range(16)])
         for nt in (1, 2, 3):
             for n in (1, 2, 3, 5, 8, 13, 16):
                 out = sess.probe_matmul(name, x[:n], "ours", nt, rows)
                 assert np.array_equal(bits(out), bits(alone[:n])), f"{name}: batch {n}, {nt} threads"
+
+
+def assert_repacked_columns_are_single_tokens(sess, name, x, widths, threads=(1, 2, 3)):
+    """Each column of a batch through our decode op equals that column alone through
+    ggml's own mul_mat on the repacked weight (llama.cpp's single-token gemv)."""
+    alone = np.concatenate([sess.probe_matmul(name, x[j:j + 1], "ggml", 2) for j in range(x.shape[0])])
+    for nt in threads:
+        for n in widths:
+            out = sess.probe_matmul(name, x[:n], "ours", nt)
+            assert np.array_equal(bits(out), bits(alone[:n])), f"{name}: batch {n}, {nt} threads"
+
+
+@pytest.mark.parametrize("name", ["blk.0.ffn_gate.weight", "blk.3.ffn_down.weight"])
+def test_repacked_q4_K_every_width_to_64(name, qwen15_path, make_session):
+    """Widths 1..64, every position, 1-3 threads, on repacked Q4_K weights of the
+    1.5B (K = 1536 and 8960: the ffn_down row does not fit one L1 block)."""
+    sess = make_session(qwen15_path, n_ctx=256)
+    typ, k = weight_types(qwen15_path)[name]
+    assert typ == "Q4_K" and REPACKED in dict(sess.kernels())["q4_K"]
+    x = activations("normal", 64, k, seed=9)
+    x[17] = activations("wide", 1, k, seed=4)[0]
+    x[40] = 0.0
+    assert_repacked_columns_are_single_tokens(sess, name, x, range(1, 65), threads=(1, 2, 3))
 
 
 def test_kernels_can_be_switched_off(smollm2_path, monkeypatch, make_session):

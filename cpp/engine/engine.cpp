@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include "model/quiet_log.h"
+
 #include <ggml-cpu.h>
 
 #include <algorithm>
@@ -42,6 +44,7 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     if (params.n_threads <= 0 || params.n_threads_batch <= 0) throw std::invalid_argument("thread counts must be positive");
     if (ggml_backend_reg_count() == 0) ggml_backend_load_all();
     try {
+        QuietLog quiet(!params.verbose);  // ggml's repack reports every tensor it repacks
         load_model(model_, path, params.n_gpu_layers);
     } catch (const std::invalid_argument & e) {
         // every message names the file

@@ -37,6 +37,7 @@ struct EngineParams {
     // attention as llama.cpp's flash-attention op (true) or unfused (false,
     // llama-cpp-python's default): each gives that setting's bits
     bool flash_attn = false;
+    bool verbose = false;  // ggml's messages while loading (repacking)
 };
 
 struct Timing {

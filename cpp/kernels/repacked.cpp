@@ -40,20 +40,33 @@ static bool x86_repacks(ggml_type t) {
 #endif
 }
 
+static bool cpu_has_avx512_vnni() {
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
 const RepackedKernel * find_repacked(ggml_type t) {
     const char * env = std::getenv("SPECBOUND_REPACK");
     if (env && std::strcmp(env, "0") == 0) return nullptr;
     static RepackedKernel table[] = {
-        { "ggml_gemv_q4_0_8x8_q8_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, 8, nullptr },
-        { "ggml_gemv_q4_K_8x8_q8_K", GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, 8, nullptr },
-        { "ggml_gemv_iq4_nl_8x8_q8_0", GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0, 8, nullptr },
-        { "ggml_gemv_mxfp4_8x8_q8_0", GGML_TYPE_MXFP4, GGML_TYPE_Q8_0, 8, nullptr },
-        { "ggml_gemv_q2_K_8x8_q8_K", GGML_TYPE_Q2_K, GGML_TYPE_Q8_K, 8, nullptr },
+        { "ggml_gemv_q4_0_8x8_q8_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
+        { "ggml_gemv_q4_K_8x8_q8_K", GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, 8, nullptr, nullptr },
+        { "ggml_gemv_iq4_nl_8x8_q8_0", GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
+        { "ggml_gemv_mxfp4_8x8_q8_0", GGML_TYPE_MXFP4, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
+        { "ggml_gemv_q2_K_8x8_q8_K", GGML_TYPE_Q2_K, GGML_TYPE_Q8_K, 8, nullptr, nullptr },
     };
     if (!x86_repacks(t)) return nullptr;
     for (RepackedKernel & k : table) {
         if (k.type != t) continue;
-        if (!k.gemv) k.gemv = lookup_gemv(k.name);
+        if (!k.gemv) {
+            k.gemv = lookup_gemv(k.name);
+            const char * kern = std::getenv("SPECBOUND_KERNELS");  // "ggml" / "avx2": the gemv per column
+            if (cpu_has_avx512_vnni() && !(kern && *kern)) k.columns = x86_avx512vnni_repacked_columns(t);
+        }
         return k.gemv ? &k : nullptr;
     }
     return nullptr;
@@ -67,6 +80,11 @@ static void repacked_compute(ggml_tensor * dst, int ith, int nth, void * userdat
     const int64_t il = rw.kernel->interleave, groups = w->ne[1] / il, n = xq->ne[1];
     const int64_t r0 = groups * ith / nth * il, r1 = groups * (ith + 1) / nth * il;
     const size_t row_bytes = w->nb[1];
+    if (rw.kernel->columns && n > 1) {  // ours: the gemv's arithmetic for several columns per pass
+        rw.kernel->columns(w->data, row_bytes, w->ne[0], xq->data, xq->nb[1], n, (float *) dst->data,
+                           dst->nb[1] / sizeof(float), r0, r1);
+        return;
+    }
     const int64_t block = n == 1 ? r1 - r0 : std::max<int64_t>(il, (int64_t) (32768 / row_bytes) / il * il);
     for (int64_t b0 = r0; b0 < r1; b0 += block) {
         const int nc = (int) std::min<int64_t>(block, r1 - b0);

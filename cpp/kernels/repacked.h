@@ -14,11 +14,18 @@
 #include <ggml.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace sb::kernels {
 
 // ggml's gemv over repacked rows: s[0..nc) = rows [0, nc) of vx . column vy
 using GemvFn = void (*)(int n, float * s, size_t bs, const void * vx, const void * vy, int nr, int nc);
+
+// Our multi-column kernel with the gemv's per-row arithmetic: rows [r0, r1)
+// (whole groups) of dst[c * dst_col + r] for columns c < n, from activation
+// columns x_col bytes apart.
+using RepackedColumnsFn = void (*)(const void * w, size_t row_bytes, int64_t k, const void * xq, size_t x_col,
+                                   int64_t n, float * dst, size_t dst_col, int64_t r0, int64_t r1);
 
 struct RepackedKernel {
     const char * name;   // ggml's gemv symbol
@@ -26,7 +33,11 @@ struct RepackedKernel {
     ggml_type act_type;  // what the activation is quantized to (the repack's param type)
     int interleave;      // rows per repacked group
     GemvFn gemv;
+    RepackedColumnsFn columns;  // ours for several columns where this CPU has one, else null
 };
+
+// x86 AVX-512 VNNI multi-column kernels (x86_repacked_avx512.cpp); call only on such a CPU
+RepackedColumnsFn x86_avx512vnni_repacked_columns(ggml_type t);
 
 // The gemv llama.cpp runs on this CPU for weights of type t that it repacks, or
 // null where it does not repack t here or this ggml lacks the symbol. Only the

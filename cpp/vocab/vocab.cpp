@@ -1,5 +1,6 @@
 #include "vocab/vocab.h"
 
+#include "model/quiet_log.h"
 #include "vocab/gguf_check.h"
 
 #include <llama.h>
@@ -8,22 +9,14 @@
 
 namespace sb {
 
-static void quiet_log(ggml_log_level level, const char * text, void *) {
-    if (level == GGML_LOG_LEVEL_ERROR) fputs(text, stderr);
-}
-
 Vocab::Vocab(const std::string & path, bool verbose) {
     check_vocab_metadata(path);  // what libllama would abort on: refuse it here
     llama_model_params mp = llama_model_default_params();
     mp.vocab_only = true;
-    // The log callback is process-wide (shared with llama_cpp): silence only
-    // for the duration of this load, then put back whatever was there.
-    ggml_log_callback prev_cb = nullptr;
-    void * prev_ud = nullptr;
-    llama_log_get(&prev_cb, &prev_ud);
-    if (!verbose) llama_log_set(quiet_log, nullptr);
-    model_ = llama_model_load_from_file(path.c_str(), mp);
-    llama_log_set(prev_cb, prev_ud);
+    {
+        QuietLog quiet(!verbose);  // only for the duration of this load
+        model_ = llama_model_load_from_file(path.c_str(), mp);
+    }
     if (!model_) throw std::invalid_argument("llama.cpp could not load the vocabulary of " + path);
     vocab_ = llama_model_get_vocab(model_);
 }

@@ -1,0 +1,168 @@
+// Several columns at once over Q4_K weights repacked 8x8 (block_q4_Kx8), with
+// exactly the per-row arithmetic of ggml's ggml_gemv_q4_K_8x8_q8_K, built for
+// AVX-512 VNNI (compiled with its flags, entered after a run-time CPU check).
+//
+// What fixes the gemv's bits, per row r and super-block b (its AVX2 code):
+//   T = sum_j scale_j(r) * dot(sub-block j of row r, of the activation)  (int32)
+//   M = sum_j min_j(r) * (sum of the activation's sub-block j)            (int32)
+//   acc(r)     = fma(float(T), d(r) * d_x, acc(r))
+//   acc_min(r) = fma(float(M), dmin(r) * d_x, acc_min(r))
+// and at the end out(r) = acc(r) - acc_min(r). The integers are exact however
+// they are formed (no overflow: |T| < 2^25), so here they come from dpbusd over
+// 8 rows at once, one column after another over the same unpacked weights,
+// and the float operations are the gemv's, in its order, one lane per row.
+#include "kernels/repacked.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace sb::kernels {
+namespace {
+
+constexpr int kQK_K = 256;
+
+struct BlockQ4_Kx8 {  // ggml's block_q4_Kx8 (repack.h)
+    uint16_t d[8], dmin[8];
+    uint8_t scales[96];  // per sub-block j: 12 bytes packing the 8 rows' scale and min (Q4_K's 6-bit scheme)
+    uint8_t qs[1024];    // per sub-block pair p: 4 x (8 rows x 8 bytes), low nibble sub-block 2p, high 2p+1
+};
+struct BlockQ8_K {
+    float d;
+    int8_t qs[kQK_K];
+    int16_t bsums[kQK_K / 16];
+};
+static_assert(sizeof(BlockQ4_Kx8) == 8 * 144 && sizeof(BlockQ8_K) == 292, "ggml block layout");
+
+// The 8 rows' 6-bit scales (or mins: take = 1) of sub-block j as bytes
+inline uint64_t scales8(const uint8_t * s12, bool mins) {
+    uint32_t a, b, c;
+    std::memcpy(&a, s12, 4);
+    std::memcpy(&b, s12 + 4, 4);
+    std::memcpy(&c, s12 + 8, 4);
+    const uint32_t lo = mins ? b & 0x3f3f3f3f : a & 0x3f3f3f3f;
+    const uint32_t hi = mins ? ((c >> 4) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4)
+                             : (c & 0x0f0f0f0f) | (((a >> 6) & 0x03030303) << 4);
+    return (uint64_t) lo | ((uint64_t) hi << 32);
+}
+
+// row r's scale in int32 lanes 2r and 2r + 1 (the two lanes of its 8 bytes)
+inline __m512i scale_pairs(uint64_t s8) {
+    const __m128i v = _mm_cvtsi64_si128((long long) s8);
+    return _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(v, v));
+}
+
+// The 64 mins of a super-block as int16, lane 8r + j = min_j(r)
+inline __m512i mins_by_row(const uint8_t * scales) {
+    alignas(64) int16_t m[64];
+    for (int j = 0; j < 8; ++j) {
+        const uint64_t s8 = scales8(scales + 12 * j, true);
+        for (int r = 0; r < 8; ++r) m[8 * r + j] = (int16_t) ((s8 >> (8 * r)) & 0xff);
+    }
+    return _mm512_load_si512(m);
+}
+
+// int32 lanes (2r, 2r + 1) -> lane r of a ymm
+inline __m256i add_lane_pairs(__m512i t) {
+    const __m512i s = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, _MM_PERM_CDAB));
+    return _mm512_cvtepi64_epi32(s);
+}
+
+// int32 lanes (4r .. 4r + 3) -> lane r of a ymm
+inline __m256i add_lane_quads(__m512i t) {
+    __m512i s = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, _MM_PERM_CDAB));
+    s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_BADC));
+    // lanes 4r now hold row r's total: gather lanes 0, 4, 8, ... 60
+    const __m512i idx = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(idx, s));
+}
+
+// One group of 8 rows, NC columns: out[c][r] for r < 8.
+template <int NC>
+void group_columns(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t nb, float * const * out) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m256 acc[NC], acc_min[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps(), acc_min[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const BlockQ4_Kx8 & wb = w[b];
+        __m512i t[NC];
+        for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
+        for (int p = 0; p < 4; ++p) {
+            __m512i lo[4], hi[4];
+            for (int o = 0; o < 4; ++o) {
+                const __m512i q = _mm512_loadu_si512(wb.qs + 256 * p + 64 * o);
+                lo[o] = _mm512_and_si512(q, m4);
+                hi[o] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            }
+            const __m512i s_lo = scale_pairs(scales8(wb.scales + 12 * (2 * p), false));
+            const __m512i s_hi = scale_pairs(scales8(wb.scales + 12 * (2 * p + 1), false));
+            for (int c = 0; c < NC; ++c) {
+                const int8_t * a = x[c][b].qs + 64 * p;
+                __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
+                for (int o = 0; o < 4; ++o) {
+                    int64_t al, ah;
+                    std::memcpy(&al, a + 8 * o, 8);
+                    std::memcpy(&ah, a + 32 + 8 * o, 8);
+                    dl = _mm512_dpbusd_epi32(dl, lo[o], _mm512_set1_epi64(al));
+                    dh = _mm512_dpbusd_epi32(dh, hi[o], _mm512_set1_epi64(ah));
+                }
+                t[c] = _mm512_add_epi32(t[c], _mm512_add_epi32(_mm512_mullo_epi32(dl, s_lo), _mm512_mullo_epi32(dh, s_hi)));
+            }
+        }
+        const __m512i mins = mins_by_row(wb.scales);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) wb.d));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) wb.dmin));
+        for (int c = 0; c < NC; ++c) {
+            const __m256i bs = _mm256_loadu_si256((const __m256i *) x[c][b].bsums);
+            const __m128i s32 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+            const __m256i m = add_lane_quads(_mm512_madd_epi16(mins, _mm512_broadcast_i32x4(s32)));
+            const __m256 dx = _mm256_set1_ps(x[c][b].d);
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(add_lane_pairs(t[c])), _mm256_mul_ps(d, dx), acc[c]);
+            acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, dx), acc_min[c]);
+        }
+    }
+    for (int c = 0; c < NC; ++c) _mm256_storeu_ps(out[c], _mm256_sub_ps(acc[c], acc_min[c]));
+}
+
+constexpr int kCols = 4;
+
+void q4_K_8x8_columns(const void * w, size_t row_bytes, int64_t k, const void * xq, size_t x_col, int64_t n,
+                      float * dst, size_t dst_col, int64_t r0, int64_t r1) {
+    const int64_t nb = k / kQK_K;
+    const BlockQ8_K * x[kCols];
+    float * out[kCols];
+    for (int64_t r = r0; r < r1; r += 8) {
+        const BlockQ4_Kx8 * wg = (const BlockQ4_Kx8 *) ((const char *) w + r * row_bytes);
+        for (int64_t c0 = 0; c0 < n; c0 += kCols) {
+            const int nc = (int) std::min<int64_t>(kCols, n - c0);
+            for (int c = 0; c < nc; ++c) {
+                x[c] = (const BlockQ8_K *) ((const char *) xq + (c0 + c) * x_col);
+                out[c] = dst + (c0 + c) * dst_col + r;
+            }
+            switch (nc) {
+                case 1: group_columns<1>(wg, x, nb, out); break;
+                case 2: group_columns<2>(wg, x, nb, out); break;
+                case 3: group_columns<3>(wg, x, nb, out); break;
+                default: group_columns<4>(wg, x, nb, out); break;
+            }
+        }
+    }
+}
+
+} // namespace
+
+RepackedColumnsFn x86_avx512vnni_repacked_columns(ggml_type t) {
+    return t == GGML_TYPE_Q4_K ? q4_K_8x8_columns : nullptr;
+}
+
+} // namespace sb::kernels
+
+#else
+namespace sb::kernels {
+RepackedColumnsFn x86_avx512vnni_repacked_columns(ggml_type) { return nullptr; }
+}
+#endif
