@@ -1,14 +1,21 @@
 """Price the pieces of a decode step on this machine.
 
     python -m specbound_cpp.profile MODEL [--json] [--threads 2] [--n-past 128]
+                                         [--compare-ggml] [--compare-llamacpp]
 
 Prints ms of one transformer layer, of an exit check over the candidate
 vocabulary and of the LM head (decode phase, batch-invariant kernels), the
 decode batch factor (time of a batch of k tokens / one token, full depth plus
-LM head) for k = 1, 2, 4, 8, 16, the kernel each weight type uses, and the
-memory floor: the weights one token reads over this machine's read bandwidth.
+LM head, after n_past cached positions) for k = 1, 2, 4, 8, 16, 32, 64, the
+kernel each weight type uses, and the memory floor: the weights one token
+reads over this machine's read bandwidth.
 With --compare-ggml the batch factors are also measured with our kernels
-switched off (ggml's vec_dot path), interleaved in the same run.
+switched off (ggml's vec_dot path); with --compare-llamacpp, llama.cpp's own
+price of the same batches (llama-cpp-python with its defaults: flash attention
+off, weights repacked): one llama_decode of k new tokens with logits for every
+row after the same n_past cached positions, over a batch of 1, the k rows
+dropped from its cache after each. Every comparison is timed interleaved with
+ours in the same run, best of --reps, and printed side by side.
 
 MODEL is a registry name or a GGUF path. Calibration prices speculation with
 the same batch factors (`batch_factors`).
@@ -20,9 +27,10 @@ import argparse
 import json
 import os
 import sys
+import time
 from contextlib import contextmanager
 
-BATCH_SIZES = (1, 2, 4, 8, 16)
+BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 _WARM_TEXT = "def quicksort(xs):\n    if len(xs) <= 1:\n        return xs\n" * 64
 
 
@@ -43,30 +51,121 @@ def _kernels_env(value: str | None):
             os.environ["SPECBOUND_KERNELS"] = old
 
 
+def _n_ctx(n_past: int) -> int:
+    return max(2048, n_past + max(BATCH_SIZES) + 16)
+
+
+def _warm_tokens(tokenize, n: int) -> list[int]:
+    """The first n tokens of the warm-up text (repeated if it is too short)."""
+    toks = tokenize(_WARM_TEXT.encode())
+    return (toks * (n // len(toks) + 1))[:n]
+
+
 def open_session(path: str, threads: int, n_past: int, ggml_kernels: bool = False):
-    """A session with real keys/values in the first n_past + 16 cells (an unwritten
-    cache holds arbitrary bits, which can make timings meaningless)."""
+    """A session with real keys/values in the first n_past + max(BATCH_SIZES)
+    cells, every cell a probe writes (an unwritten cache holds arbitrary bits,
+    which can make timings meaningless)."""
     from specbound_cpp import _core
 
     with _kernels_env("ggml" if ggml_kernels else None):
-        s = _core.Session(path, max(2048, n_past + 64), 512, threads, threads, 0, False)
-    s.eval_logits(s.tokenize(_WARM_TEXT.encode(), True, False)[: n_past + 16], 0, False)
+        s = _core.Session(path, _n_ctx(n_past), 512, threads, threads, 0, False)
+    s.eval_logits(_warm_tokens(lambda b: s.tokenize(b, True, False), n_past + max(BATCH_SIZES)), 0, False)
     return s
+
+
+class LlamaCppBatch:
+    """llama-cpp-python with its defaults (flash attention off, weights
+    repacked) holding n_past cached positions of the warm-up text. time_batch(k)
+    is one llama_decode of the next k tokens with logits for every row (ms);
+    the k rows leave the cache again afterwards, so it stays at n_past."""
+
+    def __init__(self, path: str, threads: int, n_past: int, max_k: int = max(BATCH_SIZES)):
+        import llama_cpp
+
+        self._lc = llama_cpp.llama_cpp
+        self.llm = llama_cpp.Llama(model_path=path, n_ctx=_n_ctx(n_past), n_threads=threads,
+                                   n_threads_batch=threads, logits_all=True, verbose=False)  # fmt: skip
+        self.n_past, self.max_k = n_past, max_k
+        self._tokens = _warm_tokens(lambda b: self.llm.tokenize(b, add_bos=True, special=False), n_past + max_k)
+        self._chunk = self.llm.n_batch
+        self._batch = self._lc.llama_batch_init(max(max_k, self._chunk), 0, 1)
+        self._mem = self._lc.llama_get_memory(self.llm.ctx)
+        for p0 in range(0, n_past, self._chunk):
+            self._decode(p0, min(self._chunk, n_past - p0), all_logits=False)
+        self.time_batch(1)  # warm-up: the first decode step after the prefill is not the price of one
+
+    def _decode(self, p0: int, k: int, all_logits: bool) -> float:
+        """llama_decode of tokens [p0, p0 + k) at positions p0.., its ms."""
+        b = self._batch
+        b.n_tokens = k
+        for i in range(k):
+            b.token[i], b.pos[i], b.n_seq_id[i] = self._tokens[p0 + i], p0 + i, 1
+            b.seq_id[i][0] = 0
+            b.logits[i] = all_logits or i == k - 1
+        t0 = time.perf_counter()
+        rc = self._lc.llama_decode(self.llm.ctx, b)
+        self._lc.llama_synchronize(self.llm.ctx)
+        ms = (time.perf_counter() - t0) * 1e3
+        if rc != 0:
+            raise RuntimeError(f"llama_decode of {k} tokens at {p0} returned {rc}")
+        return ms
+
+    def time_batch(self, k: int) -> float:
+        if not 1 <= k <= self.max_k:
+            raise ValueError(f"batch of {k} outside 1..{self.max_k}")
+        ms = self._decode(self.n_past, k, all_logits=True)
+        if not self._lc.llama_memory_seq_rm(self._mem, 0, self.n_past, -1):
+            raise RuntimeError("llama_memory_seq_rm could not drop the timed rows")
+        return ms
+
+    def close(self) -> None:
+        if self._batch is not None:
+            self._lc.llama_batch_free(self._batch)
+            self._batch = None
+        self.llm.close()
+
+
+def _time_batch(s, k: int, n_past: int) -> float:
+    if isinstance(s, LlamaCppBatch):
+        if n_past != s.n_past:
+            raise ValueError(f"llama.cpp holds {s.n_past} cached positions, not {n_past}")
+        return s.time_batch(k)
+    return s.time_forward(k, n_past, 0, s.n_layer, True, False, 1, True)
 
 
 def batch_factors(sessions: dict, n_past: int, reps: int, sizes=BATCH_SIZES) -> dict[str, dict[str, float]]:
     """Best-of-reps time of a decode batch of k full-depth tokens with logits,
-    relative to one token, per session; sessions are timed interleaved."""
+    relative to one token, per session (a _core.Session or a LlamaCppBatch);
+    sessions are timed interleaved. Keys: str(k) for each size, and "ms_1"."""
     best = {name: {k: float("inf") for k in sizes} for name in sessions}
     for _ in range(reps):
         for k in sizes:
             for name, s in sessions.items():
-                t = s.time_forward(k, n_past, 0, s.n_layer, True, False, 1, True)
-                best[name][k] = min(best[name][k], t)
+                best[name][k] = min(best[name][k], _time_batch(s, k, n_past))
     return {name: {str(k): round(b[k] / b[1], 3) for k in sizes} | {"ms_1": round(b[1], 3)} for name, b in best.items()}
 
 
-def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, compare_ggml: bool = False) -> dict:
+def _compared_factors(s, path: str, threads: int, n_past: int, reps: int, compare_ggml: bool,
+                      compare_llamacpp: bool) -> dict[str, dict[str, float]]:
+    """batch_factors of our session s and of the comparisons asked for, interleaved."""
+    sessions = {"ours": s}
+    if compare_ggml:
+        sessions["ggml_vec_dot"] = open_session(path, threads, n_past, ggml_kernels=True)
+    if compare_llamacpp:
+        sessions["llama_cpp"] = LlamaCppBatch(path, threads, n_past)
+    try:
+        return batch_factors(sessions, n_past, reps)
+    finally:
+        if compare_llamacpp:
+            sessions["llama_cpp"].close()
+
+
+def _priced(f: dict[str, float]) -> dict:
+    return {"token_ms": f["ms_1"], "batch_factor": {k: v for k, v in f.items() if k != "ms_1"}}
+
+
+def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, compare_ggml: bool = False,
+            compare_llamacpp: bool = False) -> dict:
     from specbound_cpp import _core
     from specbound_cpp.calibrate import exit_vocab_size, load_profile
     from specbound_cpp.models import model_path
@@ -82,10 +181,7 @@ def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, comp
         return s.time_forward(1, n_past, enter, exit, logits, check, reps, True)
 
     layer = (t() - t(exit=1)) / (L - 1)
-    sessions = {"ours": s}
-    if compare_ggml:
-        sessions["ggml_vec_dot"] = open_session(path, threads, n_past, ggml_kernels=True)
-    factors = batch_factors(sessions, n_past, reps)
+    factors = _compared_factors(s, path, threads, n_past, reps, compare_ggml, compare_llamacpp)
     gbs = _core.read_bandwidth_gbs(1 << 30, threads)
     floor_ms = s.decode_weight_bytes / (gbs * 1e9) * 1e3
     res = {
@@ -93,18 +189,40 @@ def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, comp
         "layer_ms": round(layer, 4),
         "exit_check_ms": round(t(enter=L - 2, exit=L - 1, check=True) - t(enter=L - 2, exit=L - 1), 4),
         "lm_head_ms": round(t(logits=True) - t(), 4),
-        "token_ms": factors["ours"]["ms_1"],
-        "batch_factor": {k: v for k, v in factors["ours"].items() if k != "ms_1"},
+        **_priced(factors["ours"]),
         "kernels": dict(s.kernels()),
         "read_bandwidth_gbs": round(gbs, 1),
         "weight_mb_per_token": round(s.decode_weight_bytes / 1e6, 1),
         "memory_floor_ms": round(floor_ms, 3),
     }
     res["token_ms_over_floor"] = round(res["token_ms"] / floor_ms, 2)
-    if compare_ggml:
-        g = factors["ggml_vec_dot"]
-        res["ggml_vec_dot"] = {"token_ms": g["ms_1"], "batch_factor": {k: v for k, v in g.items() if k != "ms_1"}}
+    for name in ("ggml_vec_dot", "llama_cpp"):
+        if name in factors:
+            res[name] = _priced(factors[name])
+    if "llama_cpp" in res:
+        res["llama_cpp"]["settings"] = "llama-cpp-python defaults: flash_attn off, weight repacking on"
     return res
+
+
+_COMPARED = (("ggml_vec_dot", "ggml vec_dot"), ("llama_cpp", "llama.cpp"))
+
+
+def _factor_lines(r: dict) -> list[str]:
+    """The batch factors: one line, or a table with a column per comparison
+    (a row per width, then the ms of one token)."""
+    cols = [("ours", r)] + [(label, r[key]) for key, label in _COMPARED if key in r]
+    if len(cols) == 1:
+        return ["  batch factor (k tokens / one): " + ", ".join(f"{k}: {v}" for k, v in r["batch_factor"].items())]
+
+    def row(label, values):
+        return f"  {label:>5}" + "".join(f"{v:>14}" for v in values)
+
+    lines = ["  batch factor (k tokens / one), side by side:", row("k", [c for c, _ in cols])]
+    lines += [row(k, [f"{c['batch_factor'][k]:.3f}" for _, c in cols]) for k in r["batch_factor"]]
+    lines.append(row("ms@1", [f"{c['token_ms']:.3f}" for _, c in cols]))
+    if "llama_cpp" in r:
+        lines.append(f"  llama.cpp: {r['llama_cpp']['settings']}")
+    return lines
 
 
 def format_text(r: dict) -> str:
@@ -114,13 +232,9 @@ def format_text(r: dict) -> str:
         f"({r['weight_mb_per_token']} MB at {r['read_bandwidth_gbs']} GB/s): {r['token_ms_over_floor']}x the floor",
         f"  layer {r['layer_ms']:.3f} ms, exit check {r['exit_check_ms']:.3f} ms ({r['n_candidates']} candidates), "
         f"LM head {r['lm_head_ms']:.3f} ms",
-        "  batch factor (k tokens / one): " + ", ".join(f"{k}: {v}" for k, v in r["batch_factor"].items()),
+        *_factor_lines(r),
+        "  kernels: " + ", ".join(f"{t} -> {k}" for t, k in r["kernels"].items()),
     ]
-    if "ggml_vec_dot" in r:
-        g = r["ggml_vec_dot"]
-        lines.append(f"  ggml vec_dot path: one token {g['token_ms']:.2f} ms, batch factor "
-                     + ", ".join(f"{k}: {v}" for k, v in g["batch_factor"].items()))
-    lines.append("  kernels: " + ", ".join(f"{t} -> {k}" for t, k in r["kernels"].items()))
     return "\n".join(lines)
 
 
@@ -132,10 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-past", type=int, default=128)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--compare-ggml", action="store_true", help="also time ggml's vec_dot path (our kernels off)")
+    ap.add_argument("--compare-llamacpp", action="store_true",
+                    help="also time llama.cpp's own batches (llama-cpp-python's defaults), side by side")
     a = ap.parse_args(argv)
     try:
         for m in a.models:
-            r = profile(m, a.threads, a.n_past, a.reps, a.compare_ggml)
+            r = profile(m, a.threads, a.n_past, a.reps, a.compare_ggml, a.compare_llamacpp)
             print(json.dumps(r) if a.json else format_text(r), flush=True)
     except (OSError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
