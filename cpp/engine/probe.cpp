@@ -31,10 +31,10 @@ std::vector<float> Engine::probe_matmul(const std::string & name, const float * 
     ggml_tensor * xt = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
     ggml_set_input(xt);
     ggml_tensor * out;
+    kernels::KernelTable forced;  // "ours": our kernel without the self-check; "detour": none (outlives the graph)
     if (path == "ggml") {
         out = ggml_mul_mat(ctx, wv, xt);  // ggml's own choice of kernel for this batch
     } else if (path == "detour" || path == "ours") {
-        kernels::KernelTable forced;    // "ours": our kernel without the self-check; "detour": none
         if (path == "ours" && repacked) {
             forced.add_repacked(wv, repacked->kernel);
         } else if (path == "ours") {

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace sb::kernels {
 namespace {
@@ -56,14 +57,17 @@ inline __m512i scale_pairs(uint64_t s8) {
     return _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(v, v));
 }
 
-// The 64 mins of a super-block as int16, lane 8r + j = min_j(r)
-inline __m512i mins_by_row(const uint8_t * scales) {
+// The 64 mins of a super-block as int16, lane 8r + j = min_j(r): rows 0-3, then rows 4-7
+struct Mins {
+    __m512i rows03, rows47;
+};
+inline Mins mins_by_row(const uint8_t * scales) {
     alignas(64) int16_t m[64];
     for (int j = 0; j < 8; ++j) {
         const uint64_t s8 = scales8(scales + 12 * j, true);
         for (int r = 0; r < 8; ++r) m[8 * r + j] = (int16_t) ((s8 >> (8 * r)) & 0xff);
     }
-    return _mm512_load_si512(m);
+    return { _mm512_load_si512(m), _mm512_load_si512(m + 32) };
 }
 
 // int32 lanes (2r, 2r + 1) -> lane r of a ymm
@@ -72,13 +76,15 @@ inline __m256i add_lane_pairs(__m512i t) {
     return _mm512_cvtepi64_epi32(s);
 }
 
-// int32 lanes (4r .. 4r + 3) -> lane r of a ymm
-inline __m256i add_lane_quads(__m512i t) {
-    __m512i s = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, _MM_PERM_CDAB));
-    s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_BADC));
-    // lanes 4r now hold row r's total: gather lanes 0, 4, 8, ... 60
+// int32 lanes (4r .. 4r + 3) of a (rows 0-3) and of b (rows 4-7) -> lane r of a ymm
+inline __m256i add_lane_quads(__m512i a, __m512i b) {
+    a = _mm512_add_epi32(a, _mm512_shuffle_epi32(a, _MM_PERM_CDAB));
+    a = _mm512_add_epi32(a, _mm512_shuffle_epi32(a, _MM_PERM_BADC));
+    b = _mm512_add_epi32(b, _mm512_shuffle_epi32(b, _MM_PERM_CDAB));
+    b = _mm512_add_epi32(b, _mm512_shuffle_epi32(b, _MM_PERM_BADC));
+    // lanes 4r now hold the rows' totals: lanes 0, 4, 8, 12 of a, then of b
     const __m512i idx = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
-    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(idx, s));
+    return _mm512_castsi512_si256(_mm512_permutex2var_epi32(a, idx, b));
 }
 
 // One group of 8 rows, NC columns: out[c][r] for r < 8.
@@ -113,13 +119,14 @@ void group_columns(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t n
                 t[c] = _mm512_add_epi32(t[c], _mm512_add_epi32(_mm512_mullo_epi32(dl, s_lo), _mm512_mullo_epi32(dh, s_hi)));
             }
         }
-        const __m512i mins = mins_by_row(wb.scales);
+        const Mins mins = mins_by_row(wb.scales);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) wb.d));
         const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) wb.dmin));
         for (int c = 0; c < NC; ++c) {
             const __m256i bs = _mm256_loadu_si256((const __m256i *) x[c][b].bsums);
             const __m128i s32 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-            const __m256i m = add_lane_quads(_mm512_madd_epi16(mins, _mm512_broadcast_i32x4(s32)));
+            const __m512i s4 = _mm512_broadcast_i32x4(s32);
+            const __m256i m = add_lane_quads(_mm512_madd_epi16(mins.rows03, s4), _mm512_madd_epi16(mins.rows47, s4));
             const __m256 dx = _mm256_set1_ps(x[c][b].d);
             acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(add_lane_pairs(t[c])), _mm256_mul_ps(d, dx), acc[c]);
             acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, dx), acc_min[c]);
@@ -153,10 +160,116 @@ void q4_K_8x8_columns(const void * w, size_t row_bytes, int64_t k, const void * 
     }
 }
 
+// ---- Q4_0 and IQ4_NL repacked 8x8 (block_q4_0x8, block_iq4_nlx8), Q8_0 activations
+//
+// ggml's gemv (gemv_q4_b32_8x8_q8_0_lut_avx), per row r and block b of 32:
+//   acc(r) = fma(float(sum_i w_i x_i), d(r) * d_x, acc(r)),
+// w_i the signed weight value (Q4_0: nibble - 8; IQ4_NL: its table's value).
+// Here the same exact integer sum is sum_i u_i x_i - C * sum_i x_i with
+// u_i = w_i + C unsigned, so dpbusd can form it over 8 rows at once.
+
+struct BlockX8 {  // block_q4_0x8 / block_iq4_nlx8: 8 fp16 scales, 8 rows x 16 bytes interleaved by 8
+    uint16_t d[8];
+    uint8_t qs[128];  // [offset 0: rows 0..7 x 8 bytes][offset 1: ...]; low nibbles elements 8o.., high 16 + 8o..
+};
+struct BlockQ8_0 {
+    uint16_t d;
+    int8_t qs[32];
+};
+static_assert(sizeof(BlockX8) == 144 && sizeof(BlockQ8_0) == 34, "ggml block layout");
+
+struct Q4_0Values {  // stored nibble n' = n ^ 8 (ggml's repack flips it), value n - 8
+    static constexpr int kOffset = 8;
+    static __m512i table() { return _mm512_broadcast_i32x4(_mm_set_epi8(7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8)); }
+};
+struct IQ4_NLValues {  // value kvalues_iq4nl[n], unsigned + 128
+    static constexpr int kOffset = 128;
+    static __m512i table() {
+        return _mm512_broadcast_i32x4(_mm_set_epi8((char) 241, (char) 217, (char) 197, (char) 181, (char) 166, (char) 153,
+                                                   (char) 141, (char) 129, 118, 106, 93, 79, 63, 45, 24, 1));
+    }
+};
+
+template <class V, int NC>
+void group_columns_b32(const BlockX8 * w, const BlockQ8_0 * const * x, const int32_t * const * sums, int64_t nb,
+                       float * const * out) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), lut = V::table();
+    __m256 acc[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512i u[4];  // offset 0 low, offset 0 high, offset 1 low, offset 1 high
+        for (int o = 0; o < 2; ++o) {
+            const __m512i q = _mm512_loadu_si512(w[b].qs + 64 * o);
+            u[2 * o] = _mm512_shuffle_epi8(lut, _mm512_and_si512(q, m4));
+            u[2 * o + 1] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) w[b].d));
+        for (int c = 0; c < NC; ++c) {
+            const int8_t * a = x[c][b].qs;
+            int64_t a0, a1, a2, a3;  // elements 0-7, 16-23, 8-15, 24-31: the weights' order
+            std::memcpy(&a0, a, 8), std::memcpy(&a1, a + 16, 8), std::memcpy(&a2, a + 8, 8), std::memcpy(&a3, a + 24, 8);
+            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_set1_epi64(a0));
+            s = _mm512_dpbusd_epi32(s, u[1], _mm512_set1_epi64(a1));
+            s = _mm512_dpbusd_epi32(s, u[2], _mm512_set1_epi64(a2));
+            s = _mm512_dpbusd_epi32(s, u[3], _mm512_set1_epi64(a3));
+            const __m256i sumi = _mm256_sub_epi32(add_lane_pairs(s), _mm256_set1_epi32(V::kOffset * sums[c][b]));
+            const __m256 dx = _mm256_set1_ps(_cvtsh_ss(x[c][b].d));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(d, dx), acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; ++c) _mm256_storeu_ps(out[c], acc[c]);
+}
+
+// sum of each block's 32 activation values, per column (exact)
+inline void block_sums(const BlockQ8_0 * x, int64_t nb, int32_t * out) {
+    for (int64_t b = 0; b < nb; ++b) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *) x[b].qs);
+        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), v);
+        const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+        out[b] = _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xB1)));
+    }
+}
+
+template <class V>
+void b32_8x8_columns(const void * w, size_t row_bytes, int64_t k, const void * xq, size_t x_col, int64_t n,
+                     float * dst, size_t dst_col, int64_t r0, int64_t r1) {
+    const int64_t nb = k / 32;
+    thread_local std::vector<int32_t> sums_buf;
+    sums_buf.resize((size_t) (n * nb));
+    for (int64_t c = 0; c < n; ++c)
+        block_sums((const BlockQ8_0 *) ((const char *) xq + c * x_col), nb, sums_buf.data() + c * nb);
+    const BlockQ8_0 * x[kCols];
+    const int32_t * sums[kCols];
+    float * out[kCols];
+    for (int64_t r = r0; r < r1; r += 8) {
+        const BlockX8 * wg = (const BlockX8 *) ((const char *) w + r * row_bytes);
+        for (int64_t c0 = 0; c0 < n; c0 += kCols) {
+            const int nc = (int) std::min<int64_t>(kCols, n - c0);
+            for (int c = 0; c < nc; ++c) {
+                x[c] = (const BlockQ8_0 *) ((const char *) xq + (c0 + c) * x_col);
+                sums[c] = sums_buf.data() + (c0 + c) * nb;
+                out[c] = dst + (c0 + c) * dst_col + r;
+            }
+            switch (nc) {
+                case 1: group_columns_b32<V, 1>(wg, x, sums, nb, out); break;
+                case 2: group_columns_b32<V, 2>(wg, x, sums, nb, out); break;
+                case 3: group_columns_b32<V, 3>(wg, x, sums, nb, out); break;
+                default: group_columns_b32<V, 4>(wg, x, sums, nb, out); break;
+            }
+        }
+    }
+}
+
 } // namespace
 
 RepackedColumnsFn x86_avx512vnni_repacked_columns(ggml_type t) {
-    return t == GGML_TYPE_Q4_K ? q4_K_8x8_columns : nullptr;
+    switch (t) {
+        case GGML_TYPE_Q4_K: return q4_K_8x8_columns;
+        case GGML_TYPE_Q4_0: return b32_8x8_columns<Q4_0Values>;
+        case GGML_TYPE_IQ4_NL: return b32_8x8_columns<IQ4_NLValues>;
+        default: return nullptr;
+    }
 }
 
 } // namespace sb::kernels
