@@ -15,9 +15,38 @@ import pytest
 
 from specbound_cpp import _core
 
-TYPES = ["q8_0", "q5_0", "q4_1", "q4_K", "q6_K"]  # every type the registry models use
-K_VALUES = [256, 576, 896, 1536, 4864, 8960]
-BLOCK = {"q8_0": 32, "q5_0": 32, "q4_1": 32, "q4_K": 256, "q6_K": 256}
+# every type the registry models use, then the other types we have kernels for
+# (q4_0 and iq4_nl in their plain layout: llama.cpp repacks them where it can)
+TYPES = ["q8_0", "q5_0", "q4_1", "q4_K", "q6_K",
+         "q5_K", "q3_K", "iq4_xs", "q2_K", "q5_1", "f16", "bf16", "q4_0", "iq4_nl"]
+BLOCK = {"q8_0": 32, "q5_0": 32, "q4_1": 32, "q5_1": 32, "q4_0": 32, "iq4_nl": 32, "f16": 1, "bf16": 1,
+         "q4_K": 256, "q6_K": 256, "q5_K": 256, "q3_K": 256, "iq4_xs": 256, "q2_K": 256}
+# model widths, and for the 32-value types odd block counts (iq4_nl's last odd
+# block is summed apart), for f16/bf16 values past the last 32/64-value step
+K_VALUES = [96, 256, 576, 896, 1000, 1056, 1536, 4864, 8960]
+
+# Our kernels are built twice (cpp/kernels/x86_avx2.cpp, x86_avx512.cpp); on an
+# AVX-512 VNNI CPU SPECBOUND_KERNELS=avx2 selects the AVX2 build. Its f16/bf16
+# kernels mirror a ggml built without AVX-512 and are offered only with one.
+BUILDS = ["native", "avx2"]
+
+
+@pytest.fixture(params=BUILDS)
+def build(request, monkeypatch):
+    if request.param == "avx2":
+        monkeypatch.setenv("SPECBOUND_KERNELS", "avx2")
+    return request.param
+
+
+def skip_if_no_kernel(typ: str, build: str) -> None:
+    """The AVX2 build's f16/bf16 kernels exist only for a ggml without AVX-512."""
+    if build == "avx2" and typ in ("f16", "bf16"):
+        try:
+            _core.kernel_matmul(typ, quantized_weights(typ, 1, 64, seed=0), 1, np.zeros((1, 64), np.float32), "ours")
+        except ValueError as e:
+            if "no kernel of ours" in str(e):
+                pytest.skip(f"{typ}: this ggml runs its AVX-512 arithmetic, which the AVX2 build does not mirror")
+            raise
 
 
 def activations(kind: str, n: int, k: int, seed: int) -> np.ndarray:
@@ -56,9 +85,10 @@ def assert_batch_invariant_and_vec_dot(typ, w, rows, x, threads=(1, 2, 3)):
 
 @pytest.mark.parametrize("typ", TYPES)
 @pytest.mark.parametrize("k", K_VALUES)
-def test_kernel_equals_vec_dot_for_every_batch(typ, k):
+def test_kernel_equals_vec_dot_for_every_batch(typ, k, build):
     if k % BLOCK[typ]:
         pytest.skip(f"{typ} needs k % {BLOCK[typ]} == 0")
+    skip_if_no_kernel(typ, build)
     rows = 37  # not a multiple of any group size or thread count
     w = quantized_weights(typ, rows, k, seed=k)
     x = activations("normal", 16, k, seed=1)
@@ -66,8 +96,22 @@ def test_kernel_equals_vec_dot_for_every_batch(typ, k):
 
 
 @pytest.mark.parametrize("typ", TYPES)
+def test_kernel_every_width_to_64(typ, build):
+    """Batches 1..64: several passes of kCols columns and every remainder."""
+    skip_if_no_kernel(typ, build)
+    k = 1056 if BLOCK[typ] == 32 else 1000 if BLOCK[typ] == 1 else 1536
+    rows = 21
+    w = quantized_weights(typ, rows, k, seed=5)
+    x = activations("normal", 64, k, seed=6)
+    x[17] = activations("wide", 1, k, seed=4)[0] * (1e-3 if typ == "f16" else 1.0)  # within fp16's range
+    x[40] = 0.0
+    assert_batch_invariant_and_vec_dot(typ, w, rows, x, threads=(1, 3))
+
+
+@pytest.mark.parametrize("typ", TYPES)
 @pytest.mark.parametrize("kind", ["zeros", "ties", "wide"])
-def test_kernel_adversarial_activations(typ, kind):
+def test_kernel_adversarial_activations(typ, kind, build):
+    skip_if_no_kernel(typ, build)
     k, rows = 1536, 19
     w = quantized_weights(typ, rows, k, seed=7)
     x = activations(kind, 16, k, seed=3)

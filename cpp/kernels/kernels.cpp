@@ -34,8 +34,11 @@ const Kernel * find_kernel(ggml_type t) {
     if (env && std::strcmp(env, "ggml") == 0) return nullptr;
     // Our x86 kernels mirror ggml's AVX2 vec_dot: only where ggml runs that one.
     if (cpu_has_avx2_fma_f16c() && ggml_cpu_has_avx2() && ggml_cpu_has_fma()) {
-        const Kernel * k = cpu_has_avx512_vnni() && !(env && std::strcmp(env, "avx2") == 0) ? x86_avx512vnni_kernel(t)
-                                                                                          : x86_avx2_kernel(t);
+        const bool avx512 = cpu_has_avx512_vnni() && !(env && std::strcmp(env, "avx2") == 0);
+        const Kernel * k = avx512 ? x86_avx512vnni_kernel(t) : nullptr;
+        // the AVX2 build where the AVX-512 one has none for this ggml (F16/BF16
+        // of a ggml built without AVX-512 run ggml's AVX2 arithmetic)
+        if (!k) k = x86_avx2_kernel(t);
         if (k && ggml_get_type_traits_cpu(t)->vec_dot_type == k->act_type) return k;
     }
     return nullptr;

@@ -2,14 +2,17 @@
 // compiled for their instruction sets and define SB_X86_ISA (the kernels'
 // name prefix) and SB_X86_ENTRY (the lookup function they export).
 //
-// For each weight type, the arithmetic of ggml's AVX2
-// ggml_vec_dot_<type>_q8_<x> (same 8-lane integer sums, same float operations
-// in the same order, same final horizontal sum), run for up to kCols
-// activation columns per unpacked weight block. Integer sums are exact, so
-// only the float operations need to match, and the instruction that forms an
-// integer sum may differ (AVX-512 VNNI's dpbusd or AVX2's maddubs + madd: the
-// same integers). The including files are compiled with -ffp-contract=off and
-// every FMA is written explicitly.
+// For each weight type, the arithmetic of ggml's x86 vec_dot for it as this
+// ggml build compiles it: for the quantized types ggml's AVX2 source (an
+// AVX-512 build of ggml runs the same float operations, only forming some
+// integer sums with VNNI), as compiled (GCC fuses ggml's scalar `s += a * b`
+// into one FMA); for F16/BF16 the variant of vec.cpp ggml was built for. Same
+// integer sums, same float operations in the same order, same final horizontal
+// sum, run for up to kCols activation columns per unpacked weight block.
+// Integer sums are exact, so only the float operations need to match, and the
+// instruction that forms an integer sum may differ (AVX-512 VNNI's dpbusd or
+// AVX2's maddubs + madd: the same integers). The including files are compiled
+// with -ffp-contract=off and every FMA is written explicitly.
 //
 // Entered only after kernels.cpp has checked the CPU's features.
 
@@ -77,17 +80,64 @@ inline __m256 dot_us8(__m256i a, __m256i b) {
 #endif
 }
 
-// ---- Q8_0 and Q5_0 weights, Q8_0 activations (ggml: mul_sum_i8_pairs_float)
+// acc + madd(a, b): int16 pairs multiplied, summed into int32 lanes (VNNI's
+// dpwssd does both in one instruction; the integers are the same)
+inline __m256i madd_acc(__m256i acc, __m256i a, __m256i b) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpwssd_epi32(acc, a, b);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
+// 32 signed weight bytes in the form their products with activation bytes
+// need: ggml's |w| * sign(x, w) (maddubs + madd), or with VNNI (w + 128) * x
+// (dpbusd) started from corr = -128 * sum(x) per lane. Either way int32 lane l
+// is exactly sum(w x) over bytes 4l..4l+3, as ggml's mul_sum_i8_pairs_float.
+struct SignedWeights {
+    __m256i w, u;
+    explicit SignedWeights(__m256i q) : w(q) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+        u = _mm256_xor_si256(q, _mm256_set1_epi8((char) 0x80));
+#else
+        u = _mm256_sign_epi8(q, q);
+#endif
+    }
+    __m256i dot(__m256i x, __m256i corr) const {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+        return _mm256_dpbusd_epi32(corr, u, x);
+#else
+        (void) corr;
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1));
+#endif
+    }
+};
+
+// sum of the 8 int32 lanes (any order: integers)
+inline int hsum_i32(__m256i v) {
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+    return _mm_cvtsi128_si32(_mm_add_epi32(r, _mm_shuffle_epi32(r, 1)));
+}
+
+// fma(a, b, c) on scalars, rounded once (ggml's compiled code fuses these)
+inline float fma1(float a, float b, float c) {
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+// ---- Q8_0, Q5_0 and Q4_0 weights, Q8_0 activations (ggml: mul_sum_i8_pairs_float)
 
 inline __m256i q8_0_weights(const BlockQ8_0 & b) { return load256(b.qs); }
 inline __m256i q5_0_weights(const BlockQ5_0 & b) {
     const __m256i hi = _mm256_andnot_si256(bits32(b.qh), _mm256_set1_epi8((char) 0xF0));
     return _mm256_or_si256(nibbles32(b.qs), hi);  // q - 16 as a signed byte
 }
+inline __m256i q4_0_weights(const BlockQ4_0 & b) { return _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8)); }
 
 // Per activation column, prepared once per call (not per weight row): the
-// block scales as floats and, for dpbusd, each lane's sum of x times 128.
+// block scales as floats and, for dpbusd, each lane's sum of x times -128.
 struct PrepQ8_0 {
+    using XBlock = BlockQ8_0;
     static size_t bytes(int64_t k) { return (size_t) (k / kQK) * (sizeof(float) + sizeof(__m256i)); }
     static void prepare(const uint8_t * xp, int64_t k, uint8_t * out) {
         const BlockQ8_0 * x = (const BlockQ8_0 *) xp;
@@ -101,51 +151,100 @@ struct PrepQ8_0 {
             corr[i] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, 7));
         }
     }
+    static const __m256i * corr(const uint8_t * prep) { return (const __m256i *) prep; }
+    static const float * scales(const uint8_t * prep, int64_t k) { return (const float *) (prep + k / kQK * sizeof(__m256i)); }
 };
 
 template <class WB, __m256i (*Weights)(const WB &)>
 struct SignedTimesQ8_0 : PrepQ8_0 {
+    using WBlock = WB;
     template <int NC>
     static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k, float * out) {
         const WB * w = (const WB *) wp;
-        const int64_t nb = k / kQK;
         const BlockQ8_0 * x[NC];
         const __m256i * corr[NC];
         const float * dx[NC];
         __m256 acc[NC];
         for (int c = 0; c < NC; ++c) {
             x[c] = (const BlockQ8_0 *) xp[c];
-            corr[c] = (const __m256i *) prep[c];
-            dx[c] = (const float *) (prep[c] + nb * sizeof(__m256i));
+            corr[c] = PrepQ8_0::corr(prep[c]);
+            dx[c] = PrepQ8_0::scales(prep[c], k);
             acc[c] = _mm256_setzero_ps();
         }
-        for (int64_t i = 0; i < nb; ++i) {
-            const __m256i qw = Weights(w[i]);
+        for (int64_t i = 0; i < k / kQK; ++i) {
+            const SignedWeights qw(Weights(w[i]));
             const __m256 dw = _mm256_set1_ps(fp16(w[i].d));
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-            // sum((w + 128) x) - 128 sum(x) = sum(w x) per lane, exactly as ggml's |w| * sign(x, w)
-            const __m256i uw = _mm256_xor_si256(qw, _mm256_set1_epi8((char) 0x80));
             for (int c = 0; c < NC; ++c) {
-                const __m256 q = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr[c][i], uw, load256(x[c][i].qs)));
+                const __m256 q = _mm256_cvtepi32_ps(qw.dot(load256(x[c][i].qs), corr[c][i]));
                 acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(&dx[c][i])), q, acc[c]);
             }
-#else
-            const __m256i aw = _mm256_sign_epi8(qw, qw);
-            for (int c = 0; c < NC; ++c) {
-                const __m256i sx = _mm256_sign_epi8(load256(x[c][i].qs), qw);
-                acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(&dx[c][i])), dot_us8(aw, sx), acc[c]);
-            }
-#endif
         }
         for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]);
     }
 };
 using Q8_0 = SignedTimesQ8_0<BlockQ8_0, q8_0_weights>;
 using Q5_0 = SignedTimesQ8_0<BlockQ5_0, q5_0_weights>;
+using Q4_0 = SignedTimesQ8_0<BlockQ4_0, q4_0_weights>;  // plain layout (where llama.cpp does not repack it)
 
-// ---- Q4_1 weights, Q8_1 activations: d_w*d_x*sum(q_w*q_x) + m_w*s_x
+// ---- IQ4_NL weights (plain layout), Q8_0 activations: 16 fixed values
+// picked by 4-bit index. ggml sums even and odd blocks in two accumulators
+// and a last odd block in scalar after the horizontal sum.
 
-struct Q4_1 {
+inline __m256i iq4_weights(const uint8_t * qs) {
+    static const int8_t kValues[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *) kValues));
+    return _mm256_shuffle_epi8(table, nibbles32(qs));
+}
+
+struct IQ4_NL : PrepQ8_0 {
+    using WBlock = BlockIQ4_NL;
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k, float * out) {
+        const BlockIQ4_NL * w = (const BlockIQ4_NL *) wp;
+        const int64_t nb = k / kQK;
+        const BlockQ8_0 * x[NC];
+        const __m256i * corr[NC];
+        const float * dx[NC];
+        __m256 acc[2][NC];
+        for (int c = 0; c < NC; ++c) {
+            x[c] = (const BlockQ8_0 *) xp[c];
+            corr[c] = PrepQ8_0::corr(prep[c]);
+            dx[c] = PrepQ8_0::scales(prep[c], k);
+            acc[0][c] = acc[1][c] = _mm256_setzero_ps();
+        }
+        for (int64_t i0 = 0; i0 + 1 < nb; i0 += 2) {
+            for (int h = 0; h < 2; ++h) {  // block i0 + h into accumulator h
+                const int64_t i = i0 + h;
+                const SignedWeights qw(iq4_weights(w[i].qs));
+                const float dw = fp16(w[i].d);
+                for (int c = 0; c < NC; ++c) {
+                    const __m256 q = _mm256_cvtepi32_ps(qw.dot(load256(x[c][i].qs), corr[c][i]));
+                    acc[h][c] = _mm256_fmadd_ps(_mm256_set1_ps(dx[c][i] * dw), q, acc[h][c]);
+                }
+            }
+        }
+        for (int c = 0; c < NC; ++c) out[c] = hsum8(_mm256_add_ps(acc[0][c], acc[1][c]));
+        if (nb & 1) {  // the last block: its exact integer sum, one scalar FMA
+            const int64_t i = nb - 1;
+            const SignedWeights qw(iq4_weights(w[i].qs));
+            const float dw = fp16(w[i].d);
+            for (int c = 0; c < NC; ++c)
+                out[c] = fma1((float) hsum_i32(qw.dot(load256(x[c][i].qs), corr[c][i])), dx[c][i] * dw, out[c]);
+        }
+    }
+};
+
+// ---- Q4_1 and Q5_1 weights, Q8_1 activations: d_w*d_x*sum(q_w*q_x) + m_w*s_x
+
+inline __m256i q4_1_weights(const BlockQ4_1 & b) { return nibbles32(b.qs); }
+inline __m256i q5_1_weights(const BlockQ5_1 & b) {
+    return _mm256_or_si256(nibbles32(b.qs), _mm256_and_si256(bits32(b.qh), _mm256_set1_epi8(0x10)));
+}
+
+template <class WB, __m256i (*Weights)(const WB &)>
+struct UnsignedTimesQ8_1 {
+    using WBlock = WB;
+    using XBlock = BlockQ8_1;
     static size_t bytes(int64_t k) { return (size_t) (k / kQK) * 2 * sizeof(float); }
     static void prepare(const uint8_t * xp, int64_t k, uint8_t * out) {  // d[nb], then s[nb]
         const BlockQ8_1 * x = (const BlockQ8_1 *) xp;
@@ -156,7 +255,7 @@ struct Q4_1 {
 
     template <int NC>
     static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k, float * out) {
-        const BlockQ4_1 * w = (const BlockQ4_1 *) wp;
+        const WB * w = (const WB *) wp;
         const int64_t nb = k / kQK;
         const BlockQ8_1 * x[NC];
         const float * dx[NC];
@@ -169,7 +268,7 @@ struct Q4_1 {
             summs[c] = _mm_setzero_ps();
         }
         for (int64_t i = 0; i < nb; ++i) {
-            const __m256i qw = nibbles32(w[i].qs);
+            const __m256i qw = Weights(w[i]);
             const __m128 dm_w = fp16_pair(&w[i].d);             // d_w, m_w
             const __m128 m_w = _mm_movehdup_ps(dm_w);          // m_w in lane 0
             const __m256 d_w = _mm256_broadcastss_ps(dm_w);
@@ -182,9 +281,12 @@ struct Q4_1 {
         for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]) + _mm_cvtss_f32(summs[c]);
     }
 };
+using Q4_1 = UnsignedTimesQ8_1<BlockQ4_1, q4_1_weights>;
+using Q5_1 = UnsignedTimesQ8_1<BlockQ5_1, q5_1_weights>;
 
 // K-quant activations (Q8_K) carry float scales and block sums already
 struct NoPrep {
+    using XBlock = BlockQ8_K;
     static size_t bytes(int64_t) { return 0; }
     static void prepare(const uint8_t *, int64_t, uint8_t *) {}
 };
@@ -207,6 +309,7 @@ inline void q4_K_scales(const uint8_t * q, uint32_t * sc, uint32_t * mn) {
 }
 
 struct Q4_K : NoPrep {
+    using WBlock = BlockQ4_K;
     template <int NC>
     static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
         const BlockQ4_K * w = (const BlockQ4_K *) wp;
@@ -254,9 +357,206 @@ struct Q4_K : NoPrep {
     }
 };
 
+// ---- Q5_K weights, Q8_K activations: Q4_K's scales and mins, and a fifth bit
+// per value in qh (bit g of byte e for value e of the g-th 32)
+
+// the 8 mins times the activation's 32-value sums, as one integer (ggml sums
+// them in int32 lanes and adds the lanes: the same integer)
+inline int q_K_mins_dot(const uint32_t * mn4, const BlockQ8_K & x) {
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int) mn4[1], (int) mn4[0]));
+    const __m256i bs = load256(x.bsums);
+    const __m128i sums = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    const __m128i p = _mm_madd_epi16(mins, sums);
+    const __m128i r = _mm_add_epi32(p, _mm_unpackhi_epi64(p, p));
+    return _mm_cvtsi128_si32(_mm_add_epi32(r, _mm_shuffle_epi32(r, 1)));
+}
+
+// int16 scale j in every lane, from 8 int16 scales repeated in both 128-bit halves
+inline __m256i scale_all(__m256i scales, int j) {
+    return _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short) (0x0100 + 0x0202 * j)));
+}
+
+// bit b of every byte of h moved to bit `to`; 16-bit shifts do not mix bytes
+// once the result is masked to that bit
+inline __m256i bit_to(__m256i h, int b, int to) {
+    return _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(h, b), to), _mm256_set1_epi8((char) (1 << to)));
+}
+
+struct Q5_K : NoPrep {
+    using WBlock = BlockQ5_K;
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
+        const BlockQ5_K * w = (const BlockQ5_K *) wp;
+        const BlockQ8_K * x[NC];
+        __m256 acc[NC];
+        __m128 summs[NC];  // ggml's scalar sum of the mins' terms (one FMA per super-block, as compiled)
+        for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps(), summs[c] = _mm_setzero_ps();
+        for (int64_t i = 0; i < k / kQK_K; ++i) {
+            uint32_t sc4[2], mn4[2];
+            q4_K_scales(w[i].scales, sc4, mn4);
+            const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int) sc4[1], (int) sc4[0])));
+            const float dw = fp16(w[i].d), dminw = fp16(w[i].dmin);
+            __m256i sumi[NC];
+            for (int c = 0; c < NC; ++c) {
+                sumi[c] = _mm256_setzero_si256();
+                const __m128 m = _mm_set_ss((float) q_K_mins_dot(mn4, x[c][i]));
+                summs[c] = _mm_fmadd_ss(m, _mm_set_ss(-x[c][i].d * dminw), summs[c]);
+            }
+            const __m256i hbits = load256(w[i].qh);
+            for (int g = 0; g < kQK_K / 32; ++g) {  // 32 values per scale
+                const __m256i bits = load256(w[i].qs + 32 * (g / 2));
+                const __m256i lo = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(bits, 4) : bits, _mm256_set1_epi8(0x0F));
+                const __m256i q = _mm256_or_si256(lo, bit_to(hbits, g, 4));
+                const __m256i sc = scale_all(scales, g);
+                for (int c = 0; c < NC; ++c)
+                    sumi[c] = madd_acc(sumi[c], sc, _mm256_maddubs_epi16(q, load256(x[c][i].qs + 32 * g)));
+            }
+            for (int c = 0; c < NC; ++c)
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(x[c][i].d * dw), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+        }
+        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]) + _mm_cvtss_f32(summs[c]);
+    }
+};
+
+// ---- Q3_K and Q2_K weights, Q8_K activations: 16 scales, one per 16 values,
+// and 2-bit values four to a byte (value e of the g-th 32 in bits 2(g%4) of
+// byte e of the (g/4)-th 32 bytes)
+
+// 16 int16 lanes for the 32 values of group g: scale 2g in the low half, 2g + 1
+// in the high one, from 16 int16 scales (0..7 repeated in lo, 8..15 in hi)
+inline __m256i scale_pair(__m256i lo, __m256i hi, int g) {
+    const int j = 2 * (g % 4);
+    const __m128i a = _mm_set1_epi16((short) (0x0100 + 0x0202 * j)), b = _mm_set1_epi16((short) (0x0100 + 0x0202 * (j + 1)));
+    return _mm256_shuffle_epi8(g < 4 ? lo : hi, _mm256_set_m128i(b, a));
+}
+
+// 16 int8 scales -> int16, scales 0..7 in both halves of *lo, 8..15 in *hi
+inline void widen_scales(__m128i s8, __m256i * lo, __m256i * hi) {
+    const __m256i s16 = _mm256_cvtepi8_epi16(s8);
+    *lo = _mm256_permute2x128_si256(s16, s16, 0x00);
+    *hi = _mm256_permute2x128_si256(s16, s16, 0x11);
+}
+
+inline __m256i two_bits(const uint8_t * qs, int g) {
+    return _mm256_and_si256(_mm256_srli_epi16(load256(qs + 32 * (g / 4)), 2 * (g % 4)), _mm256_set1_epi8(3));
+}
+
+// Q3_K's 12 scale bytes: the low nibbles of scales 0..7 in bytes 0..3 (low,
+// then high nibbles), of 8..15 in bytes 4..7, their top 2 bits in bytes 8..11;
+// each minus 32
+inline __m128i q3_K_scales(const uint8_t * q) {
+    uint32_t a[3];
+    std::memcpy(a, q, 12);
+    const uint32_t m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    const __m128i s = _mm_set_epi32((int) (((a[1] >> 4) & m4) | (((a[2] >> 6) & m2) << 4)),
+                                    (int) (((a[0] >> 4) & m4) | (((a[2] >> 4) & m2) << 4)),
+                                    (int) ((a[1] & m4) | (((a[2] >> 2) & m2) << 4)),
+                                    (int) ((a[0] & m4) | ((a[2] & m2) << 4)));
+    return _mm_sub_epi8(s, _mm_set1_epi8(32));
+}
+
+// Q3_K: value = 2 low bits - 4 where its hmask bit is clear. As ggml, the
+// products of the low bits and of the 4s are formed apart and subtracted.
+struct Q3_K : NoPrep {
+    using WBlock = BlockQ3_K;
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
+        const BlockQ3_K * w = (const BlockQ3_K *) wp;
+        const BlockQ8_K * x[NC];
+        __m256 acc[NC];
+        for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < k / kQK_K; ++i) {
+            __m256i s_lo, s_hi;
+            widen_scales(q3_K_scales(w[i].scales), &s_lo, &s_hi);
+            const __m256i nh = _mm256_xor_si256(load256(w[i].hmask), _mm256_set1_epi8(-1));
+            __m256i sumi[NC];
+            for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256();
+            for (int g = 0; g < kQK_K / 32; ++g) {
+                const __m256i ql = two_bits(w[i].qs, g), qh = bit_to(nh, g, 2), sc = scale_pair(s_lo, s_hi, g);
+                for (int c = 0; c < NC; ++c) {
+                    const __m256i q8 = load256(x[c][i].qs + 32 * g);
+                    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(ql, q8), _mm256_maddubs_epi16(qh, q8));
+                    sumi[c] = madd_acc(sumi[c], sc, p);
+                }
+            }
+            const float dw = fp16(w[i].d);
+            for (int c = 0; c < NC; ++c)
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(x[c][i].d * dw), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+        }
+        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]);
+    }
+};
+
+// Q2_K: scale in the low nibble of each scale byte, min in the high one. The
+// mins' term goes into the float accumulator before the values' (ggml's order).
+struct Q2_K : NoPrep {
+    using WBlock = BlockQ2_K;
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
+        const BlockQ2_K * w = (const BlockQ2_K *) wp;
+        const BlockQ8_K * x[NC];
+        __m256 acc[NC];
+        for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps();
+        const __m128i m4 = _mm_set1_epi8(0x0F);
+        for (int64_t i = 0; i < k / kQK_K; ++i) {
+            const __m128i sm = _mm_loadu_si128((const __m128i *) w[i].scales);
+            const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4));
+            __m256i s_lo, s_hi;
+            widen_scales(_mm_and_si128(sm, m4), &s_lo, &s_hi);
+            const float dw = fp16(w[i].d), dminw = fp16(w[i].dmin);
+            __m256i sumi[NC];
+            for (int c = 0; c < NC; ++c) {
+                const __m256 m = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, load256(x[c][i].bsums)));
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-x[c][i].d * dminw), m, acc[c]);
+                sumi[c] = _mm256_setzero_si256();
+            }
+            for (int g = 0; g < kQK_K / 32; ++g) {
+                const __m256i q = two_bits(w[i].qs, g), sc = scale_pair(s_lo, s_hi, g);
+                for (int c = 0; c < NC; ++c)
+                    sumi[c] = madd_acc(sumi[c], sc, _mm256_maddubs_epi16(q, load256(x[c][i].qs + 32 * g)));
+            }
+            for (int c = 0; c < NC; ++c)
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(x[c][i].d * dw), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+        }
+        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]);
+    }
+};
+
+// ---- IQ4_XS weights, Q8_K activations: IQ4_NL's values, a 6-bit scale (minus
+// 32) per 32 values: low 4 bits in scales_l (two per byte), high 2 in scales_h
+
+struct IQ4_XS : NoPrep {
+    using WBlock = BlockIQ4_XS;
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
+        const BlockIQ4_XS * w = (const BlockIQ4_XS *) wp;
+        const BlockQ8_K * x[NC];
+        __m256 acc[NC];
+        for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < k / kQK_K; ++i) {
+            __m256i sumi[NC];
+            for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256();
+            for (int g = 0; g < kQK_K / 32; ++g) {
+                const int ls = (((w[i].scales_l[g / 2] >> (4 * (g % 2))) & 0xF) | (((w[i].scales_h >> (2 * g)) & 3) << 4)) - 32;
+                const __m256i q = iq4_weights(w[i].qs + 16 * g), aq = _mm256_sign_epi8(q, q);
+                const __m256i sc = _mm256_set1_epi16((short) ls);
+                for (int c = 0; c < NC; ++c) {  // ggml's |w| * sign(x, w)
+                    const __m256i sx = _mm256_sign_epi8(load256(x[c][i].qs + 32 * g), q);
+                    sumi[c] = madd_acc(sumi[c], sc, _mm256_maddubs_epi16(aq, sx));
+                }
+            }
+            const float dw = fp16(w[i].d);
+            for (int c = 0; c < NC; ++c)
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][i].d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+        }
+        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]);
+    }
+};
+
 // ---- Q6_K weights, Q8_K activations: values q - 32, 16 signed 8-bit scales
 
 struct Q6_K : NoPrep {
+    using WBlock = BlockQ6_K;
     template <int NC>
     static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
         const BlockQ6_K * w = (const BlockQ6_K *) wp;
@@ -306,11 +606,188 @@ struct Q6_K : NoPrep {
     }
 };
 
-// Rows [r0, r1), all columns, kCols columns per pass over a weight row (the
-// row stays in L1 between passes). Column c's arithmetic is T::dot's for one
-// column whatever the pass width: that is the invariance. A single column
-// (n = 1, or the last one of an odd batch) goes to ggml's own vec_dot, whose
-// arithmetic T::dot reproduces, so plain decoding runs at exactly its speed.
+// ---- F16 and BF16 weights and activations (ggml_vec_dot_f16 / _bf16, vec.cpp):
+// float lanes in several accumulators over steps of 32 or 64 values, a tree
+// of adds to one float, that float in double and the values past the last
+// whole step added one by one in double. The step, the accumulators and the
+// tree depend on the instruction sets ggml was built with, so each variant
+// below is offered only where ggml runs that one (kEntries).
+
+inline float bf16(uint16_t h) {
+    const uint32_t u = (uint32_t) h << 16;
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+// values [i, k) of the leftover loop: each product in float (exact for fp16
+// and bf16 inputs), added in double
+template <float (*Cvt)(uint16_t)>
+inline float tail_in_double(const uint16_t * w, const uint16_t * x, int64_t i, int64_t k, double sum) {
+    for (; i < k; ++i) sum += (double) (Cvt(w[i]) * Cvt(x[i]));
+    return (float) sum;
+}
+
+// Activations stay 16-bit and are converted where used: as fast as ggml's
+// vec_dot per column, and half the bytes of floats prepared per call.
+struct HalfAct {
+    using WBlock = uint16_t;
+    using XBlock = uint16_t;
+    static size_t bytes(int64_t) { return 0; }
+    static void prepare(const uint8_t *, int64_t, uint8_t *) {}
+};
+
+inline __m256 load_f16x8(const uint16_t * p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) p)); }
+inline __m256 load_bf16x8(const uint16_t * p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) p)), 16));
+}
+
+// Columns in groups of G per pass over the row (their accumulators fill the
+// registers); the row is in L1 for the next group. Per column nothing changes.
+#define SB_COLUMN_GROUPS(G)                                                          \
+    if constexpr (NC > (G)) {                                                        \
+        dot<(G)>(wp, xp, prep, k, out);                                              \
+        dot<NC - (G)>(wp, xp + (G), prep + (G), k, out + (G));                       \
+        return;                                                                      \
+    }
+
+#if !defined(__AVX512F__)
+// ggml built for AVX2 (no AVX-512): 4 accumulators of 8 lanes over steps of 32
+// values (one float FMA per value: GCC fuses BF16's mul + add), then
+// (a0 + a2) + (a1 + a3) and, for F16, ggml's hadd tree, for BF16 hsum8's.
+// Offered where ggml has no AVX-512.
+template <float (*Cvt)(uint16_t), __m256 (*Load)(const uint16_t *), bool kHaddTree>
+struct Half_x8 : HalfAct {
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k, float * out) {
+        SB_COLUMN_GROUPS(2)
+        const uint16_t * w = (const uint16_t *) wp;
+        const uint16_t * x[NC];
+        __m256 acc[NC][4];
+        for (int c = 0; c < NC; ++c) {
+            x[c] = (const uint16_t *) xp[c];
+            for (int j = 0; j < 4; ++j) acc[c][j] = _mm256_setzero_ps();
+        }
+        const int64_t np = k & ~(int64_t) 31;
+        for (int64_t i = 0; i < np; i += 32)
+            for (int j = 0; j < 4; ++j) {
+                const __m256 wv = Load(w + i + 8 * j);
+                for (int c = 0; c < NC; ++c) acc[c][j] = _mm256_fmadd_ps(wv, Load(x[c] + i + 8 * j), acc[c][j]);
+            }
+        for (int c = 0; c < NC; ++c) {
+            const __m256 s = _mm256_add_ps(_mm256_add_ps(acc[c][0], acc[c][2]), _mm256_add_ps(acc[c][1], acc[c][3]));
+            float r;
+            if constexpr (kHaddTree) {  // F16: low half + high half, then two hadds
+                const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+                const __m128 t1 = _mm_hadd_ps(t0, t0);
+                r = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+            } else {
+                r = hsum8(s);
+            }
+            // F16 assigns the reduced float to its double sum, BF16 adds it to 0.0
+            out[c] = tail_in_double<Cvt>(w, x[c], np, k, kHaddTree ? (double) r : 0.0 + (double) r);
+        }
+    }
+};
+using F16_x8 = Half_x8<fp16, load_f16x8, true>;
+using BF16_x8 = Half_x8<bf16, load_bf16x8, false>;
+#endif
+
+#if defined(__AVX512F__)
+// 16 lanes summed as GCC builds _mm512_reduce_add_ps: high 8 + low 8, then hsum8's tree
+inline float hsum16(__m512 v) {
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    return hsum8(_mm256_add_ps(hi, _mm512_castps512_ps256(v)));
+}
+
+inline __m512 load_f16x16(const uint16_t * p) { return _mm512_cvtph_ps(load256(p)); }
+inline __m512 load_bf16x16(const uint16_t * p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load256(p)), 16));
+}
+
+// F16, ggml built with AVX-512F: 4 accumulators of 16 lanes over steps of 64
+// values, (a0 + a2) + (a1 + a3), reduced, assigned to the double sum.
+struct F16_x16 : HalfAct {
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k, float * out) {
+        SB_COLUMN_GROUPS(4)
+        const uint16_t * w = (const uint16_t *) wp;
+        const uint16_t * x[NC];
+        __m512 acc[NC][4];
+        for (int c = 0; c < NC; ++c) {
+            x[c] = (const uint16_t *) xp[c];
+            for (int j = 0; j < 4; ++j) acc[c][j] = _mm512_setzero_ps();
+        }
+        const int64_t np = k & ~(int64_t) 63;
+        for (int64_t i = 0; i < np; i += 64)
+            for (int j = 0; j < 4; ++j) {
+                const __m512 wv = load_f16x16(w + i + 16 * j);
+                for (int c = 0; c < NC; ++c) acc[c][j] = _mm512_fmadd_ps(wv, load_f16x16(x[c] + i + 16 * j), acc[c][j]);
+            }
+        for (int c = 0; c < NC; ++c) {
+            const __m512 s = _mm512_add_ps(_mm512_add_ps(acc[c][0], acc[c][2]), _mm512_add_ps(acc[c][1], acc[c][3]));
+            out[c] = tail_in_double<fp16>(w, x[c], np, k, (double) hsum16(s));
+        }
+    }
+};
+
+// BF16, ggml built with AVX-512F but not AVX512_BF16: 2 accumulators of 16
+// lanes over steps of 32 values (GCC fuses ggml's mul + add), each reduced and
+// added to the double sum.
+struct BF16_x16 : HalfAct {
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
+        const uint16_t * w = (const uint16_t *) wp;
+        const uint16_t * x[NC];
+        __m512 acc[NC][2];
+        for (int c = 0; c < NC; ++c) x[c] = (const uint16_t *) xp[c], acc[c][0] = acc[c][1] = _mm512_setzero_ps();
+        const int64_t np = k & ~(int64_t) 31;
+        for (int64_t i = 0; i < np; i += 32)
+            for (int j = 0; j < 2; ++j) {
+                const __m512 wv = load_bf16x16(w + i + 16 * j);
+                for (int c = 0; c < NC; ++c) acc[c][j] = _mm512_fmadd_ps(wv, load_bf16x16(x[c] + i + 16 * j), acc[c][j]);
+            }
+        for (int c = 0; c < NC; ++c) {
+            double sum = 0.0;
+            sum += (double) hsum16(acc[c][0]);
+            sum += (double) hsum16(acc[c][1]);
+            out[c] = tail_in_double<bf16>(w, x[c], np, k, sum);
+        }
+    }
+};
+
+// BF16, ggml built with AVX512_BF16: vdpbf16ps (pairs of products into float
+// lanes, with that instruction's own rounding: ours must be the same
+// instruction) into 2 accumulators over steps of 64 values, each reduced and
+// added to the double sum.
+struct BF16_dp : HalfAct {
+    template <int NC>
+    __attribute__((target("avx512bf16"))) static void dot(const uint8_t * wp, const uint8_t * const * xp,
+                                                          const uint8_t * const *, int64_t k, float * out) {
+        const uint16_t * w = (const uint16_t *) wp;
+        const uint16_t * x[NC];
+        __m512 acc[NC][2];
+        for (int c = 0; c < NC; ++c) x[c] = (const uint16_t *) xp[c], acc[c][0] = acc[c][1] = _mm512_setzero_ps();
+        const int64_t np = k & ~(int64_t) 63;
+        for (int64_t i = 0; i < np; i += 64)
+            for (int j = 0; j < 2; ++j) {
+                const __m512bh wv = (__m512bh) _mm512_loadu_si512(w + i + 32 * j);
+                for (int c = 0; c < NC; ++c)
+                    acc[c][j] = _mm512_dpbf16_ps(acc[c][j], wv, (__m512bh) _mm512_loadu_si512(x[c] + i + 32 * j));
+            }
+        for (int c = 0; c < NC; ++c) {
+            double sum = 0.0;
+            sum += (double) hsum16(acc[c][0]);
+            sum += (double) hsum16(acc[c][1]);
+            out[c] = tail_in_double<bf16>(w, x[c], np, k, sum);
+        }
+    }
+};
+#endif
+
+// nc (<= kCols) columns of one weight row: T::dot for 2 or more, ggml's own
+// vec_dot for one (T::dot reproduces its arithmetic; plain decoding then runs
+// at exactly its speed).
 template <class T>
 void dot_columns(int nc, const uint8_t * wr, const uint8_t * const * xs, const uint8_t * const * ps, const Args & a,
                  float * out) {
@@ -356,19 +833,59 @@ void rows(const Args & a, int64_t r0, int64_t r1) {
     }
 }
 
-const Kernel kKernels[] = {
-    { SB_X86_ISA "_q8_0", GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, rows<Q8_0> },
-    { SB_X86_ISA "_q5_0", GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, rows<Q5_0> },
-    { SB_X86_ISA "_q4_1", GGML_TYPE_Q4_1, GGML_TYPE_Q8_1, rows<Q4_1> },
-    { SB_X86_ISA "_q4_K", GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, rows<Q4_K> },
-    { SB_X86_ISA "_q6_K", GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, rows<Q6_K> },
+// which of ggml's F16/BF16 variants this ggml build runs (compile-time flags of its build)
+[[maybe_unused]] bool ggml_avx512() { return ggml_cpu_has_avx512() != 0; }
+[[maybe_unused]] bool ggml_avx2_only() { return ggml_cpu_has_avx512() == 0; }
+[[maybe_unused]] bool ggml_avx512_no_bf16() { return ggml_cpu_has_avx512() && !ggml_cpu_has_avx512_bf16(); }
+[[maybe_unused]] bool ggml_avx512_bf16() {
+#if defined(__GNUC__) || defined(__clang__)
+    return ggml_cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512bf16");
+#else
+    return false;
+#endif
+}
+
+struct Entry {
+    Kernel kernel;
+    size_t w_block, x_block;  // our block layouts' bytes, checked against ggml's at lookup
+    bool (*usable)();         // the ggml build runs this arithmetic (null: always)
+};
+
+template <class T>
+Entry entry(const char * name, ggml_type t, ggml_type act, bool (*usable)() = nullptr) {
+    return { { name, t, act, rows<T> }, sizeof(typename T::WBlock), sizeof(typename T::XBlock), usable };
+}
+
+const Entry kEntries[] = {
+    entry<Q8_0>(SB_X86_ISA "_q8_0", GGML_TYPE_Q8_0, GGML_TYPE_Q8_0),
+    entry<Q5_0>(SB_X86_ISA "_q5_0", GGML_TYPE_Q5_0, GGML_TYPE_Q8_0),
+    entry<Q4_1>(SB_X86_ISA "_q4_1", GGML_TYPE_Q4_1, GGML_TYPE_Q8_1),
+    entry<Q4_K>(SB_X86_ISA "_q4_K", GGML_TYPE_Q4_K, GGML_TYPE_Q8_K),
+    entry<Q6_K>(SB_X86_ISA "_q6_K", GGML_TYPE_Q6_K, GGML_TYPE_Q8_K),
+    entry<Q5_K>(SB_X86_ISA "_q5_K", GGML_TYPE_Q5_K, GGML_TYPE_Q8_K),
+    entry<Q3_K>(SB_X86_ISA "_q3_K", GGML_TYPE_Q3_K, GGML_TYPE_Q8_K),
+    entry<IQ4_XS>(SB_X86_ISA "_iq4_xs", GGML_TYPE_IQ4_XS, GGML_TYPE_Q8_K),
+    entry<Q2_K>(SB_X86_ISA "_q2_K", GGML_TYPE_Q2_K, GGML_TYPE_Q8_K),
+    entry<Q5_1>(SB_X86_ISA "_q5_1", GGML_TYPE_Q5_1, GGML_TYPE_Q8_1),
+#if defined(__AVX512F__)
+    entry<F16_x16>(SB_X86_ISA "_f16", GGML_TYPE_F16, GGML_TYPE_F16, ggml_avx512),
+    entry<BF16_dp>(SB_X86_ISA "_bf16_dp", GGML_TYPE_BF16, GGML_TYPE_BF16, ggml_avx512_bf16),
+    entry<BF16_x16>(SB_X86_ISA "_bf16", GGML_TYPE_BF16, GGML_TYPE_BF16, ggml_avx512_no_bf16),
+#else
+    entry<F16_x8>(SB_X86_ISA "_f16", GGML_TYPE_F16, GGML_TYPE_F16, ggml_avx2_only),
+    entry<BF16_x8>(SB_X86_ISA "_bf16", GGML_TYPE_BF16, GGML_TYPE_BF16, ggml_avx2_only),
+#endif
+    entry<Q4_0>(SB_X86_ISA "_q4_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0),
+    entry<IQ4_NL>(SB_X86_ISA "_iq4_nl", GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0),
 };
 
 } // namespace
 
 const Kernel * SB_X86_ENTRY(ggml_type t) {
-    for (const Kernel & k : kKernels)
-        if (k.type == t) return &k;
+    for (const Entry & e : kEntries)
+        if (e.kernel.type == t && (!e.usable || e.usable()) && e.w_block == ggml_type_size(t) &&
+            e.x_block == ggml_type_size(e.kernel.act_type))
+            return &e.kernel;
     return nullptr;
 }
 
