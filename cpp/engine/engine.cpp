@@ -124,6 +124,8 @@ static std::string device_line(ggml_backend_dev_t dev) {
 
 std::vector<std::string> Engine::device_report() const {
     std::vector<std::string> out = { device_line(ggml_backend_get_device(cpu_)) };
+    // the attention path is part of the arithmetic a verdict holds for
+    out.push_back(params_.flash_attn ? "attention: flash (fused op)" : "attention: unfused (q.k, softmax, v)");
     if (gpu_) out.push_back(device_line(model_.gpu_dev) + ", last " + std::to_string(model_.n_gpu_layers) + " layers");
     if (debug_noninvariant_) out.push_back("SPECBOUND_DEBUG_NONINVARIANT: prompt-phase kernels in the decode phase");
     if (debug_device_path_) out.push_back("SPECBOUND_DEBUG_DEVICE_PATH: the GPU decode path for CPU weights");

@@ -38,7 +38,7 @@ from . import exit_fit
 from .models import cache_dir, model_sha256
 from .params import SPEC_FIELDS, generate_params, sampling_params, spec_params
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2  # 2: prices of the repacked kernels and unfused attention
 # speculation is worth switching on when calibration sees at least this speedup
 ENABLE_MEASURED = 1.05   # timed on the calibration prompts
 ENABLE_PREDICTED = 1.03  # simulated from the exit heads' agreement and measured costs

@@ -29,7 +29,7 @@ import numpy as np
 
 from .models import cache_dir, model_sha256
 
-CHECK_VERSION = 1
+CHECK_VERSION = 2  # 2: repacked weights and unfused attention as llama-cpp-python
 # Real text, so that the activations are a model's usual ones. The first
 # PREFILL_TOKENS tokens go through the prompt phase as a real prompt would.
 CHECK_TEXT = b"def moving_average(xs, n):\n    \"\"\"Mean of each window of n items.\"\"\"\n    return [sum(xs[i:i + n]) / n"
