@@ -115,6 +115,11 @@ def markdown(summary: List[dict], by_workload: List[dict], meta: dict) -> str:
                 f"Draft model for {model}: {infos['llama_cpp_draft']['draft_model']}, "
                 f"k={infos['llama_cpp_draft']['draft_k']}."
             )
+    server = next((i for infos in meta["systems"].values() for s, i in infos.items()
+                   if s.startswith("llama_server") and "llama_server_version" in i), None)  # fmt: skip
+    if server:
+        lines.append(f"llama-server: `{server['llama_server_version']}`, "
+                     f"options `{' '.join(server['llama_server_args'])}` and each system's speculation option.")
     lines.append(
         "Layer evals/token: target-model token-layer evaluations per decoded token "
         "(a draft model's own layers not included)."

@@ -49,15 +49,27 @@ driver runs every system on a prompt before going to the next prompt):
 5. `specbound`: `specbound_cpp.Llama(specbound=True)` with the model's
    calibrated profile (calibrated first if missing, unless `--no-calibrate`);
    `specbound_exit_only` (only when named in --systems): the same with
-   `ngram=0`, early-exit drafts alone.
+   `ngram=0`, early-exit drafts alone;
+6. (only when named in --systems; `tools/setup.sh --bench` builds the binary)
+   llama.cpp's own server, one `llama-server` process per model and system,
+   CPU, same threads and n_ctx, one slot, flash attention as the
+   llama-cpp-python systems have it (llama_server.py): `llama_server` plain,
+   `llama_server_ngram_simple` / `llama_server_ngram_map_k` its draftless n-gram
+   speculation (`--spec-type ngram-simple` / `ngram-map-k`),
+   `llama_server_ngram_mod` its `--spec-default` (ngram-mod). Each prompt is one
+   `/completion` request with the prompt's token ids, `cache_prompt: false`,
+   temperature 0, top_k 1, `n_predict` = `--tokens`.
 
 llama-cpp-python systems are timed around `Llama.generate(tokens, temp=0.0,
 top_k=1, reset=True)` (it runs the draft model too), stopping at an
 end-of-generation token or after `--tokens` tokens; ours around
-`create_completion(tokens, max_tokens=N, temperature=0.0)`. End-to-end time
+`create_completion(tokens, max_tokens=N, temperature=0.0)`; llama-server's
+around the HTTP request (sent to response read). End-to-end time
 runs from the call to the last token; decode-only time from the first token
 (made by the prompt pass) to the last: measured in Python for llama-cpp-python,
-the engine's `decode_ms` for ours. Token rates count the tokens generated,
+the engine's `decode_ms` for ours, the server's `timings.predicted_ms` for
+llama-server (its whole `timings`, with `draft_n` / `draft_n_accepted`, is kept
+in the record as `server_timings`). Token rates count the tokens generated,
 including a final end-of-generation token. Our output token ids are read from
 the engine's last result (internal: no public API returns them).
 
@@ -76,6 +88,7 @@ from typing import Dict, List, Optional
 
 from driver import Progress, run_model
 from report import environment, merge, write_outputs
+from llama_server import SERVER_SYSTEMS, missing_binary_message, server_binary
 from systems import BASELINE, OPTIONAL_SYSTEMS, SYSTEMS, systems_for
 from workloads import BY_NAME, WORKLOADS, descriptions, load_workloads
 
@@ -142,6 +155,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         args.tokens = QUICK_TOKENS if args.quick else 256
     if args.repeat < 1:
         raise SystemExit("--repeat needs 1 or more")
+    if set(args.systems) & set(SERVER_SYSTEMS) and not args.merge and server_binary() is None:
+        raise SystemExit(f"--systems {','.join(s for s in args.systems if s in SERVER_SYSTEMS)}: "
+                         + missing_binary_message())
     return args
 
 

@@ -18,6 +18,7 @@ from typing import Dict, List
 import llama_cpp
 import numpy as np
 from llama_cpp.llama_speculative import LlamaDraftModel, LlamaPromptLookupDecoding
+from llama_server import SERVER_DESCRIPTIONS, SERVER_SYSTEMS
 
 # llama.cpp configured like our engine lives with the parity tests that use it
 sys.path.append(str(Path(__file__).resolve().parents[2] / "tests"))
@@ -33,12 +34,14 @@ SYSTEMS = {
     "specbound": "specbound_cpp, SpecBound (Llama's defaults: n-gram lookup drafts on, online gate on)",
     "specbound_exit_only": "specbound_cpp, SpecBound with early-exit drafts only (ngram=0)",
     "ik_llama_cpp": "ik-llama-cpp-python (ik_llama.cpp), plain greedy, in its own venv (tools/bench/ik_worker.py)",
+    **SERVER_DESCRIPTIONS,
 }
 IK_SYSTEM = "ik_llama_cpp"
 OURS = ("ours_plain", "specbound", "specbound_exit_only")
 SPECBOUND_SYSTEMS = ("specbound", "specbound_exit_only")
 BASELINE = "llama_cpp"
-OPTIONAL_SYSTEMS = ["llama_cpp_norepack", "specbound_exit_only", "ik_llama_cpp"]  # only with --systems: keeps --quick under 10 minutes
+# only with --systems: keeps --quick under 10 minutes (and the llama-server peers need setup.sh --bench's build)
+OPTIONAL_SYSTEMS = ["llama_cpp_norepack", "specbound_exit_only", "ik_llama_cpp", *SERVER_SYSTEMS]
 DRAFT_MODEL = {"qwen2.5-coder-1.5b": "qwen2.5-coder-0.5b"}  # same tokenizer as the target
 
 # SpecBound counters kept per prompt (llm.last_stats after a SpecBound generation)

@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 from typing import List
 
+from llama_server import SERVER_SYSTEMS, LlamaServerWorker
 from systems import IK_SYSTEM, make_runner
 
 # the interpreter of the venv that holds ik-llama-cpp-python (tools/setup.sh --bench-ik)
@@ -121,4 +122,6 @@ def _gguf_n_layer(path: str) -> int:
 
 
 def make_worker(cfg: dict):
+    if cfg["system"] in SERVER_SYSTEMS:  # a llama-server process, asked over HTTP from the driver
+        return LlamaServerWorker(cfg, _gguf_n_layer(cfg["path"]))
     return IkWorker(cfg) if cfg["system"] == IK_SYSTEM else Worker(cfg)
