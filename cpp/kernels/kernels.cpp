@@ -20,7 +20,7 @@ static bool cpu_has_avx2_fma_f16c() {
 #endif
 }
 
-static bool cpu_has_avx512_vnni() {
+bool cpu_has_avx512_vnni() {
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
@@ -158,7 +158,9 @@ void KernelTable::decide(const ggml_tensor * w) {
 
 void KernelTable::add_repacked(const ggml_tensor * w, const RepackedKernel * k) {
     repacked.push_back({ k, w });
-    repacked_report[w->type] = std::string(k->name) + " (repacked, as llama.cpp)";
+    // one column: ggml's gemv itself; several: ours with its arithmetic, where this CPU has one
+    repacked_report[w->type] = std::string(k->name) + " (repacked, as llama.cpp)" +
+                               (k->columns ? "; batches: sb_avx512vnni, the gemv's arithmetic" : "");
 }
 
 bool sgemm_may_take(ggml_type t) {

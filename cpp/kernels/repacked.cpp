@@ -1,5 +1,7 @@
 #include "kernels/repacked.h"
 
+#include "kernels/kernels.h"
+
 #include <ggml-cpu.h>
 
 #include <algorithm>
@@ -40,35 +42,32 @@ static bool x86_repacks(ggml_type t) {
 #endif
 }
 
-static bool cpu_has_avx512_vnni() {
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("f16c");
-#else
-    return false;
-#endif
-}
-
 const RepackedKernel * find_repacked(ggml_type t) {
     const char * env = std::getenv("SPECBOUND_REPACK");
     if (env && std::strcmp(env, "0") == 0) return nullptr;
-    static RepackedKernel table[] = {
-        { "ggml_gemv_q4_0_8x8_q8_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
-        { "ggml_gemv_q4_K_8x8_q8_K", GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, 8, nullptr, nullptr },
-        { "ggml_gemv_iq4_nl_8x8_q8_0", GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
-        { "ggml_gemv_mxfp4_8x8_q8_0", GGML_TYPE_MXFP4, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
-        { "ggml_gemv_q2_K_8x8_q8_K", GGML_TYPE_Q2_K, GGML_TYPE_Q8_K, 8, nullptr, nullptr },
-    };
-    if (!x86_repacks(t)) return nullptr;
-    for (RepackedKernel & k : table) {
-        if (k.type != t) continue;
-        if (!k.gemv) {
-            k.gemv = lookup_gemv(k.name);
-            const char * kern = std::getenv("SPECBOUND_KERNELS");  // "ggml" / "avx2": the gemv per column
-            if (cpu_has_avx512_vnni() && !(kern && *kern)) k.columns = x86_avx512vnni_repacked_columns(t);
+    // two tables, so that SPECBOUND_KERNELS ("ggml" / "avx2": ggml's gemv per
+    // column) is read at each load
+    static RepackedKernel table[2][5] = {};
+    static const bool filled = [] {
+        const RepackedKernel base[5] = {
+            { "ggml_gemv_q4_0_8x8_q8_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
+            { "ggml_gemv_q4_K_8x8_q8_K", GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, 8, nullptr, nullptr },
+            { "ggml_gemv_iq4_nl_8x8_q8_0", GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
+            { "ggml_gemv_mxfp4_8x8_q8_0", GGML_TYPE_MXFP4, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
+            { "ggml_gemv_q2_K_8x8_q8_K", GGML_TYPE_Q2_K, GGML_TYPE_Q8_K, 8, nullptr, nullptr },
+        };
+        for (int i = 0; i < 5; ++i) {
+            table[0][i] = table[1][i] = base[i];
+            table[0][i].gemv = table[1][i].gemv = lookup_gemv(base[i].name);
+            if (cpu_has_avx512_vnni()) table[1][i].columns = x86_avx512vnni_repacked_columns(base[i].type);
         }
-        return k.gemv ? &k : nullptr;
-    }
+        return true;
+    }();
+    (void) filled;
+    if (!x86_repacks(t)) return nullptr;
+    const char * kern = std::getenv("SPECBOUND_KERNELS");
+    for (RepackedKernel & k : table[kern && *kern ? 0 : 1])
+        if (k.type == t) return k.gemv ? &k : nullptr;
     return nullptr;
 }
 
