@@ -4,7 +4,7 @@
 #include "profile/cost.h"
 #include "session.h"
 #include "speculation/draft.h"
-#include "speculation/ngram.h"
+#include "speculation/ngram_pool.h"
 
 #include <algorithm>
 
@@ -93,7 +93,8 @@ static void bind_params(nb::module_ & m) {
         .def_rw("w_max", &sb::SpecParams::w_max)
         .def_rw("ngram", &sb::SpecParams::ngram)
         .def_rw("exit_decision", &sb::SpecParams::exit_decision)
-        .def_rw("tau_step", &sb::SpecParams::tau_step);
+        .def_rw("tau_step", &sb::SpecParams::tau_step)
+        .def_rw("batch_factors", &sb::SpecParams::batch_factors);
     m.def("check_spec_params", &sb::check_spec_params, "spec"_a, "n_layer"_a);  // ValueError unless valid
     nb::class_<sb::ConstraintParams>(m, "ConstraintParams")
         .def(nb::init<>())
@@ -142,6 +143,9 @@ static void bind_results(nb::module_ & m) {
         .def_ro("exit_depth_hist", &sb::SpecStats::exit_depth_hist)
         .def_ro("ngram_rounds", &sb::SpecStats::ngram_rounds)
         .def_ro("ngram_accepted", &sb::SpecStats::ngram_accepted)
+        .def_ro("lookup_key_drafts", &sb::SpecStats::lookup_key_drafts)
+        .def_ro("lookup_key_accepted", &sb::SpecStats::lookup_key_accepted)
+        .def_ro("lookup_key_rejected", &sb::SpecStats::lookup_key_rejected)
         .def_ro("exit_vocab_added", &sb::SpecStats::exit_vocab_added)
         .def_ro("exit_rounds", &sb::SpecStats::exit_rounds)
         .def_ro("exit_accepted", &sb::SpecStats::exit_accepted)
@@ -190,7 +194,37 @@ static void bind_kernel_tests(nb::module_ & m) {
               return numpy_from(std::move(out), { (size_t) n, (size_t) rows });
           },
           "type"_a, "w"_a, "rows"_a, "x"_a, "path"_a, "n_threads"_a = 1);
-    m.def("ngram_draft", &sb::ngram_draft, "ctx"_a, "n_min"_a, "n_max"_a, "max_draft"_a);
+}
+
+static nb::dict pool_dict(const sb::NgramPool & p) {
+    nb::dict d;
+    d["bytes"] = p.bytes();
+    d["slots"] = p.slots();
+    d["used"] = p.used();
+    d["fed"] = p.fed();
+    d["allocated"] = p.allocated();
+    return d;
+}
+
+// the n-gram pool alone, for its tests (a session owns one, fed by its generations)
+static void bind_pool_tests(nb::module_ & m) {
+    nb::class_<sb::NgramPool>(m, "NgramPool")
+        .def(nb::init<size_t>(), "bytes"_a = sb::NgramPool::kDefaultBytes)
+        .def_prop_ro_static("key_lengths", [](nb::handle) {
+            return std::vector<int>(std::begin(sb::NgramPool::kKeyLengths), std::end(sb::NgramPool::kKeyLengths));
+        })
+        .def("feed", [](sb::NgramPool & p, const std::vector<int32_t> & text, size_t from) {
+            p.feed(text.data(), text.size(), from);
+        }, "text"_a, "from_"_a = 0)
+        .def("chain", [](const sb::NgramPool & p, const std::vector<int32_t> & tail, int longest, int max_draft) {
+            std::vector<sb::PoolDraft> out;
+            p.chain(tail.data(), tail.size(), longest, max_draft, out);
+            std::vector<std::pair<int32_t, int>> r;
+            for (const sb::PoolDraft & d : out) r.emplace_back(d.id, d.key);
+            return r;  // (token, key length) per draft
+        }, "tail"_a, "longest"_a = sb::NgramPool::kMaxKey, "max_draft"_a = 64)
+        .def("clear", &sb::NgramPool::clear)
+        .def_prop_ro("stats", [](const sb::NgramPool & p) { return pool_dict(p); });
 }
 
 // the model: construction, vocabulary, shape
@@ -284,7 +318,10 @@ static void bind_session_decode(nb::class_<Session> & c) {
         .def("spec_stats", [](Session & s) { return s.gen.spec_stats(); })
         .def("gate_stats", [](Session & s) { return gate_stats_dict(s.gen.gate()); })
         .def("history", [](Session & s) { return s.gen.history(); })
-        .def("reset", [](Session & s) { s.gen.reset(); })
+        .def("reset", [](Session & s) { s.gen.reset(); })  // the cached prefix (not the n-gram pool)
+        .def_prop_ro("ngram_pool", [](Session & s) { return pool_dict(s.gen.pool()); })
+        .def("reset_ngram_pool", [](Session & s) { s.gen.reset_pool(); })
+        .def("set_ngram_pool_bytes", [](Session & s, size_t bytes) { s.gen.set_pool_bytes(bytes); }, "bytes"_a)
         .def("release_constraints", [](Session & s) { s.gen.release_constraints(); });
 }
 
@@ -414,6 +451,17 @@ static void bind_lookup_length_tests(nb::module_ & m) {
             throw std::invalid_argument("relative_cost needs an entry for each width 1..max_k + 1");
         return sb::best_draft_length(p, max_k, per_draft, [&](int w) { return relative_cost[(size_t) w - 1]; });
     }, "p"_a, "max_k"_a, "relative_cost"_a, "per_draft"_a = 0.0);
+    m.def("best_chain_length", [](const std::vector<double> & accept, const std::vector<double> & relative_cost, double per_draft) {
+        if (relative_cost.size() < accept.size() + 1)
+            throw std::invalid_argument("relative_cost needs an entry for each width 1..len(accept) + 1");
+        return sb::best_chain_length(accept, per_draft, [&](int w) { return relative_cost[(size_t) w - 1]; });
+    }, "accept"_a, "relative_cost"_a, "per_draft"_a = 0.0);
+    // a pass cost table with these measured times (width -> ms; width 1: the single step)
+    m.def("pass_cost_relative", [](const std::map<int, double> & measured, int width, const std::vector<float> & prior) {
+        sb::Drafter::PassCost c;
+        for (const auto & [w, ms] : measured) c.record(w, ms);
+        return c.relative(width, prior);
+    }, "measured"_a, "width"_a, "prior"_a = std::vector<float>{});
 }
 
 // test entry point: the forward pass's segment plan
@@ -467,6 +515,7 @@ NB_MODULE(_core, m) {
     bind_acceptance_tests(m);
     bind_segment_plan_tests(m);
     bind_lookup_length_tests(m);
+    bind_pool_tests(m);
     bind_exit_feature_tests(m);
     nb::class_<Session> session(m, "Session");
     bind_session_model(session);

@@ -57,3 +57,60 @@ def test_early_exit_length_counts_the_drafting_cost(p, per_draft):
     assert k == best
     if per_draft > 0:  # dearer drafts never make the round longer
         assert k <= _core.best_lookup_length(p, 8, cost, 0.0)
+
+
+def chain_rate(accept, k, cost):
+    gain, reach = 1.0, 1.0
+    for p in accept[:k]:
+        reach *= p
+        gain += reach
+    return gain / cost[k]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_chain_choice_is_the_best_rate(seed):
+    """Lookup drafts of one chain have their own acceptance each (by the length
+    of the key that proposed them): the k that maximises the expected tokens
+    per unit of time over the chain's prefixes."""
+    import random
+
+    rng = random.Random(seed)
+    accept = [rng.choice([0.45, 0.55, 0.75, 0.9, 0.95, 0.99]) for _ in range(64)]
+    cost = linear(rng.choice([0.1, 0.2, 0.45]), 65)
+    k = _core.best_chain_length(accept, cost)
+    assert chain_rate(accept, k, cost) == pytest.approx(max(chain_rate(accept, j, cost) for j in range(1, 65)))
+
+
+def test_copied_span_is_drafted_whole_where_wide_passes_are_cheap():
+    copied = [0.99] * 64  # 24-token keys all along
+    assert _core.best_chain_length(copied, linear(0.02, 65)) == 64
+    assert 16 < _core.best_chain_length(copied, linear(0.15, 65)) < 64
+    assert _core.best_chain_length(copied, linear(0.45, 65)) <= 16  # dear rows: shorter
+    # a guess in the middle of the chain (a 2-token key) ends it there
+    guess = [0.97] * 10 + [0.1] + [0.97] * 53
+    assert _core.best_chain_length(guess, linear(0.15, 65)) == 10
+    assert _core.best_chain_length([], [1.0]) == 1
+
+
+def test_pass_cost_prior_and_what_the_request_measured():
+    factors = [1.0, 1.1, 1.3, 1.6]  # widths 1..4, then the line through the last two: +0.3 per row
+    assert _core.pass_cost_relative({}, 1, factors) == 1.0
+    assert _core.pass_cost_relative({}, 3, factors) == pytest.approx(1.3)
+    assert _core.pass_cost_relative({}, 10, factors) == pytest.approx(1.6 + 0.3 * 6)
+    assert _core.pass_cost_relative({}, 9) == pytest.approx(1.0 + 0.5 * 8)  # no factors: kPriorSlope
+    # a width measured in this request is its own price (over the single step)
+    assert _core.pass_cost_relative({1: 10.0, 4: 20.0}, 4, factors) == pytest.approx(2.0)
+    # others: the prior's excess scaled to fit what was measured (here twice the prior)
+    assert _core.pass_cost_relative({1: 10.0, 4: 22.0}, 3, factors) == pytest.approx(1.0 + 2 * 0.3)
+    assert _core.pass_cost_relative({1: 10.0, 4: 22.0}, 64, factors) == pytest.approx(1.0 + 2 * (0.6 + 0.3 * 60))
+    # without factors, the line through the measured widths (what lookup used before)
+    assert _core.pass_cost_relative({1: 10.0, 5: 18.0}, 9) == pytest.approx(1.0 + 0.2 * 8)
+
+
+def test_profile_batch_factors_become_the_engines_table():
+    from specbound_cpp.specbound_setup import batch_factor_table
+
+    t = batch_factor_table({"1": 1.0, "2": 1.1, "4": 1.7, "8": 1.6, "16": 3.2})
+    assert len(t) == 16 and t[0] == 1.0 and t[1] == pytest.approx(1.1) and t[2] == pytest.approx(1.4)
+    assert t[7] == pytest.approx(1.7)  # a dip is noise: a wider pass never costs less
+    assert all(b >= a for a, b in zip(t, t[1:])) and t[15] == pytest.approx(3.2)

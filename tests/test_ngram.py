@@ -1,5 +1,5 @@
-"""N-gram lookup drafts (cpp/speculation/ngram.h): free drafts from the text so far,
-verified like any draft, so the output stays plain decoding's."""
+"""N-gram lookup drafts (cpp/speculation/ngram_pool.h): free drafts from the
+text seen so far, verified like any draft, so the output stays plain decoding's."""
 
 from __future__ import annotations
 
@@ -9,24 +9,36 @@ from conftest import spec_then_plain
 from specbound_cpp import _core
 
 
+def _pool(*texts):
+    p = _core.NgramPool(1 << 20)
+    for t in texts:
+        p.feed(t)
+    return p
+
+
 def test_continuation_of_latest_occurrence():
     ctx = [1, 2, 3, 9, 9, 1, 2, 3, 7, 8, 5, 1, 2, 3]
     # "1 2 3" occurred at 0 and at 5; the latest (5) is followed by 7 8 5 1 ...
-    assert _core.ngram_draft(ctx, 2, 3, 3) == [7, 8, 5]
-    assert _core.ngram_draft(ctx, 2, 3, 10) == [7, 8, 5, 1, 2, 3]  # up to the end of the text
+    p = _pool(ctx)
+    assert [t for t, _ in p.chain(ctx, 24, 3)] == [7, 8, 5]
+    # past the end of the text the chain goes on from its own drafts: "... 5 1 2 3" -> 7 again
+    assert [t for t, _ in p.chain(ctx, 24, 9)] == [7, 8, 5, 1, 2, 3, 7, 8, 5]
 
 
-def test_longest_ngram_first_then_shorter():
-    ctx = [4, 2, 3, 6, 1, 2, 3]  # "1 2 3" never before; "2 3" at 1, followed by 6
-    assert _core.ngram_draft(ctx, 2, 3, 2) == [6, 1]
-    assert _core.ngram_draft(ctx, 3, 3, 2) == []  # no shorter n-grams allowed
+def test_longest_key_first_then_shorter():
+    p = _pool([4, 2, 3, 6, 1, 2, 3])
+    assert p.chain([1, 2, 3], 24, 1) == [(6, 2)]  # "1 2 3" was never followed by anything; "2 3" was
+    assert p.chain([7, 2, 3], 24, 2) == [(6, 2), (1, 3)]  # only "2 3" matches, then "2 3 6" -> 1
+    assert p.chain([7, 2, 3], 1, 2) == []  # no key that short
+    assert p.chain([7, 2, 3], 2, 2) == [(6, 2), (1, 2)]  # keys of at most 2 tokens
 
 
 def test_no_match_and_bounds():
-    assert _core.ngram_draft([1, 2, 3, 4], 2, 3, 4) == []
-    assert _core.ngram_draft([], 2, 3, 4) == []
-    assert _core.ngram_draft([5, 5, 5], 2, 2, 0) == []
-    assert _core.ngram_draft([5, 5, 5], 2, 2, 4) == [5]
+    p = _pool([1, 2, 3, 4])
+    assert p.chain([9, 9], 24, 4) == []
+    assert p.chain([], 24, 4) == []
+    assert p.chain([1, 2], 24, 0) == []
+    assert _pool([5, 5, 5]).chain([5, 5], 2, 4) == [(5, 2)] * 4  # a repeated token repeats
 
 
 CASES = {

@@ -12,7 +12,7 @@ static double now_ms() {
 }
 
 Generator::Generator(Engine & engine, const Vocab & vocab, int n_batch)
-    : engine_(engine), vocab_(vocab), n_batch_(std::max(1, n_batch)), sampler_(engine.hparams().n_vocab), spec_(engine, sampler_) {}
+    : engine_(engine), vocab_(vocab), n_batch_(std::max(1, n_batch)), sampler_(engine.hparams().n_vocab), spec_(engine, sampler_, pool_) {}
 
 void Generator::eval_logits(const std::vector<int32_t> & tokens, int n_past, bool invariant, std::vector<float> & logits) {
     const int n_layer = engine_.hparams().n_layer, n_vocab = engine_.hparams().n_vocab;
@@ -132,6 +132,11 @@ void Generator::begin(const std::vector<int32_t> & prompt, const GenerateParams 
     result_.prompt_ms = t_decode_ - t0;
     last_ = sampler_.sample(logits_.data(), n_vocab, params_.sampling, (int64_t) prompt.size());
     result_.tokens.push_back(last_);
+    if (params_.specbound) {  // the pool learns the prompt (again, where an earlier request had it)
+        text_.assign(prompt.begin(), prompt.end());
+        text_.push_back(last_);
+        pool_.feed(text_.data(), text_.size(), 0);
+    }
     if (params_.keep_logits) result_.logits.assign(logits_.begin(), logits_.end());
     result_.rounds = 1;
 }
@@ -204,6 +209,13 @@ bool Generator::step() {
     if (params_.specbound && !params_.spec.exit_layers.empty())
         for (size_t i = n_before; i < result_.tokens.size(); ++i)
             spec_stats_.exit_vocab_added += engine_.add_candidate(result_.tokens[i]);
+    // and the pool what followed each n-gram
+    if (params_.specbound) {
+        const size_t fed = text_.size();
+        text_.insert(text_.end(), result_.tokens.begin() + (ptrdiff_t) std::min(n_before, result_.tokens.size()),
+                     result_.tokens.end());
+        pool_.feed(text_.data(), text_.size(), fed);
+    }
     // a stop cut the round short (or dropped an end-of-generation token): one row per token
     if (params_.keep_logits) result_.logits.resize(result_.tokens.size() * (size_t) engine_.hparams().n_vocab);
     result_.rounds++;

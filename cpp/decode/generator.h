@@ -8,6 +8,7 @@
 #include "decode/gate.h"
 #include "decode/params.h"
 #include "sample/sampler.h"
+#include "speculation/ngram_pool.h"
 #include "speculation/specbound.h"
 #include "vocab/vocab.h"
 
@@ -37,7 +38,15 @@ class Generator {
     // after each round and may cut the generation short ("stop").
     const GenerateResult & generate(const std::vector<int32_t> & prompt, const GenerateParams & params,
                                     const TokenCallback & on_round);
+    // forget the cached prompt prefix (the n-gram pool stays: see pool())
     void reset() { engine_.kv().cells.clear(); }
+    // The n-grams of every speculative request's prompt and output (lookup
+    // drafts come from it), kept across requests and reset() until
+    // reset_pool(); set_pool_bytes bounds (and empties) it. Drafts never change
+    // the text, so neither does the pool: only how fast the text comes.
+    const NgramPool & pool() const { return pool_; }
+    void reset_pool() { pool_.clear(); }
+    void set_pool_bytes(size_t bytes) { pool_.set_bytes(bytes); }
     // drop the generation's constraints (a grammar, a Python logits processor
     // that may reference the caller's objects) once the caller is done with it
     void release_constraints() { params_.sampling.constraints.reset(); }
@@ -66,6 +75,7 @@ class Generator {
     const Vocab & vocab_;
     int n_batch_;
     Sampler sampler_;
+    NgramPool pool_;  // outlives the request: later requests draft from earlier ones
     SpecBound spec_;
     SpecParams round_spec_;  // this round's parameters where the gate paused a source
     SpecStats spec_stats_;
@@ -75,6 +85,7 @@ class Generator {
     GenerateParams params_;
     GenerateResult result_;
     int32_t last_ = -1;        // last emitted token, not yet in the cache
+    std::vector<int32_t> text_;  // with specbound: the prompt and the tokens emitted so far (what feeds pool_)
     size_t stop_window_ = 16;  // tokens of text scanned for stop strings
     double t_decode_ = 0;
 };

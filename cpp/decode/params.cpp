@@ -19,6 +19,10 @@ void check_spec_params(const SpecParams & p, int n_layer) {
                                     " weights (a bias, then one per exit feature)");
     for (float w : p.exit_decision)
         if (!std::isfinite(w)) throw std::invalid_argument("exit_decision weights must be finite");
+    if (p.ngram > NgramPool::kMaxKey)
+        throw std::invalid_argument("ngram (the longest lookup key) must be at most " + std::to_string(NgramPool::kMaxKey));
+    for (float f : p.batch_factors)
+        if (!(f > 0 && std::isfinite(f))) throw std::invalid_argument("batch_factors must be finite and positive");
     bool ok = p.d_max >= 0 && p.d_max < n_layer;
     for (size_t i = 0; i < p.exit_layers.size(); ++i)
         ok = ok && p.exit_layers[i] > 0 && p.exit_layers[i] < n_layer && (i == 0 || p.exit_layers[i] > p.exit_layers[i - 1]);

@@ -54,7 +54,7 @@ struct GenerateResult {
 };
 
 // Throws std::invalid_argument unless exit_layers ascend within (0, n_layer),
-// 0 <= d_max < n_layer, alpha >= 0, 0 < tau <= 1, w_max >= 0 and ngram >= 0.
+// 0 <= d_max < n_layer, alpha >= 0, 0 < tau <= 1, w_max >= 0, 0 <= ngram <= 24, batch factors finite and > 0.
 void check_spec_params(const SpecParams & p, int n_layer);
 
 // The logits processor callback of a request that has one (null: none).

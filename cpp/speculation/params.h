@@ -16,7 +16,7 @@ struct SpecParams {
     std::vector<int> exit_layers;  // depths where an exit may be checked (ascending, < n_layer)
     int d_max = 0;                 // a token not exited by this depth stops drafting
     int w_max = 6;                 // drafts per round
-    int ngram = 0;                 // n-gram lookup drafts (speculation/ngram.h): longest n-gram tried, down to 2 (0: off)
+    int ngram = 0;                 // n-gram lookup drafts (speculation/ngram_pool.h): longest key tried, 2..24 (0: off)
     // A learned exit decision (fitted at calibration): logistic weights over
     // (1, the exit features of speculation/draft.h); a draft exits where the
     // predicted probability that the exit head is right reaches tau. Empty: the
@@ -32,6 +32,11 @@ struct SpecParams {
     // 3-20 early-exit rounds each, the rest lookup or plain).
     float tau_step = 0.0f;
     static constexpr float kTauRange = 0.1f;
+    // The time of a full-depth pass of w rows with logits over one row, at
+    // w = 1, 2, ... (index w - 1), as calibration measured it on this machine:
+    // the prior price of a lookup round's width (speculation/draft.h,
+    // PassCost). Empty: a line of PassCost::kPriorSlope per row.
+    std::vector<float> batch_factors;
 };
 
 struct SpecStats {
@@ -50,6 +55,10 @@ struct SpecStats {
     std::vector<int64_t> exit_depth_hist;  // drafts per exit depth (index = layer; 0: n-gram lookup drafts)
     int64_t ngram_rounds = 0;       // rounds drafted by n-gram lookup
     int64_t ngram_accepted = 0;     // accepted drafts of those rounds
+    std::vector<int64_t> lookup_key_drafts;    // lookup drafts by the length of the key that proposed them (index)
+    std::vector<int64_t> lookup_key_accepted;  // those of them accepted
+    std::vector<int64_t> lookup_key_rejected;  // those of them that failed verification (one per round at most:
+                                               // accepted / (accepted + rejected) is the acceptance drafting prices)
     int64_t exit_vocab_added = 0;   // emitted tokens added to the exit-head vocabulary
     int64_t exit_rounds = 0;        // rounds drafted by early exit
     int64_t exit_accepted = 0;      // accepted drafts of those rounds

@@ -52,7 +52,7 @@ RoundKind SpecBound::round(int32_t last, const std::vector<int32_t> & emitted, c
 
     count_acceptance(draft_, n_accepted, st);
     const bool early_exit = !draft_.from_lookup && st.exit_checks > checks_before;
-    if (draft_.from_lookup) drafter_.lookup_outcome((int) drafts_.size(), n_accepted, now_ms() - t1);
+    if (draft_.from_lookup) drafter_.lookup_outcome(n_accepted, now_ms() - t1, st);
     if (early_exit) drafter_.exit_outcome((int) drafts_.size(), n_accepted, t1 - t0, now_ms() - t1, p);
     if (early_exit && !drafts_.empty()) {
         st.exit_rounds++;

@@ -19,7 +19,9 @@ namespace sb {
 
 class SpecBound {
   public:
-    SpecBound(Engine & engine, Sampler & sampler) : engine_(engine), sampler_(sampler), drafter_(engine) {}
+    // pool: the n-grams lookup drafts come from (the decoding loop feeds it)
+    SpecBound(Engine & engine, Sampler & sampler, const NgramPool & pool)
+        : engine_(engine), sampler_(sampler), drafter_(engine, pool) {}
 
     // One round. `last` is the newest emitted token, not yet in the KV cache
     // (it goes at the position after the cache's cells). Emits 1..max_new

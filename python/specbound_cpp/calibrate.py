@@ -19,7 +19,9 @@ Steps (all on this machine, in a few minutes):
    where they were faster.
 
 The profile (JSON) goes to the cache, keyed by the model file's sha256;
-``specbound_cpp.Llama`` loads it automatically.
+``specbound_cpp.Llama`` loads it automatically. It keeps the batch factors
+measured for step 4 (k = 1 .. 64): n-gram lookup rounds, up to 64 drafts, are
+priced by width with them.
 """
 
 from __future__ import annotations
@@ -82,14 +84,22 @@ def exit_vocab_size(s) -> int:
     return max(256, min(int(0.10 * _layer_macs(s) / s.n_embd), s.n_vocab))
 
 
-def _measure_batch_factor(s, prompt: list[int], sizes=(1, 2, 4, 8, 16)) -> dict[int, float]:
+# Widths priced: early-exit rounds use up to w_max + 1 rows, lookup rounds up
+# to 65 (64 drafts), priced from these by interpolation (specbound_setup).
+BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
+
+
+def _measure_batch_factor(s, prompt: list[int], sizes=BATCH_SIZES) -> dict[int, float]:
     """Time of a decode-phase batch of b tokens relative to one token, as
     `python -m specbound_cpp.profile` measures it (full depth and LM head,
     after the prompt's cached positions)."""
     from specbound_cpp.profile import batch_factors
 
     s.reset()
-    s.eval_logits(prompt, 0, False)
+    # real keys/values in every cell a batch writes (unwritten cells hold
+    # arbitrary bits, which can make timings meaningless)
+    filler = (prompt * (max(sizes) // len(prompt) + 1))[: max(sizes)]
+    s.eval_logits(prompt + filler, 0, False)
     f = batch_factors({"model": s}, n_past=len(prompt), reps=3, sizes=sizes)["model"]
     return {b: f[str(b)] for b in sizes}
 

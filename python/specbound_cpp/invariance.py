@@ -36,9 +36,18 @@ CHECK_TEXT = b"def moving_average(xs, n):\n    \"\"\"Mean of each window of n it
 PREFILL_TOKENS = 6
 
 
-def batch_sizes(w_max: int) -> List[int]:
-    """The decode batch sizes a round with at most w_max drafts may run (> 1)."""
-    return list(range(2, int(w_max) + 2))
+# Lookup rounds run passes of up to 65 rows (64 drafts); checking every width
+# would cost ~2,000 rows, so the check takes the widths on both sides of the
+# kernels' column blocks of 8, 16, 32 and 64.
+LOOKUP_WIDTHS = (16, 17, 32, 33, 64, 65)
+
+
+def batch_sizes(w_max: int, lookup_rows: int = 0) -> List[int]:
+    """The decode batch sizes a round with at most w_max early-exit drafts may
+    run (> 1), and with lookup drafts (lookup_rows: its widest pass) the
+    LOOKUP_WIDTHS up to lookup_rows."""
+    sizes = set(range(2, int(w_max) + 2)) | {w for w in LOOKUP_WIDTHS if w <= lookup_rows}
+    return sorted(sizes)
 
 
 def verdict_key(session, model_sha256: str, n_threads: int, sizes: Sequence[int]) -> Dict[str, Any]:
@@ -105,11 +114,12 @@ def run_check(session, sizes: Sequence[int]) -> Dict[str, Any]:
     }
 
 
-def invariance_verdict(session, model_file: str, n_threads: int, w_max: int) -> Dict[str, Any]:
+def invariance_verdict(session, model_file: str, n_threads: int, w_max: int, lookup_rows: int = 0) -> Dict[str, Any]:
     """The cached verdict for this model on these devices, or a fresh check
     (stored for next time). Adds "cached": whether it came from the cache."""
-    # a round never verifies more tokens than the context holds
-    sizes = batch_sizes(min(int(w_max), session.n_ctx - PREFILL_TOKENS - 2))
+    # a round never verifies more tokens than the context or one pass holds
+    cap = min(session.n_ctx - PREFILL_TOKENS - 1, session.max_invariant_rows)
+    sizes = [k for k in batch_sizes(w_max, lookup_rows) if k <= cap]
     key = verdict_key(session, model_sha256(model_file), n_threads, sizes)
     path = verdict_path(key)
     try:

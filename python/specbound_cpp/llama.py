@@ -69,9 +69,14 @@ class Llama:
     check holds, else plain decoding; True: raise RuntimeError where it fails)
     and the SpecBound options `alpha`,
     `tau`, `exit_layers`, `d_max`, `w_max` (None: the engine's default),
-    `ngram` (draft the continuation of the newest n-gram's last occurrence in
-    the text so far, trying n-grams of `ngram` down to 2 tokens, before early
-    exit; default 3, 0: off), `exit_decision` (the weights of a learned exit
+    `ngram` (draft from the n-gram pool, before early exit: the continuation
+    of the longest key of up to `ngram` tokens, 2 to 24, that ends the text,
+    chained up to 64 drafts, as many as pay at this machine's price per width;
+    default 24, 0: off), `ngram_pool_mb` (the pool's memory bound, default 16
+    MiB: the n-grams of every request's prompt and output on this object, so
+    that a later request drafts from earlier ones; `reset_ngram_pool()`
+    empties it, `reset()` keeps it),
+    `exit_decision` (the weights of a learned exit
     decision, as calibration fits them: tau then bounds its predicted
     probability that a shallow draft is right; []: the annealed confidence),
     `tau_step` (the threshold moves by this much after each early-exit round
@@ -149,6 +154,7 @@ class Llama:
         exit_decision: Optional[Sequence[float]] = None,
         tau_step: Optional[float] = None,
         spec_gate: bool = True,
+        ngram_pool_mb: float = 16,
         # llama.cpp options that no longer exist, which frameworks still pass
         # (LangChain's LlamaCpp: n_parts, f16_kv); llama-cpp-python ignores them
         **obsolete: Any,
@@ -194,6 +200,9 @@ class Llama:
         overrides = dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max, ngram=ngram,
                          exit_decision=exit_decision, tau_step=tau_step)  # fmt: skip
         self._setup_specbound(path, {k: v for k, v in overrides.items() if v is not None})
+        if not ngram_pool_mb > 0:
+            raise ValueError(f"ngram_pool_mb must be > 0, got {ngram_pool_mb!r}")
+        self._session.set_ngram_pool_bytes(int(ngram_pool_mb * 2**20))
 
     def _open_session(self, path: str, n_ctx: int, n_batch: int, ngl: int, verbose: bool):
         from . import _core
@@ -299,9 +308,25 @@ class Llama:
         self._seed = seed
 
     def reset(self):
-        """Forget the cached prompt prefix."""
+        """Forget the cached prompt prefix. The n-gram pool of lookup drafts
+        stays (`reset_ngram_pool()` empties it): drafts never change the text,
+        so a reset model writes what a freshly loaded one writes."""
         with self._hold():
             self._session.reset()
+
+    def reset_ngram_pool(self):
+        """Empty the n-gram pool: later requests draft only from their own text
+        until the pool fills again (the text is the same either way)."""
+        with self._hold():
+            self._session.reset_ngram_pool()
+
+    @property
+    def ngram_pool(self) -> Dict[str, Any]:
+        """The n-gram pool of lookup drafts: its memory bound (`bytes`, `slots`
+        of 8 bytes), the slots holding a key (`used`), the text positions fed
+        since it was last emptied (`fed`) and whether its memory is taken yet
+        (`allocated`: on the first speculative request)."""
+        return dict(self._session.ngram_pool)
 
     def close(self) -> None:
         with self._hold():

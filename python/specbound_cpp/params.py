@@ -9,13 +9,14 @@ from typing import Any, Dict, Optional, Sequence
 
 from . import _core
 
-SPEC_FIELDS = ("alpha", "tau", "exit_layers", "d_max", "w_max", "ngram", "exit_decision", "tau_step")
+SPEC_FIELDS = ("alpha", "tau", "exit_layers", "d_max", "w_max", "ngram", "exit_decision", "tau_step", "batch_factors")
 RESULT_FIELDS = ("tokens", "n_tokens", "finish_reason", "n_prompt", "n_prompt_reused", "prompt_ms", "decode_ms",
                  "rounds")  # fmt: skip
 SPEC_STATS_FIELDS = (
     "rounds", "draft_tokens", "accepted_tokens", "emitted_tokens", "exit_checks", "layer_evals",
     "layer_evals_committed", "layer_evals_rejected", "stops_d_max", "stops_w_max", "stops_limit",
-    "rounds_all_accepted", "exit_depth_hist", "ngram_rounds", "ngram_accepted", "exit_vocab_added", "exit_rounds",
+    "rounds_all_accepted", "exit_depth_hist", "ngram_rounds", "ngram_accepted", "lookup_key_drafts",
+    "lookup_key_accepted", "lookup_key_rejected", "exit_vocab_added", "exit_rounds",
     "exit_accepted", "exit_tau", "draft_ms", "verify_ms",
 )  # fmt: skip
 
@@ -31,7 +32,7 @@ def spec_params(values: Dict[str, Any], base: Optional[Any] = None) -> Any:
             raise TypeError(f"unknown SpecBound parameter {name!r}")
         if name == "exit_layers":
             v = [int(x) for x in v]
-        elif name == "exit_decision":
+        elif name in ("exit_decision", "batch_factors"):
             v = [float(x) for x in v]
         setattr(p, name, v)
     return p

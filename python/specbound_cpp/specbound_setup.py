@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, List, Optional, Set
+
+import numpy as np
 
 from . import _core
 from .params import SPEC_FIELDS, spec_dict, spec_params
 
-DEFAULT_NGRAM = 3  # longest n-gram of the lookup drafts (Llama(ngram=0) turns them off)
+DEFAULT_NGRAM = 24  # longest key of the lookup drafts (Llama(ngram=0) turns them off)
+MAX_LOOKUP_ROWS = 65  # a lookup round's widest pass: 64 drafts and the token before them (cpp/speculation/draft.h)
 
 
 @dataclass
@@ -33,6 +36,8 @@ def _from_profile(setup: SpecBoundSetup, values: Dict[str, Any], profile: Option
     if not profile:
         return
     setup.candidates = set(profile["candidates"])
+    if profile.get("batch_factors"):  # what a pass of w rows costs here: the price of a lookup round's width
+        values["batch_factors"] = batch_factor_table(profile["batch_factors"])
     if profile.get("enabled"):
         values.update(profile["params"])
         setup.source = "profile"
@@ -43,6 +48,18 @@ def _from_profile(setup: SpecBoundSetup, values: Dict[str, Any], profile: Option
     else:
         # speculation asked for explicitly: the profile gives its exit vocabulary
         setup.source = "profile vocabulary"
+
+
+def batch_factor_table(points: Dict[str, float]) -> List[float]:
+    """The profile's batch factors {width: factor} as the engine's table
+    (index w - 1) for widths 1 .. the widest measured: linear between the
+    widths measured, never falling with the width (a dip is noise: a pass of
+    more rows never costs less). Past its end the engine extends the line
+    through the last two entries."""
+    xs = sorted(int(w) for w in points)
+    table = [float(np.interp(w, xs, [points[str(x)] for x in xs])) for w in range(1, xs[-1] + 1)]
+    table[0] = 1.0
+    return [float(f) for f in np.maximum.accumulate(table)]
 
 
 def setup_specbound(session, path: str, n_vocab: int, specbound: bool, overrides: Dict[str, Any]) -> SpecBoundSetup:
@@ -95,13 +112,14 @@ def check_invariance(setup: SpecBoundSetup, session, path: str, n_threads: int, 
 
     if not setup.active:
         return  # plain decoding: nothing to check, nothing to pay
-    setup.invariance = invariance_verdict(session, path, n_threads, setup.spec.w_max)
+    lookup_rows = MAX_LOOKUP_ROWS if setup.spec.ngram > 0 else 0
+    setup.invariance = invariance_verdict(session, path, n_threads, setup.spec.w_max, lookup_rows)
     if not setup.invariance["ok"] and _may_retry_by_single_columns(session):
         # off the CPU, chunks of several columns are the cheap setting; where they
         # are not invariant, single columns may be (each as a single-token pass)
         wide = session.device_columns
         session.device_columns = 1
-        retry = invariance_verdict(session, path, n_threads, setup.spec.w_max)
+        retry = invariance_verdict(session, path, n_threads, setup.spec.w_max, lookup_rows)
         if retry["ok"]:
             setup.invariance = retry
         else:

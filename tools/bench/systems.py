@@ -251,6 +251,9 @@ class OursRunner:
 
     def run(self, tokens: List[int], n: int) -> dict:
         self.llm.reset()
+        # a cold prompt: lookup drafts from this prompt alone, never from the
+        # earlier prompts' text or this prompt's own earlier run (--repeat)
+        self.llm.reset_ngram_pool()
         t0 = time.perf_counter()
         r = self.llm.create_completion(tokens, max_tokens=n, temperature=0.0)
         e2e = time.perf_counter() - t0
