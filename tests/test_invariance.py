@@ -44,27 +44,37 @@ def _verdict_files(cache):
 
 
 def test_check_passes_and_is_cached_per_key(smollm2_path, tmp_cache):
-    llm = _llama(smollm2_path, w_max=3)
+    # (ngram=0: early-exit rounds alone, whose widths w_max decides)
+    llm = _llama(smollm2_path, w_max=3, ngram=0)
     v = llm.invariance
     assert v["ok"] and v["batch_sizes"] == [2, 3, 4] and not v["cached"]
     assert llm._use_specbound() and llm.specbound_source == "defaults + arguments"
     [path] = _verdict_files(tmp_cache)
 
     # same key: the stored verdict, not a new check
-    again = _llama(smollm2_path, w_max=3)
+    again = _llama(smollm2_path, w_max=3, ngram=0)
     assert again.invariance["cached"] and again.invariance["checked_at"] == v["checked_at"]
     # ... read from the file: a stored failure is believed (and switches speculation off)
     stored = json.loads(path.read_text())
     stored["verdict"].update(ok=False, failures=["batch of 4: planted"])
     path.write_text(json.dumps(stored))
-    planted = _llama(smollm2_path, w_max=3)
+    planted = _llama(smollm2_path, w_max=3, ngram=0)
     assert not planted.invariance["ok"] and not planted._use_specbound()
     assert "planted" in planted.specbound_source
 
     # another key (other batch sizes): checked again, stored beside the first
-    other = _llama(smollm2_path, w_max=4)
+    other = _llama(smollm2_path, w_max=4, ngram=0)
     assert not other.invariance["cached"] and other.invariance["batch_sizes"] == [2, 3, 4, 5]
     assert len(_verdict_files(tmp_cache)) == 2
+
+
+def test_lookup_widths_are_checked(smollm2_path, tmp_cache):
+    """Lookup rounds verify up to 64 drafts in one pass: the check covers the
+    widths on both sides of the kernels' column blocks up to 65 rows."""
+    assert batch_sizes(3, 65) == [2, 3, 4, 16, 17, 32, 33, 64, 65]
+    assert batch_sizes(3, 17) == [2, 3, 4, 16, 17]
+    llm = _llama(smollm2_path, w_max=3)  # lookup drafts on (the default)
+    assert llm.invariance["ok"] and llm.invariance["batch_sizes"] == [2, 3, 4, 16, 17, 32, 33, 64, 65]
 
 
 def test_plain_decoding_runs_no_check(smollm2_path, tmp_cache):
