@@ -226,7 +226,7 @@ def test_conftest_switch_reaches_sessions_and_references(monkeypatch):
     from specbound_cpp import _core
 
     calls = []
-    monkeypatch.setattr(_core, "Session", lambda *a: calls.append(("session", a[5])))
+    monkeypatch.setattr(_core, "Session", lambda *a, **kw: calls.append(("session", a[5])))
     monkeypatch.setattr(llama_cpp, "Llama", lambda *a, **kw: calls.append(("reference", kw["n_gpu_layers"])))
     monkeypatch.delenv("SPECBOUND_TEST_N_GPU_LAYERS", raising=False)
     conftest.new_session("m.gguf")
