@@ -175,7 +175,7 @@ ggml_tensor * GraphBuilder::attend_unfused(int il, ggml_tensor * q, int n_kv, gg
     ggml_tensor * kview = ggml_view_3d(ctx, kc, hp.head_dim, n_kv, hp.n_head_kv, kc->nb[1], head_nb, 0);
     ggml_tensor * vview = ggml_view_3d(ctx, vc, hp.head_dim, n_kv, hp.n_head_kv, vc->nb[1], head_nb, 0);
     ggml_tensor * kq = ggml_mul_mat(ctx, kview, q);  // [n_kv, m, n_head]
-    ggml_mul_mat_set_prec(kq, GGML_PREC_F32);
+    ggml_prec_set_acc(kq, GGML_PREC_F32);
     kq = ggml_soft_max_ext(ctx, kq, mask, kq_scale, 0.0f);
     const bool one_query_each = invariant && q->type == GGML_TYPE_F16;  // set by attention() on the CPU
     ggml_tensor * vt = ggml_cont(ctx, ggml_transpose(ctx, vview));   // [n_kv, head_dim, n_head_kv]

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace sb::kernels {
@@ -90,6 +91,10 @@ namespace sb::kernels {
 // Which kernel each weight type of a model uses in the decode phase, decided
 // once at load (find_kernel + self_check on the model's own weights).
 struct KernelTable {
+    KernelTable() = default;
+    KernelTable(const KernelTable &) = delete;  // the index points into this table's own deque
+    KernelTable & operator=(const KernelTable &) = delete;
+
     const Kernel * by_type[GGML_TYPE_COUNT] = {};
     std::string report[GGML_TYPE_COUNT];  // path per type used by the model ("" where unused)
 
@@ -102,11 +107,14 @@ struct KernelTable {
     std::deque<RepackedWeight> repacked;
     std::string repacked_report[GGML_TYPE_COUNT];
     void add_repacked(const ggml_tensor * w, const RepackedKernel * k);
+    // looked up by every matmul of every graph build: hashed
     const RepackedWeight * repacked_of(const ggml_tensor * w) const {
-        for (const RepackedWeight & r : repacked)
-            if (r.w == w) return &r;
-        return nullptr;
+        auto it = repacked_index_.find(w);
+        return it == repacked_index_.end() ? nullptr : it->second;
     }
+
+  private:
+    std::unordered_map<const ggml_tensor *, const RepackedWeight *> repacked_index_;
 };
 
 } // namespace sb::kernels
