@@ -90,7 +90,9 @@ def test_check_detects_forced_noninvariance(qwen05_path, make_session, monkeypat
     assert s.debug_noninvariant and any("DEBUG_NONINVARIANT" in d for d in s.devices())
     v = run_check(s, batch_sizes(8))
     assert not v["ok"]
-    assert [f.split(":")[0] for f in v["failures"]] == ["batch of 8", "batch of 9"]
+    # the prompt-phase path: llamafile's sgemm in unfused attention from 2 queries on,
+    # the repacked gemm from 4 columns (measured: every size differs)
+    assert [f.split(":")[0] for f in v["failures"]] == [f"batch of {k}" for k in range(2, 10)]
     assert s.history() == []  # the check leaves an empty cache behind
 
 
@@ -100,7 +102,8 @@ def test_fallback_when_check_fails(qwen05_path, tmp_cache, monkeypatch, capfd):
 
     llm = _llama(qwen05_path, w_max=7, verbose=True)
     assert "invariance check failed" in capfd.readouterr().err
-    assert not llm.invariance["ok"] and llm.invariance["failures"][0].startswith("batch of 8:")
+    # measured: batch 2 happens to agree at these positions, batch 3 is the first to differ
+    assert not llm.invariance["ok"] and llm.invariance["failures"][0].startswith("batch of 3:")
     assert not llm._use_specbound()
     assert llm.specbound_source.startswith("plain decoding: invariance check failed")
     llm.verbose = False
@@ -109,7 +112,8 @@ def test_fallback_when_check_fails(qwen05_path, tmp_cache, monkeypatch, capfd):
     assert st["specbound"] is False and st["specbound_source"] == llm.specbound_source
     assert st["invariance"]["ok"] is False and "draft_tokens" not in st
 
-    with pytest.raises(RuntimeError, match="specbound=True, but SpecBound would not be exact.*batch of 8"):
+    with pytest.raises(RuntimeError, match="specbound=True, but SpecBound would not be exact.*batch of 3"):
         _llama(qwen05_path, w_max=7, specbound=True)
-    # batches of up to 7 (w_max=6) are still bitwise equal: the check passes there
-    assert _llama(qwen05_path, w_max=6, specbound=True).invariance["ok"]
+    # with unfused attention even the check of a batch of 2 alone finds the difference
+    with pytest.raises(RuntimeError, match="batch of 2: logits of 1 of its 2 positions differ"):
+        _llama(qwen05_path, w_max=1, ngram=0, specbound=True)
