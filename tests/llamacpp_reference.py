@@ -12,14 +12,14 @@ def no_weight_repacking():
     By default llama.cpp puts weights of some types (Q4_0, Q4_K, IQ4_NL, ...) in
     the CPU_REPACK extra buffer type, re-laid out for its interleaved gemv/gemm
     kernels, which sum in another order than the plain vec_dot kernels. Our
-    engine keeps the weights as they are in the GGUF (mmapped, never repacked),
-    so a like-for-like reference must not repack either. llama_cpp.Llama has no
-    keyword for it (llama_model_params.use_extra_bufts exists, but Llama.__init__
-    fills model_params itself from llama_model_default_params()), so the
-    defaults are patched while the model loads. Measured: with repacking,
-    Qwen2.5-Coder-0.5B (Q4_K) greedy output diverges from ours within 10 tokens
-    on some prompts; without it, it matches token for token and teacher-forced
-    logits are bitwise equal.
+    engine repacks the same weights by default (model/load.cpp), so the parity
+    tests compare with llama-cpp-python's defaults; this switch remains for the
+    benchmark's `llama_cpp_norepack` system (llama.cpp on the weights as the
+    GGUF stores them, as our engine has them with SPECBOUND_REPACK=0).
+    llama_cpp.Llama has no keyword for it (llama_model_params.use_extra_bufts
+    exists, but Llama.__init__ fills model_params itself from
+    llama_model_default_params()), so the defaults are patched while the model
+    loads.
     """
     import llama_cpp.llama_cpp as lc
 
