@@ -1,4 +1,4 @@
-"""llama-cpp-python configured like our engine, for the parity tests and the benchmark's like-for-like system."""
+"""llama-cpp-python with weight repacking off, for the benchmark's llama_cpp_norepack system."""
 
 from __future__ import annotations
 
