@@ -44,7 +44,8 @@ PATH_TOKENS = 64
 SAMPLING = dict(temperature=0.8, top_k=40, top_p=0.95, min_p=0.05)
 GREEDY = dict(temperature=0.0, top_k=0, top_p=1.0, min_p=0.0, seed=0)
 
-HUMANEVAL_IDS = ["HumanEval/0", "HumanEval/2", "HumanEval/12", "HumanEval/35", "HumanEval/88", "HumanEval/161"]
+# HumanEval/3 runs SmolLM2 to the full 256 tokens (5 of the 10 prompts do, with its llama-cpp-python-equal text)
+HUMANEVAL_IDS = ["HumanEval/0", "HumanEval/2", "HumanEval/3", "HumanEval/12", "HumanEval/35", "HumanEval/88"]
 
 OTHER_PROMPTS = {
     "prose": "The history of the printing press begins in the fifteenth century, when",
@@ -420,7 +421,8 @@ def test_penalties_exact(runner, prompts_text, pen):
     with rejections (SmolLM2's aggressive setting), SpecBound == plain."""
     s = runner.sess
     p = runner.main_params
-    for label, seed in (("list", None), ("prose", 7), ("HumanEval/12", None)):
+    # prose with seed 3: SmolLM2 writes 96 tokens (seed 7 stops after 18, too few for a penalty to show)
+    for label, seed in (("list", None), ("prose", 3), ("HumanEval/12", None)):
         prompt = runner.tok(prompts_text[label])
         g = GREEDY if seed is None else dict(SAMPLING, seed=seed)
         s.reset()
