@@ -48,6 +48,8 @@ def test_profile_written_under_sha256(calibrated, smollm2_path):
 
     expected = prof["measured_speedup"] >= ENABLE_MEASURED and prof["predicted_speedup"] >= ENABLE_PREDICTED
     assert prof["enabled"] == expected
+    # the price of every width a round may verify, lookup rounds' 65 rows included
+    assert sorted(map(int, prof["batch_factors"])) == [1, 2, 4, 8, 16, 32, 64]
 
 
 def test_llama_uses_profile_and_stays_exact(calibrated, smollm2_path, monkeypatch):
@@ -69,6 +71,9 @@ def test_llama_uses_profile_and_stays_exact(calibrated, smollm2_path, monkeypatc
         }
     else:
         assert auto.specbound_source == "profile: plain decoding is faster for this model"
+    # lookup rounds are priced by the profile's batch factors, one per width up to 64
+    table = auto.specbound_params["batch_factors"]
+    assert len(table) == 64 and table[0] == 1.0 and table[63] == pytest.approx(max(prof["batch_factors"].values()))
     # the profile's settings forced on, against plain decoding: same tokens
     forced = Llama(smollm2_path, **kw, **prof["params"])
     assert forced.specbound_source.startswith("profile") and forced.specbound_source.endswith("+ arguments")

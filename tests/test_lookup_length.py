@@ -105,6 +105,10 @@ def test_pass_cost_prior_and_what_the_request_measured():
     assert _core.pass_cost_relative({1: 10.0, 4: 22.0}, 64, factors) == pytest.approx(1.0 + 2 * (0.6 + 0.3 * 60))
     # without factors, the line through the measured widths (what lookup used before)
     assert _core.pass_cost_relative({1: 10.0, 5: 18.0}, 9) == pytest.approx(1.0 + 0.2 * 8)
+    # a row is never free, whatever a noisy profile says, so what a request measures can scale it
+    flat = [1.0] * 16
+    assert _core.pass_cost_relative({}, 11, flat) == pytest.approx(1.0 + 0.02 * 10)
+    assert _core.pass_cost_relative({1: 10.0, 3: 20.0}, 11, flat) == pytest.approx(1.0 + 0.5 * 10)
 
 
 def test_profile_batch_factors_become_the_engines_table():
@@ -114,3 +118,5 @@ def test_profile_batch_factors_become_the_engines_table():
     assert len(t) == 16 and t[0] == 1.0 and t[1] == pytest.approx(1.1) and t[2] == pytest.approx(1.4)
     assert t[7] == pytest.approx(1.7)  # a dip is noise: a wider pass never costs less
     assert all(b >= a for a, b in zip(t, t[1:])) and t[15] == pytest.approx(3.2)
+    # a profile measured on a busy machine: no width is cheaper than one row
+    assert batch_factor_table({"1": 1.0, "2": 0.15, "4": 0.04, "8": 1.5}) == pytest.approx([1.0] * 6 + [1.135, 1.5])

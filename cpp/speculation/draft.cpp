@@ -173,9 +173,12 @@ void Drafter::PassCost::record(int width, double t) {
 double Drafter::PassCost::prior_excess(int width, const std::vector<float> & prior) {
     const int n = (int) prior.size();
     if (n < 2) return kPriorSlope * (width - 1);
-    if (width <= n) return prior[width - 1] - 1.0;
     // past the measured widths: the line through the last two
-    return prior[n - 1] - 1.0 + (double) (prior[n - 1] - prior[n - 2]) * (width - n);
+    const double e = width <= n ? prior[width - 1] - 1.0
+                                : prior[n - 1] - 1.0 + (double) (prior[n - 1] - prior[n - 2]) * (width - n);
+    // never free: a profile measured on a busy machine can say so, and a
+    // zero excess could not be scaled to what this request measures
+    return std::max(e, kMinSlope * (width - 1));
 }
 
 double Drafter::PassCost::relative(int width, const std::vector<float> & prior) const {

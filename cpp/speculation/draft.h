@@ -88,7 +88,7 @@ class Drafter {
     // step, prior(w) - 1, scaled to fit the widths measured so far (least
     // squares), else the prior itself. The prior: batch factors (index w - 1,
     // SpecParams::batch_factors, a line past their end), or without them a
-    // line of kPriorSlope per row.
+    // line of kPriorSlope per row; at least kMinSlope per row either way.
     struct PassCost {
         static constexpr int kWidths = kMaxLookupDraft + 2;
         double ms[kWidths] = {};
@@ -97,6 +97,7 @@ class Drafter {
         double relative(int width, const std::vector<float> & prior = {}) const;
         static double prior_excess(int width, const std::vector<float> & prior);
         static constexpr double kPriorSlope = 0.5;  // the 1.5B model's batch factors: about 0.45 per row
+        static constexpr double kMinSlope = 0.02;   // the least a row is priced at
     };
 
     // Per-draft acceptance of lookup drafts in this request by the length of

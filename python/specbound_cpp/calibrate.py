@@ -100,7 +100,12 @@ def _measure_batch_factor(s, prompt: list[int], sizes=BATCH_SIZES) -> dict[int, 
     # arbitrary bits, which can make timings meaningless)
     filler = (prompt * (max(sizes) // len(prompt) + 1))[: max(sizes)]
     s.eval_logits(prompt + filler, 0, False)
-    f = batch_factors({"model": s}, n_past=len(prompt), reps=3, sizes=sizes)["model"]
+    for _ in range(3):
+        f = batch_factors({"model": s}, n_past=len(prompt), reps=3, sizes=sizes)["model"]
+        # a pass of more rows never costs less than one row: a factor below
+        # that is noise (a busy machine slowed the single row), measure again
+        if all(f[str(b)] >= 0.95 for b in sizes):
+            break
     return {b: f[str(b)] for b in sizes}
 
 

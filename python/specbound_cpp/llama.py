@@ -324,7 +324,8 @@ class Llama:
     def ngram_pool(self) -> Dict[str, Any]:
         """The n-gram pool of lookup drafts: its memory bound (`bytes`, `slots`
         of 8 bytes), the slots holding a key (`used`), the text positions fed
-        since it was last emptied (`fed`) and whether its memory is taken yet
+        since it was last emptied (`fed`; a prompt fed again counts again) and
+        whether its memory is taken yet
         (`allocated`: on the first speculative request)."""
         return dict(self._session.ngram_pool)
 

@@ -53,13 +53,13 @@ def _from_profile(setup: SpecBoundSetup, values: Dict[str, Any], profile: Option
 def batch_factor_table(points: Dict[str, float]) -> List[float]:
     """The profile's batch factors {width: factor} as the engine's table
     (index w - 1) for widths 1 .. the widest measured: linear between the
-    widths measured, never falling with the width (a dip is noise: a pass of
-    more rows never costs less). Past its end the engine extends the line
-    through the last two entries."""
+    widths measured, at least 1 and never falling with the width (a dip is
+    noise: a pass of more rows never costs less). Past its end the engine
+    extends the line through the last two entries."""
     xs = sorted(int(w) for w in points)
     table = [float(np.interp(w, xs, [points[str(x)] for x in xs])) for w in range(1, xs[-1] + 1)]
     table[0] = 1.0
-    return [float(f) for f in np.maximum.accumulate(table)]
+    return [float(f) for f in np.maximum.accumulate(np.maximum(table, 1.0))]
 
 
 def setup_specbound(session, path: str, n_vocab: int, specbound: bool, overrides: Dict[str, Any]) -> SpecBoundSetup:
