@@ -338,6 +338,16 @@ static void bind_session_engine(nb::class_<Session> & c) {
                      [](Session & s, int n) { s.engine.set_device_columns(n); })
         .def_prop_ro("max_invariant_rows", [](Session & s) { return s.engine.max_invariant_rows(); })
         .def_prop_ro("decode_weight_bytes", [](Session & s) { return s.engine.decode_weight_bytes(); })
+        .def_prop_rw("graph_reuse", [](Session & s) { return s.engine.graph_reuse(); },
+                     [](Session & s, bool on) { s.engine.set_graph_reuse(on); })
+        .def("forward_timing",  // where forward()'s time went, summed since the session was made
+             [](Session & s) {
+                 const sb::Timing & t = s.engine.timing;
+                 nb::dict d;
+                 d["plan_ms"] = t.plan_ms, d["build_ms"] = t.build_ms, d["compute_ms"] = t.compute_ms;
+                 d["read_ms"] = t.read_ms, d["n_calls"] = t.n_calls, d["n_reused"] = t.n_reused;
+                 return d;
+             })
         .def("probe_matmul",
              [](Session & s, const std::string & name, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> x,
                 const std::string & path, int n_threads, int64_t n_rows) {

@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include "engine/graph_cache.h"
+
 #include "model/quiet_log.h"
 
 #include <ggml-cpu.h>
@@ -93,6 +95,12 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
                                                                      (size_t) model_.hp.n_layer * kMinDeviceRows);
     sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), max_nodes_, false, gpu_ != nullptr);
     meta_.resize(ggml_tensor_overhead() * max_nodes_ + ggml_graph_overhead_custom(max_nodes_, false));
+    graphs_ = std::make_unique<GraphCache>(backends, max_nodes_, meta_.size(), gpu_ != nullptr, kGraphSlots);
+}
+
+void Engine::set_graph_reuse(bool on) {
+    graph_reuse_ = on;
+    if (!on) graphs_->clear();
 }
 
 int Engine::max_invariant_rows() const {
@@ -155,6 +163,7 @@ std::vector<std::pair<std::string, std::string>> Engine::kernel_report() const {
 }
 
 Engine::~Engine() {
+    graphs_.reset();  // its graphs and schedulers before the backends
     if (cand_buf_) ggml_backend_buffer_free(cand_buf_);
     if (cand_ctx_) ggml_free(cand_ctx_);
     if (sched_) ggml_backend_sched_free(sched_);
@@ -167,6 +176,7 @@ void Engine::set_candidates(const std::vector<int32_t> & ids) {
     for (int32_t id : ids)
         if (id < 0 || id >= out->ne[1]) throw std::invalid_argument("candidate token id out of range");
     const int64_t capacity = (int64_t) ids.size() + kCandidateGrowth;
+    graphs_->clear();  // kept graphs may read the exit head about to be replaced
     if (!cand_w_ || cand_w_->ne[1] < capacity) {
         if (cand_buf_) ggml_backend_buffer_free(cand_buf_);
         if (cand_ctx_) ggml_free(cand_ctx_);

@@ -27,6 +27,8 @@ namespace sb {
 
 struct ForwardGraph;
 struct GraphBuilder;
+struct GraphInputs;
+class GraphCache;
 struct Segment;
 
 struct EngineParams {
@@ -40,9 +42,12 @@ struct EngineParams {
     bool verbose = false;  // ggml's messages while loading (repacking)
 };
 
+// Where the time of forward() goes, summed over calls: planning and making the
+// inputs, building and allocating a graph (none when one is reused), computing
+// it (inputs copied in, ggml's compute), reading the outputs back.
 struct Timing {
-    double graph_build_ms = 0, compute_ms = 0;
-    int64_t n_calls = 0;
+    double plan_ms = 0, build_ms = 0, compute_ms = 0, read_ms = 0;
+    int64_t n_calls = 0, n_reused = 0;
 };
 
 class Engine {
@@ -117,6 +122,12 @@ class Engine {
                                     const std::string & path, int n_threads, int64_t n_rows = 0);
 
     Timing timing;
+    // Decode-phase graphs are kept (kGraphSlots shapes) and reused when a call
+    // has the shape of a kept one; off: every call builds its graph (tests
+    // compare the two).
+    void set_graph_reuse(bool on);
+    bool graph_reuse() const { return graph_reuse_; }
+    static constexpr int kGraphSlots = 8;
 
     static constexpr size_t kMaxGraphNodes = 16384;
     // On the decode path off the CPU, per-column matmuls and per-query attention
@@ -144,7 +155,9 @@ class Engine {
     int device_columns_ = kDefaultDeviceColumns;
     bool debug_device_path_ = false;
     size_t max_nodes_ = kMaxGraphNodes;
-    std::vector<uint8_t> meta_;  // graph-building arena, reused every call
+    std::vector<uint8_t> meta_;  // graph-building arena of graphs not kept (prompts, probes)
+    std::unique_ptr<GraphCache> graphs_;
+    bool graph_reuse_ = true;
     ggml_context * cand_ctx_ = nullptr;
     ggml_backend_buffer_t cand_buf_ = nullptr;
     ggml_tensor * cand_w_ = nullptr;  // [n_embd, capacity] in the LM head's type
@@ -158,15 +171,23 @@ class Engine {
 
     // the stages of forward() (engine/forward.cpp)
     RowLimits row_limits(bool has_hidden_in) const;
-    void build_graph(ForwardGraph & g, const ForwardPlan & plan, const std::vector<Row> & rows, const float * hidden_in,
+    KvInputs segment_cells(const SegmentPlan & sp, const std::vector<Row> & rows) const;
+    std::vector<int64_t> graph_key(const ForwardPlan & plan, const std::vector<KvInputs> & kv_in, size_t n_rows,
+                                   bool has_hidden) const;
+    GraphInputs make_inputs(ForwardGraph & g, const ForwardPlan & plan, const std::vector<Row> & rows,
+                            const float * hidden_in, const std::vector<KvInputs> & kv_in) const;
+    void build_graph(ForwardGraph & g, uint8_t * meta, size_t meta_bytes, const ForwardPlan & plan,
+                     const std::vector<Row> & rows, const float * hidden_in, const std::vector<KvInputs> & kv_in,
                      bool invariant);
-    ggml_tensor * leave(ForwardGraph & g, const ExitPlan & exit, ggml_tensor * cur);
-    ggml_tensor * join(ForwardGraph & g, const SegmentPlan & seg, const std::vector<Row> & rows, ggml_tensor * hidden,
+    ggml_tensor * leave(ForwardGraph & g, std::pair<ggml_tensor *, ggml_tensor *> columns, ggml_tensor * cur);
+    ggml_tensor * join(ForwardGraph & g, const SegmentPlan & seg, ggml_tensor * ids, ggml_tensor * hidden,
                        ggml_tensor * cur);
-    Segment segment_inputs(ForwardGraph & g, const SegmentPlan & seg, const std::vector<Row> & rows);
-    void build_heads(ForwardGraph & g, GraphBuilder & b, const ForwardPlan & plan);
+    Segment segment_inputs(ForwardGraph & g, const SegmentPlan & sp, const std::vector<Row> & rows,
+                           const KvInputs & kin) const;
+    void build_heads(ForwardGraph & g, GraphBuilder & b, const ForwardPlan & plan, const GraphInputs & in);
     ggml_tensor * map_exit_states(ForwardGraph & g, const ForwardPlan & plan, ggml_tensor * x) const;
-    void compute(ForwardGraph & g, bool invariant);
+    void allocate(ForwardGraph & g, ggml_backend_sched_t sched);
+    void compute(ForwardGraph & g, ggml_backend_sched_t sched, bool invariant);
     void read_outputs(const ForwardGraph & g, const ForwardPlan & plan, float * hidden_out, float * logits_out,
                       float * check_out) const;
 };

@@ -13,12 +13,14 @@ void ExitMaps::release(Owned & o) {
 }
 
 void ExitMaps::clear() {
+    ++generation_;
     for (auto & kv : maps_) release(kv.second);
     maps_.clear();
 }
 
 void ExitMaps::set(int layer, int n_embd, int rank, const float * down, const float * up, const float * bias) {
     if (rank < 1 || rank > n_embd) throw std::invalid_argument("exit map rank must be in 1..n_embd");
+    ++generation_;
     auto it = maps_.find(layer);
     if (it != maps_.end()) release(it->second), maps_.erase(it);
     Owned o;

@@ -8,6 +8,7 @@
 #include <ggml-backend.h>
 #include <ggml.h>
 
+#include <cstdint>
 #include <map>
 
 namespace sb {
@@ -35,6 +36,9 @@ class ExitMaps {
     }
     bool empty() const { return maps_.empty(); }
     std::map<int, int> ranks() const;  // layer -> rank
+    // Counts the changes (set, clear): a graph built on the maps holds their
+    // tensors, so a reused graph is keyed by this.
+    uint64_t generation() const { return generation_; }
 
     // x [n_embd, n] (all exited at `layer`) -> x + up (down x) + bias
     static ggml_tensor * apply(ggml_context * ctx, const ExitMap & m, ggml_tensor * x);
@@ -47,6 +51,7 @@ class ExitMaps {
         int rank = 0;
     };
     std::map<int, Owned> maps_;
+    uint64_t generation_ = 0;
     static void release(Owned & o);
 };
 

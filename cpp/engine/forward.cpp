@@ -2,6 +2,8 @@
 // graph the plan describes, compute it, read the outputs back.
 #include "engine/engine.h"
 
+#include "engine/forward_graph.h"
+#include "engine/graph_cache.h"
 #include "graph/builder.h"
 
 #include <ggml-cpu.h>
@@ -18,37 +20,14 @@ static double now_ms() {
     return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
 }
 
-// One call's graph: its context (freed with it, also on a throw), the host
-// data to copy into its inputs once allocated, and the tensors read back.
-struct ForwardGraph {
-    struct InputData {
-        ggml_tensor * t;
-        std::vector<uint8_t> bytes;
-    };
-    ggml_context * ctx = nullptr;
-    ggml_cgraph * gf = nullptr;
-    std::vector<InputData> inputs;
-    std::vector<ggml_tensor *> exits;  // the state of each exit of the plan
-    ggml_tensor * logits = nullptr, * checks = nullptr;
-
-    ForwardGraph() = default;
-    ForwardGraph(const ForwardGraph &) = delete;
-    ForwardGraph & operator=(const ForwardGraph &) = delete;
-    ~ForwardGraph() {
-        if (ctx) ggml_free(ctx);
-    }
-
-    template <typename T>
-    ggml_tensor * input(ggml_type type, const T * data, size_t n, int64_t ne0, int64_t ne1 = 1) {
-        ggml_tensor * t = ggml_new_tensor_2d(ctx, type, ne0, ne1);
-        ggml_set_input(t);
-        inputs.push_back({ t, std::vector<uint8_t>((const uint8_t *) data, (const uint8_t *) (data + n)) });
-        return t;
-    }
-    template <typename T>
-    ggml_tensor * input(ggml_type type, const std::vector<T> & data, int64_t ne0, int64_t ne1 = 1) {
-        return input(type, data.data(), data.size(), ne0, ne1);
-    }
+// The input tensors of one graph, made before its operations (in one fixed
+// order, so that a reused graph is refilled by the same code).
+struct GraphInputs {
+    ggml_tensor * hidden = nullptr;                               // rows entering past layer 0
+    std::vector<std::pair<ggml_tensor *, ggml_tensor *>> exits;   // per exit: columns leaving, kept (null: whole)
+    std::vector<ggml_tensor *> joining;                          // per segment: tokens or hidden rows (null: none)
+    std::vector<Segment> segments;                               // positions, cells, masks
+    ggml_tensor * logits_columns = nullptr, * check_columns = nullptr;  // null: the head reads all exit columns
 };
 
 RowLimits Engine::row_limits(bool has_hidden_in) const {
@@ -64,85 +43,171 @@ void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, flo
     if (invariant && (int64_t) rows.size() > max_invariant_rows())
         throw std::length_error("a decode-phase batch of " + std::to_string(rows.size()) + " rows is over the " +
                                 std::to_string(max_invariant_rows()) + " this graph holds on the decode path off the CPU");
+    const double t0 = now_ms();
     const ForwardPlan plan = plan_forward(rows, row_limits(hidden_in != nullptr));
     if (plan.segments.empty()) return;  // every row computes no layer
+    std::vector<KvInputs> kv_in;
+    for (const SegmentPlan & sp : plan.segments) kv_in.push_back(segment_cells(sp, rows));
 
-    const double t0 = now_ms();
-    ForwardGraph g;
-    build_graph(g, plan, rows, hidden_in, invariant);
+    // decode-phase graphs are kept and reused; a prompt's graph is built each time
+    ForwardGraph fresh;
+    ForwardGraph * g = &fresh;
+    GraphSlot * slot = nullptr;
+    if (invariant && graph_reuse_) {
+        const std::vector<int64_t> key = graph_key(plan, kv_in, rows.size(), hidden_in != nullptr);
+        slot = graphs_->find(key);
+        if (slot) {
+            slot->graph.start_refill();
+            make_inputs(slot->graph, plan, rows, hidden_in, kv_in);
+            slot->graph.end_refill();
+            timing.n_reused++;
+        } else {
+            slot = &graphs_->take(key);
+        }
+        g = &slot->graph;
+    }
     const double t1 = now_ms();
-    compute(g, invariant);
-    read_outputs(g, plan, hidden_out, logits_out, check_out);
-    timing.graph_build_ms += t1 - t0;
-    timing.compute_ms += now_ms() - t1;
+    if (!g->built()) {
+        try {
+            build_graph(*g, slot ? slot->meta.get() : meta_.data(), slot ? graphs_->meta_bytes() : meta_.size(), plan,
+                        rows, hidden_in, kv_in, invariant);
+            allocate(*g, slot ? slot->sched : sched_);
+        } catch (...) {
+            if (slot) GraphCache::drop(*slot);
+            throw;
+        }
+    }
+    const double t2 = now_ms();
+    compute(*g, slot ? slot->sched : sched_, invariant);
+    const double t3 = now_ms();
+    read_outputs(*g, plan, hidden_out, logits_out, check_out);
+    timing.plan_ms += t1 - t0;
+    timing.build_ms += t2 - t1;
+    timing.compute_ms += t3 - t2;
+    timing.read_ms += now_ms() - t3;
     timing.n_calls++;
 }
 
-void Engine::build_graph(ForwardGraph & g, const ForwardPlan & plan, const std::vector<Row> & rows,
-                         const float * hidden_in, bool invariant) {
+// Everything that fixes the operations of a graph (not the data of its
+// inputs): equal keys, the same graph.
+std::vector<int64_t> Engine::graph_key(const ForwardPlan & plan, const std::vector<KvInputs> & kv_in, size_t n_rows,
+                                       bool has_hidden) const {
+    std::vector<int64_t> k = { (int64_t) n_rows, has_hidden, plan.reads_hidden, device_columns_,
+                               (int64_t) cand_ids_.size(), (int64_t) exit_maps_.generation() };
+    auto add = [&k](const auto & v) {
+        k.push_back((int64_t) v.size());
+        k.insert(k.end(), v.begin(), v.end());
+    };
+    for (size_t i = 0; i < plan.segments.size(); ++i) {
+        const SegmentPlan & sp = plan.segments[i];
+        k.insert(k.end(), { sp.begin, sp.end, kv_in[i].n_kv });
+        add(sp.joining), add(sp.rows), add(kv_in[i].n_kv_row);
+    }
+    for (const ExitPlan & e : plan.exits) {
+        k.insert(k.end(), { e.layer, e.whole });
+        add(e.rows), add(e.columns), add(e.kept);
+    }
+    for (const HeadPlan * h : { &plan.logits, &plan.check }) {
+        k.push_back(h->whole);
+        add(h->columns);
+    }
+    return k;
+}
+
+// the cells of the segment's rows and what each may see
+KvInputs Engine::segment_cells(const SegmentPlan & sp, const std::vector<Row> & rows) const {
+    std::vector<int32_t> pos;
+    for (int r : sp.rows) pos.push_back(rows[r].pos);
+    return kv_.inputs(pos, model_.hp.n_swa);
+}
+
+// The graph's inputs with this call's data: on a new graph, new tensors; on a
+// refilled one, the same tensors in the same order.
+GraphInputs Engine::make_inputs(ForwardGraph & g, const ForwardPlan & plan, const std::vector<Row> & rows,
+                                const float * hidden_in, const std::vector<KvInputs> & kv_in) const {
     const HParams & hp = model_.hp;
-    const int n_rows = (int) rows.size();
-    ggml_init_params ip = { meta_.size(), meta_.data(), true };
+    GraphInputs in;
+    if (plan.reads_hidden) in.hidden = g.input(GGML_TYPE_F32, hidden_in, rows.size() * hp.n_embd, hp.n_embd, (int64_t) rows.size());
+    for (const ExitPlan & e : plan.exits) {
+        if (e.whole) in.exits.push_back({ nullptr, nullptr });
+        else in.exits.push_back({ g.input(GGML_TYPE_I32, e.columns, (int64_t) e.columns.size()),
+                                  g.input(GGML_TYPE_I32, e.kept, (int64_t) e.kept.size()) });
+    }
+    for (size_t i = 0; i < plan.segments.size(); ++i) {
+        const SegmentPlan & sp = plan.segments[i];
+        ggml_tensor * j = nullptr;
+        if (!sp.joining.empty()) {
+            std::vector<int32_t> ids;  // tokens at layer 0, else rows of the given hidden states
+            for (int r : sp.joining) ids.push_back(sp.begin == 0 ? rows[r].token : r);
+            j = g.input(GGML_TYPE_I32, ids, (int64_t) ids.size());
+        }
+        in.joining.push_back(j);
+        in.segments.push_back(segment_inputs(g, sp, rows, kv_in[i]));
+    }
+    if (!plan.logits.whole && !plan.logits.columns.empty())
+        in.logits_columns = g.input(GGML_TYPE_I32, plan.logits.columns, (int64_t) plan.logits.columns.size());
+    if (!plan.check.whole && !plan.check.columns.empty())
+        in.check_columns = g.input(GGML_TYPE_I32, plan.check.columns, (int64_t) plan.check.columns.size());
+    return in;
+}
+
+void Engine::build_graph(ForwardGraph & g, uint8_t * meta, size_t meta_bytes, const ForwardPlan & plan,
+                         const std::vector<Row> & rows, const float * hidden_in, const std::vector<KvInputs> & kv_in,
+                         bool invariant) {
+    ggml_init_params ip = { meta_bytes, meta, true };
     g.ctx = ggml_init(ip);
     g.gf = ggml_new_graph_custom(g.ctx, max_nodes_, false);
+    const GraphInputs in = make_inputs(g, plan, rows, hidden_in, kv_in);
     GraphBuilder b(g.ctx, g.gf, model_, kv_, invariant, &kernels_);
     b.device_columns = device_columns_;
     b.device_path_on_cpu = debug_device_path_;
     b.flash_attn = params_.flash_attn;
-    ggml_tensor * hin = nullptr;
-    if (plan.reads_hidden) hin = g.input(GGML_TYPE_F32, hidden_in, (size_t) n_rows * hp.n_embd, hp.n_embd, n_rows);
 
     ggml_tensor * cur = nullptr;
     size_t next_exit = 0;
-    for (const SegmentPlan & sp : plan.segments) {
-        if (next_exit < plan.exits.size() && plan.exits[next_exit].layer == sp.begin)
-            cur = leave(g, plan.exits[next_exit++], cur);
-        cur = join(g, sp, rows, hin, cur);
-        const Segment seg = segment_inputs(g, sp, rows);
-        for (int il = sp.begin; il < sp.end; ++il) {
-            cur = build_layer(b, il, cur, seg);
+    for (size_t i = 0; i < plan.segments.size(); ++i) {
+        const SegmentPlan & sp = plan.segments[i];
+        if (next_exit < plan.exits.size() && plan.exits[next_exit].layer == sp.begin) {
+            cur = leave(g, in.exits[next_exit], cur);
+            ++next_exit;
         }
+        cur = join(g, sp, in.joining[i], in.hidden, cur);
+        for (int il = sp.begin; il < sp.end; ++il) cur = build_layer(b, il, cur, in.segments[i]);
     }
-    leave(g, plan.exits.back(), cur);  // the rows at the top layer: all that remain
-    build_heads(g, b, plan);
+    leave(g, in.exits.back(), cur);  // the rows at the top layer: all that remain
+    build_heads(g, b, plan, in);
 }
 
 // the exit's states leave the running state; returns what goes on (null: nothing)
-ggml_tensor * Engine::leave(ForwardGraph & g, const ExitPlan & exit, ggml_tensor * cur) {
-    if (exit.whole) {
+ggml_tensor * Engine::leave(ForwardGraph & g, std::pair<ggml_tensor *, ggml_tensor *> columns, ggml_tensor * cur) {
+    if (!columns.first) {  // every row leaves
         g.exits.push_back(cur);
         return nullptr;
     }
-    const int64_t n_leave = (int64_t) exit.columns.size(), n_keep = (int64_t) exit.kept.size();
-    g.exits.push_back(ggml_get_rows(g.ctx, cur, g.input(GGML_TYPE_I32, exit.columns, n_leave)));
-    return ggml_get_rows(g.ctx, cur, g.input(GGML_TYPE_I32, exit.kept, n_keep));
+    g.exits.push_back(ggml_get_rows(g.ctx, cur, columns.first));
+    return ggml_get_rows(g.ctx, cur, columns.second);
 }
 
 // the rows entering at the segment's first layer, after the running ones:
 // token embeddings at layer 0, else their given hidden states
-ggml_tensor * Engine::join(ForwardGraph & g, const SegmentPlan & seg, const std::vector<Row> & rows,
-                           ggml_tensor * hidden, ggml_tensor * cur) {
-    if (seg.joining.empty()) return cur;
-    const int64_t n = (int64_t) seg.joining.size();
+ggml_tensor * Engine::join(ForwardGraph & g, const SegmentPlan & seg, ggml_tensor * ids, ggml_tensor * hidden,
+                           ggml_tensor * cur) {
+    if (!ids) return cur;
     ggml_tensor * j;
     if (seg.begin == 0) {
-        std::vector<int32_t> toks;
-        for (int r : seg.joining) toks.push_back(rows[r].token);
-        j = ggml_get_rows(g.ctx, model_.tok_embd, g.input(GGML_TYPE_I32, toks, n));
+        j = ggml_get_rows(g.ctx, model_.tok_embd, ids);
         if (model_.hp.embd_scale != 1.0f) j = ggml_scale(g.ctx, j, model_.hp.embd_scale);
     } else {
-        std::vector<int32_t> idx(seg.joining.begin(), seg.joining.end());
-        j = ggml_get_rows(g.ctx, hidden, g.input(GGML_TYPE_I32, idx, n));
+        j = ggml_get_rows(g.ctx, hidden, ids);
     }
     return cur ? ggml_concat(g.ctx, cur, j, 1) : j;
 }
 
 // positions, cells and masks of the segment's rows, shared by its layers
-Segment Engine::segment_inputs(ForwardGraph & g, const SegmentPlan & sp, const std::vector<Row> & rows) {
+Segment Engine::segment_inputs(ForwardGraph & g, const SegmentPlan & sp, const std::vector<Row> & rows,
+                               const KvInputs & kin) const {
     std::vector<int32_t> pos;
     for (int r : sp.rows) pos.push_back(rows[r].pos);
-    const int n_swa = model_.hp.n_swa;
-    const KvInputs kin = kv_.inputs(pos, n_swa);
     const int m = (int) pos.size();
     Segment seg;
     seg.rows = sp.rows;
@@ -151,12 +216,12 @@ Segment Engine::segment_inputs(ForwardGraph & g, const SegmentPlan & sp, const s
     seg.pos = g.input(GGML_TYPE_I32, pos, m);
     seg.kv_idx = g.input(GGML_TYPE_I64, kin.cells, m);
     seg.mask = g.input(GGML_TYPE_F16, kin.mask, seg.n_kv, m);
-    if (n_swa > 0) seg.mask_swa = g.input(GGML_TYPE_F16, kin.mask_swa, seg.n_kv, m);
+    if (model_.hp.n_swa > 0) seg.mask_swa = g.input(GGML_TYPE_F16, kin.mask_swa, seg.n_kv, m);
     return seg;
 }
 
 // hidden states at exit; logits and exit-head logits for the rows that asked
-void Engine::build_heads(ForwardGraph & g, GraphBuilder & b, const ForwardPlan & plan) {
+void Engine::build_heads(ForwardGraph & g, GraphBuilder & b, const ForwardPlan & plan, const GraphInputs & in) {
     for (ggml_tensor * e : g.exits) {
         ggml_set_output(e);
         ggml_build_forward_expand(g.gf, e);
@@ -165,18 +230,15 @@ void Engine::build_heads(ForwardGraph & g, GraphBuilder & b, const ForwardPlan &
     // by side (the common case is a single exit state, read whole)
     ggml_tensor * all = nullptr;
     for (ggml_tensor * e : g.exits) all = all ? ggml_concat(g.ctx, all, e, 1) : e;
-    auto gather = [&](const HeadPlan & h) -> ggml_tensor * {
-        if (h.whole) return all;
-        return ggml_get_rows(g.ctx, all, g.input(GGML_TYPE_I32, h.columns, (int64_t) h.columns.size()));
-    };
+    auto gather = [&](ggml_tensor * columns) { return columns ? ggml_get_rows(g.ctx, all, columns) : all; };
     if (!plan.logits.columns.empty()) {
-        g.logits = b.matmul(model_.output, b.rms_norm(gather(plan.logits), model_.output_norm));
+        g.logits = b.matmul(model_.output, b.rms_norm(gather(in.logits_columns), model_.output_norm));
         ggml_set_output(g.logits);
         ggml_build_forward_expand(g.gf, g.logits);
     }
     if (!plan.check.columns.empty()) {
         ggml_tensor * head = ggml_view_2d(g.ctx, cand_w_, cand_w_->ne[0], (int64_t) cand_ids_.size(), cand_w_->nb[1], 0);
-        g.checks = b.matmul(head, b.rms_norm(map_exit_states(g, plan, gather(plan.check)), model_.output_norm));
+        g.checks = b.matmul(head, b.rms_norm(map_exit_states(g, plan, gather(in.check_columns)), model_.output_norm));
         ggml_set_output(g.checks);
         ggml_build_forward_expand(g.gf, g.checks);
     }
@@ -205,14 +267,17 @@ ggml_tensor * Engine::map_exit_states(ForwardGraph & g, const ForwardPlan & plan
     return out;
 }
 
-void Engine::compute(ForwardGraph & g, bool invariant) {
-    ggml_backend_sched_reset(sched_);
-    if (!ggml_backend_sched_alloc_graph(sched_, g.gf)) throw std::runtime_error("failed to allocate the compute graph");
+void Engine::allocate(ForwardGraph & g, ggml_backend_sched_t sched) {
+    ggml_backend_sched_reset(sched);
+    if (!ggml_backend_sched_alloc_graph(sched, g.gf)) throw std::runtime_error("failed to allocate the compute graph");
+}
+
+void Engine::compute(ForwardGraph & g, ggml_backend_sched_t sched, bool invariant) {
     for (auto & in : g.inputs)
         if (in.t->buffer) ggml_backend_tensor_set(in.t, in.bytes.data(), 0, in.bytes.size());  // unused inputs get none
     ggml_backend_cpu_set_n_threads(cpu_, invariant ? params_.n_threads : params_.n_threads_batch);
     if (set_use_ref_) set_use_ref_(cpu_, invariant);
-    if (ggml_backend_sched_graph_compute(sched_, g.gf) != GGML_STATUS_SUCCESS) throw std::runtime_error("graph compute failed");
+    if (ggml_backend_sched_graph_compute(sched, g.gf) != GGML_STATUS_SUCCESS) throw std::runtime_error("graph compute failed");
 }
 
 void Engine::read_outputs(const ForwardGraph & g, const ForwardPlan & plan, float * hidden_out, float * logits_out,

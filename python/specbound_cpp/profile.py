@@ -8,7 +8,10 @@ vocabulary and of the LM head (decode phase, batch-invariant kernels), the
 decode batch factor (time of a batch of k tokens / one token, full depth plus
 LM head, after n_past cached positions) for k = 1, 2, 4, 8, 16, 32, 64, the
 kernel each weight type uses, and the memory floor: the weights one token
-reads over this machine's read bandwidth.
+reads over this machine's read bandwidth, and where the time of one token's
+call goes (planning and inputs, graph build and allocation, compute, readback)
+with decode graphs reused and with every graph built anew, and the fixed cost
+of a call (a call's time less its layers).
 With --compare-ggml the batch factors are also measured with our kernels
 switched off (ggml's vec_dot path); with --compare-llamacpp, llama.cpp's own
 price of the same batches (llama-cpp-python with its defaults: flash attention
@@ -164,6 +167,36 @@ def _priced(f: dict[str, float]) -> dict:
     return {"token_ms": f["ms_1"], "batch_factor": {k: v for k, v in f.items() if k != "ms_1"}}
 
 
+_STAGES = ("plan_ms", "build_ms", "compute_ms", "read_ms")
+
+
+def call_stages(s, n_past: int, reps: int) -> dict:
+    """One full-depth token with logits, per call: time by stage (forward_timing)
+    and the fixed cost (one call less its layers), with decode graphs reused and
+    with every graph built, interleaved; best of reps for each."""
+    L = s.n_layer
+    out = {}
+    for reuse in (True, False, True, False):
+        s.graph_reuse = reuse
+        best = None
+        for _ in range(reps):
+            before = s.forward_timing()
+            s.time_forward(1, n_past, 0, L, True, False, 1, True)
+            after = s.forward_timing()
+            stages = {k: after[k] - before[k] for k in _STAGES}
+            if best is None or sum(stages.values()) < sum(best.values()):
+                best = stages
+        one = s.time_forward(1, n_past, 0, 1, False, False, reps, True)
+        two = s.time_forward(1, n_past, 0, 2, False, False, reps, True)
+        key = "reused" if reuse else "built"
+        fixed = one - (two - one)
+        prev = out.get(key)
+        if prev is None or sum(best.values()) < sum(prev[k] for k in _STAGES):
+            out[key] = {**{k: round(v, 4) for k, v in best.items()}, "fixed_ms": round(fixed, 4)}
+    s.graph_reuse = True
+    return out
+
+
 def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, compare_ggml: bool = False,
             compare_llamacpp: bool = False) -> dict:
     from specbound_cpp import _core
@@ -181,6 +214,7 @@ def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, comp
         return s.time_forward(1, n_past, enter, exit, logits, check, reps, True)
 
     layer = (t() - t(exit=1)) / (L - 1)
+    stages = call_stages(s, n_past, reps)
     factors = _compared_factors(s, path, threads, n_past, reps, compare_ggml, compare_llamacpp)
     gbs = _core.read_bandwidth_gbs(1 << 30, threads)
     floor_ms = s.decode_weight_bytes / (gbs * 1e9) * 1e3
@@ -194,6 +228,7 @@ def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, comp
         "read_bandwidth_gbs": round(gbs, 1),
         "weight_mb_per_token": round(s.decode_weight_bytes / 1e6, 1),
         "memory_floor_ms": round(floor_ms, 3),
+        "call_stages": stages,
     }
     res["token_ms_over_floor"] = round(res["token_ms"] / floor_ms, 2)
     for name in ("ggml_vec_dot", "llama_cpp"):
@@ -225,6 +260,14 @@ def _factor_lines(r: dict) -> list[str]:
     return lines
 
 
+def _stage_lines(st: dict) -> list[str]:
+    lines = ["  one token's call (ms): " + "  ".join(f"{k[:-3]:>8}" for k in _STAGES) + "     fixed"]
+    for key, label in (("reused", "graph reused"), ("built", "graph built")):
+        v = st[key]
+        lines.append(f"  {label:>20}: " + "  ".join(f"{v[k]:8.3f}" for k in _STAGES) + f"  {v['fixed_ms']:8.3f}")
+    return lines
+
+
 def format_text(r: dict) -> str:
     lines = [
         f"{r['model']}: {r['n_layer']} layers, {r['threads']} threads, {r['n_past']} cached positions",
@@ -233,6 +276,7 @@ def format_text(r: dict) -> str:
         f"  layer {r['layer_ms']:.3f} ms, exit check {r['exit_check_ms']:.3f} ms ({r['n_candidates']} candidates), "
         f"LM head {r['lm_head_ms']:.3f} ms",
         *_factor_lines(r),
+        *_stage_lines(r["call_stages"]),
         "  kernels: " + ", ".join(f"{t} -> {k}" for t, k in r["kernels"].items()),
     ]
     return "\n".join(lines)
