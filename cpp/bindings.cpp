@@ -340,6 +340,13 @@ static void bind_session_engine(nb::class_<Session> & c) {
         .def_prop_ro("decode_weight_bytes", [](Session & s) { return s.engine.decode_weight_bytes(); })
         .def_prop_rw("graph_reuse", [](Session & s) { return s.engine.graph_reuse(); },
                      [](Session & s, bool on) { s.engine.set_graph_reuse(on); })
+        .def("set_op_timing", [](Session & s, bool on) { s.engine.set_op_timing(on); }, "on"_a)
+        .def("op_timing",  // kind -> (count, ms) since set_op_timing(True)
+             [](Session & s) {
+                 nb::dict d;
+                 for (const auto & [kind, k] : s.engine.op_timing().by_kind) d[kind.c_str()] = nb::make_tuple(k.count, k.ms);
+                 return d;
+             })
         .def("forward_timing",  // where forward()'s time went, summed since the session was made
              [](Session & s) {
                  const sb::Timing & t = s.engine.timing;

@@ -53,7 +53,7 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
         std::string msg = e.what();
         throw std::invalid_argument(msg.find(path) == std::string::npos ? path + ": " + msg : msg);
     }
-    init_kv_cache(kv_, model_, params.n_ctx);
+    init_kv_cache(kv_, model_, params.n_ctx, !params.flash_attn);
     if (device_columns_ < 0) device_columns_ = default_device_columns(model_);
 
     // CPU backend, never with the AMX extra buffer type: weights stay in the
@@ -96,6 +96,13 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), max_nodes_, false, gpu_ != nullptr);
     meta_.resize(ggml_tensor_overhead() * max_nodes_ + ggml_graph_overhead_custom(max_nodes_, false));
     graphs_ = std::make_unique<GraphCache>(backends, max_nodes_, meta_.size(), gpu_ != nullptr, kGraphSlots);
+}
+
+void Engine::set_op_timing(bool on) {
+    op_timing_ = OpTiming{};
+    ggml_backend_sched_eval_callback cb = on ? &OpTiming::callback : nullptr;
+    ggml_backend_sched_set_eval_callback(sched_, cb, &op_timing_);
+    graphs_->set_eval_callback(cb, &op_timing_);
 }
 
 void Engine::set_graph_reuse(bool on) {

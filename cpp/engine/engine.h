@@ -10,6 +10,7 @@
 
 #include "engine/exit_maps.h"
 #include "engine/forward_plan.h"
+#include "engine/op_timing.h"
 #include "kernels/kernels.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
@@ -128,6 +129,10 @@ class Engine {
     void set_graph_reuse(bool on);
     bool graph_reuse() const { return graph_reuse_; }
     static constexpr int kGraphSlots = 8;
+    // Compute time by kind of operation (engine/op_timing.h), summed while on;
+    // turning it on clears what was summed. Slows every call: for the profile.
+    void set_op_timing(bool on);
+    const OpTiming & op_timing() const { return op_timing_; }
 
     static constexpr size_t kMaxGraphNodes = 16384;
     // On the decode path off the CPU, per-column matmuls and per-query attention
@@ -158,6 +163,7 @@ class Engine {
     std::vector<uint8_t> meta_;  // graph-building arena of graphs not kept (prompts, probes)
     std::unique_ptr<GraphCache> graphs_;
     bool graph_reuse_ = true;
+    OpTiming op_timing_;
     ggml_context * cand_ctx_ = nullptr;
     ggml_backend_buffer_t cand_buf_ = nullptr;
     ggml_tensor * cand_w_ = nullptr;  // [n_embd, capacity] in the LM head's type

@@ -215,6 +215,7 @@ Segment Engine::segment_inputs(ForwardGraph & g, const SegmentPlan & sp, const s
     seg.n_kv_row = kin.n_kv_row;
     seg.pos = g.input(GGML_TYPE_I32, pos, m);
     seg.kv_idx = g.input(GGML_TYPE_I64, kin.cells, m);
+    if (kv_.v_trans) seg.v_idx = g.input(GGML_TYPE_I64, kin.v_cells, (int64_t) kin.v_cells.size());
     seg.mask = g.input(GGML_TYPE_F16, kin.mask, seg.n_kv, m);
     if (model_.hp.n_swa > 0) seg.mask_swa = g.input(GGML_TYPE_F16, kin.mask_swa, seg.n_kv, m);
     return seg;

@@ -36,11 +36,18 @@ GraphSlot & GraphCache::take(const std::vector<int64_t> & key) {
         s.sched = ggml_backend_sched_new(backends_.data(), nullptr, (int) backends_.size(), max_nodes_, false, op_offload_);
         if (!s.sched) throw std::runtime_error("cannot create a graph scheduler");
         s.meta.reset(new uint8_t[meta_bytes_]);  // not zeroed: pages stay untouched until used
+        ggml_backend_sched_set_eval_callback(s.sched, eval_cb_, eval_ud_);
     }
     ggml_backend_sched_reset(s.sched);
     s.key = key;
     s.last_use = ++clock_;
     return s;
+}
+
+void GraphCache::set_eval_callback(ggml_backend_sched_eval_callback cb, void * user_data) {
+    eval_cb_ = cb, eval_ud_ = user_data;
+    for (auto & s : slots_)
+        if (s->sched) ggml_backend_sched_set_eval_callback(s->sched, cb, user_data);
 }
 
 void GraphCache::clear() {

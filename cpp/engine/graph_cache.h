@@ -41,6 +41,8 @@ class GraphCache {
     // forget every graph (what they point at changed: exit head, exit maps)
     void clear();
     size_t meta_bytes() const { return meta_bytes_; }
+    // the eval callback of every scheduler, present and to come (null: none)
+    void set_eval_callback(ggml_backend_sched_eval_callback cb, void * user_data);
 
   private:
     std::vector<ggml_backend_t> backends_;
@@ -48,6 +50,8 @@ class GraphCache {
     bool op_offload_;
     std::vector<std::unique_ptr<GraphSlot>> slots_;
     uint64_t clock_ = 0;
+    ggml_backend_sched_eval_callback eval_cb_ = nullptr;
+    void * eval_ud_ = nullptr;
 };
 
 } // namespace sb

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 namespace sb {
 
@@ -122,7 +123,11 @@ ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, 
     ggml_tensor * kc = kv.k[il], * vc = kv.v[il];
     // write this batch's keys/values first; attention below reads them back
     ggml_build_forward_expand(gf, ggml_set_rows(ctx, kc, ggml_reshape_2d(ctx, k, row, m_rows), s.kv_idx));
-    ggml_build_forward_expand(gf, ggml_set_rows(ctx, vc, ggml_reshape_2d(ctx, v, row, m_rows), s.kv_idx));
+    if (kv.v_trans)  // one element a row: each value to its channel's cell
+        ggml_build_forward_expand(gf, ggml_set_rows(ctx, ggml_reshape_2d(ctx, vc, 1, ggml_nelements(vc)),
+                                                    ggml_reshape_2d(ctx, v, 1, row * m_rows), s.v_idx));
+    else
+        ggml_build_forward_expand(gf, ggml_set_rows(ctx, vc, ggml_reshape_2d(ctx, v, row, m_rows), s.kv_idx));
     ggml_tensor * qp = ggml_permute(ctx, q, 0, 2, 1, 3);  // [head_dim, m, n_head]
     if (kq_scale == 0.0f) kq_scale = 1.0f / sqrtf((float) hp.head_dim);
     ggml_tensor * mask = hp.is_swa(il) ? s.mask_swa : s.mask;
@@ -149,6 +154,7 @@ ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, 
 
 ggml_tensor * GraphBuilder::attend(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale) {
     if (!flash_attn) return attend_unfused(il, q, n_kv, mask, kq_scale);
+    if (kv.v_trans) throw std::logic_error("flash attention needs the values untransposed");
     const HParams & hp = m.hp;
     ggml_tensor * kc = kv.k[il], * vc = kv.v[il];
     const size_t head_nb = ggml_row_size(kc->type, hp.head_dim);
@@ -173,12 +179,15 @@ ggml_tensor * GraphBuilder::attend_unfused(int il, ggml_tensor * q, int n_kv, gg
     ggml_tensor * kc = kv.k[il], * vc = kv.v[il];
     const size_t head_nb = ggml_row_size(kc->type, hp.head_dim);
     ggml_tensor * kview = ggml_view_3d(ctx, kc, hp.head_dim, n_kv, hp.n_head_kv, kc->nb[1], head_nb, 0);
-    ggml_tensor * vview = ggml_view_3d(ctx, vc, hp.head_dim, n_kv, hp.n_head_kv, vc->nb[1], head_nb, 0);
     ggml_tensor * kq = ggml_mul_mat(ctx, kview, q);  // [n_kv, m, n_head]
     ggml_prec_set_acc(kq, GGML_PREC_F32);
     kq = ggml_soft_max_ext(ctx, kq, mask, kq_scale, 0.0f);
     const bool one_query_each = invariant && q->type == GGML_TYPE_F16;  // set by attention() on the CPU
-    ggml_tensor * vt = ggml_cont(ctx, ggml_transpose(ctx, vview));   // [n_kv, head_dim, n_head_kv]
+    // [n_kv, head_dim, n_head_kv]: in place where the cache keeps values transposed
+    ggml_tensor * vt = kv.v_trans
+        ? ggml_view_3d(ctx, vc, n_kv, hp.head_dim, hp.n_head_kv, vc->nb[1], vc->nb[1] * hp.head_dim, 0)
+        : ggml_cont(ctx, ggml_transpose(ctx, ggml_view_3d(ctx, vc, hp.head_dim, n_kv, hp.n_head_kv, vc->nb[1],
+                                                          head_nb, 0)));
     ggml_tensor * kqv = ggml_mul_mat(ctx, vt, one_query_each ? f16_rows_apart(kq) : kq);  // [head_dim, m, n_head]
     ggml_tensor * out = ggml_permute(ctx, kqv, 0, 2, 1, 3);
     return ggml_cont_2d(ctx, out, (int64_t) hp.head_dim * hp.n_head, q->ne[1]);

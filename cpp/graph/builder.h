@@ -17,6 +17,7 @@ struct Segment {
     std::vector<int> n_kv_row;     // [m] attended cells of each row alone (per-query attention)
     ggml_tensor * pos = nullptr;   // I32 [m]
     ggml_tensor * kv_idx = nullptr;// I64 [m] cells written by these rows
+    ggml_tensor * v_idx = nullptr; // I64 [row * m] elements their values go to (KvCache::v_trans)
     ggml_tensor * mask = nullptr;  // F16 [n_kv, m]
     ggml_tensor * mask_swa = nullptr;  // F16 [n_kv, m], sliding-window layers (models with n_swa > 0)
 };

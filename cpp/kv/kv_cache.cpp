@@ -10,16 +10,18 @@ KvCache::~KvCache() {
     if (ctx) ggml_free(ctx);
 }
 
-void init_kv_cache(KvCache & kv, const Model & m, int n_ctx) {
+void init_kv_cache(KvCache & kv, const Model & m, int n_ctx, bool v_trans) {
     const HParams & hp = m.hp;
     kv.n_ctx = n_ctx;
     kv.n_cells = GGML_PAD(n_ctx, kKvPad);
+    kv.v_trans = v_trans;
     ggml_init_params ip = { ggml_tensor_overhead() * (size_t) hp.n_layer * 2 + 1024, nullptr, true };
     kv.ctx = ggml_init(ip);
     const int64_t row = (int64_t) hp.head_dim * hp.n_head_kv;
     for (int il = 0; il < hp.n_layer; ++il) {
         kv.k.push_back(ggml_new_tensor_2d(kv.ctx, GGML_TYPE_F16, row, kv.n_cells));
-        kv.v.push_back(ggml_new_tensor_2d(kv.ctx, GGML_TYPE_F16, row, kv.n_cells));
+        kv.v.push_back(v_trans ? ggml_new_tensor_2d(kv.ctx, GGML_TYPE_F16, kv.n_cells, row)
+                               : ggml_new_tensor_2d(kv.ctx, GGML_TYPE_F16, row, kv.n_cells));
         ggml_format_name(kv.k.back(), "cache_k_l%d", il);
         ggml_format_name(kv.v.back(), "cache_v_l%d", il);
     }

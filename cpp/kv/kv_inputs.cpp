@@ -15,6 +15,11 @@ KvInputs KvCache::inputs(const std::vector<int32_t> & pos, int n_swa) const {
         max_pos = std::max(max_pos, (int) p);
     }
     in.n_kv = std::min(n_cells, (int) GGML_PAD(max_pos + 1, kKvPad));
+    if (v_trans) {  // value j of row i goes to channel j's cell pos[i]
+        const int64_t row = v.front()->ne[1];
+        for (int32_t p : pos)
+            for (int64_t j = 0; j < row; ++j) in.v_cells.push_back(j * n_cells + p);
+    }
     for (int32_t p : pos) in.n_kv_row.push_back(std::min(n_cells, (int) GGML_PAD(p + 1, kKvPad)));
     const int m = (int) pos.size();
     // causal mask; the sliding-window one also hides cells n_swa or more
