@@ -159,36 +159,29 @@ struct PrepQ8_0 {
 template <class WB, __m256i (*Weights)(const WB &)>
 struct SignedTimesQ8_0 : PrepQ8_0 {
     using WBlock = WB;
-    // NR weight rows times NC columns, out[r * NC + c]; each (row, column) with one column's arithmetic
-    template <int NR, int NC>
-    static void grid(const uint8_t * const * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k,
-                     float * out) {
+    static constexpr bool kOwnSingleColumn = true;
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k, float * out) {
+        const WB * w = (const WB *) wp;
         const BlockQ8_0 * x[NC];
         const __m256i * corr[NC];
         const float * dx[NC];
-        __m256 acc[NR][NC];
+        __m256 acc[NC];
         for (int c = 0; c < NC; ++c) {
             x[c] = (const BlockQ8_0 *) xp[c];
             corr[c] = PrepQ8_0::corr(prep[c]);
             dx[c] = PrepQ8_0::scales(prep[c], k);
-            for (int r = 0; r < NR; ++r) acc[r][c] = _mm256_setzero_ps();
+            acc[c] = _mm256_setzero_ps();
         }
-        for (int64_t i = 0; i < k / kQK; ++i)
-            for (int r = 0; r < NR; ++r) {
-                const WB & b = ((const WB *) wp[r])[i];
-                const SignedWeights qw(Weights(b));
-                const __m256 dw = _mm256_set1_ps(fp16(b.d));
-                for (int c = 0; c < NC; ++c) {
-                    const __m256 q = _mm256_cvtepi32_ps(qw.dot(load256(x[c][i].qs), corr[c][i]));
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(&dx[c][i])), q, acc[r][c]);
-                }
+        for (int64_t i = 0; i < k / kQK; ++i) {
+            const SignedWeights qw(Weights(w[i]));
+            const __m256 dw = _mm256_set1_ps(fp16(w[i].d));
+            for (int c = 0; c < NC; ++c) {
+                const __m256 q = _mm256_cvtepi32_ps(qw.dot(load256(x[c][i].qs), corr[c][i]));
+                acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(&dx[c][i])), q, acc[c]);
             }
-        for (int r = 0; r < NR; ++r)
-            for (int c = 0; c < NC; ++c) out[r * NC + c] = hsum8(acc[r][c]);
-    }
-    template <int NC>
-    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k, float * out) {
-        grid<1, NC>(&wp, xp, prep, k, out);
+        }
+        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]);
     }
 };
 using Q8_0 = SignedTimesQ8_0<BlockQ8_0, q8_0_weights>;
@@ -253,6 +246,7 @@ inline __m256i q5_1_weights(const BlockQ5_1 & b) {
 template <class WB, __m256i (*Weights)(const WB &)>
 struct UnsignedTimesQ8_1 {
     using WBlock = WB;
+    static constexpr bool kOwnSingleColumn = true;
     using XBlock = BlockQ8_1;
     static size_t bytes(int64_t k) { return (size_t) (k / kQK) * 2 * sizeof(float); }
     static void prepare(const uint8_t * xp, int64_t k, uint8_t * out) {  // d[nb], then s[nb]
@@ -262,39 +256,32 @@ struct UnsignedTimesQ8_1 {
         for (int64_t i = 0; i < nb; ++i) d[i] = fp16(x[i].d), d[nb + i] = fp16(x[i].s);
     }
 
-    // NR weight rows times NC columns, out[r * NC + c]; each (row, column) with one column's arithmetic
-    template <int NR, int NC>
-    static void grid(const uint8_t * const * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k,
-                     float * out) {
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k, float * out) {
+        const WB * w = (const WB *) wp;
         const int64_t nb = k / kQK;
         const BlockQ8_1 * x[NC];
         const float * dx[NC];
-        __m256 acc[NR][NC];
-        __m128 summs[NR][NC];  // scalar, in lane 0 (ggml's compiled code fuses it into one FMA)
+        __m256 acc[NC];
+        __m128 summs[NC];  // scalar, in lane 0 (ggml's compiled code fuses it into one FMA)
         for (int c = 0; c < NC; ++c) {
             x[c] = (const BlockQ8_1 *) xp[c];
             dx[c] = (const float *) prep[c];
-            for (int r = 0; r < NR; ++r) acc[r][c] = _mm256_setzero_ps(), summs[r][c] = _mm_setzero_ps();
+            acc[c] = _mm256_setzero_ps();
+            summs[c] = _mm_setzero_ps();
         }
-        for (int64_t i = 0; i < nb; ++i)
-            for (int r = 0; r < NR; ++r) {
-                const WB & b = ((const WB *) wp[r])[i];
-                const __m256i qw = Weights(b);
-                const __m128 dm_w = fp16_pair(&b.d);                // d_w, m_w
-                const __m128 m_w = _mm_movehdup_ps(dm_w);          // m_w in lane 0
-                const __m256 d_w = _mm256_broadcastss_ps(dm_w);
-                for (int c = 0; c < NC; ++c) {
-                    summs[r][c] = _mm_fmadd_ss(m_w, _mm_load_ss(&dx[c][nb + i]), summs[r][c]);
-                    const __m256 d = _mm256_mul_ps(d_w, _mm256_broadcast_ss(&dx[c][i]));
-                    acc[r][c] = _mm256_fmadd_ps(d, dot_us8(qw, load256(x[c][i].qs)), acc[r][c]);
-                }
+        for (int64_t i = 0; i < nb; ++i) {
+            const __m256i qw = Weights(w[i]);
+            const __m128 dm_w = fp16_pair(&w[i].d);             // d_w, m_w
+            const __m128 m_w = _mm_movehdup_ps(dm_w);          // m_w in lane 0
+            const __m256 d_w = _mm256_broadcastss_ps(dm_w);
+            for (int c = 0; c < NC; ++c) {
+                summs[c] = _mm_fmadd_ss(m_w, _mm_load_ss(&dx[c][nb + i]), summs[c]);
+                const __m256 d = _mm256_mul_ps(d_w, _mm256_broadcast_ss(&dx[c][i]));
+                acc[c] = _mm256_fmadd_ps(d, dot_us8(qw, load256(x[c][i].qs)), acc[c]);
             }
-        for (int r = 0; r < NR; ++r)
-            for (int c = 0; c < NC; ++c) out[r * NC + c] = hsum8(acc[r][c]) + _mm_cvtss_f32(summs[r][c]);
-    }
-    template <int NC>
-    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k, float * out) {
-        grid<1, NC>(&wp, xp, prep, k, out);
+        }
+        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]) + _mm_cvtss_f32(summs[c]);
     }
 };
 using Q4_1 = UnsignedTimesQ8_1<BlockQ4_1, q4_1_weights>;
@@ -573,64 +560,53 @@ struct IQ4_XS : NoPrep {
 
 struct Q6_K : NoPrep {
     using WBlock = BlockQ6_K;
-    // NR weight rows times NC columns, out[r * NC + c]; each (row, column) with one column's arithmetic
-    template <int NR, int NC>
-    static void grid(const uint8_t * const * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k,
-                     float * out) {
+    static constexpr bool kOwnSingleColumn = true;
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
+        const BlockQ6_K * w = (const BlockQ6_K *) wp;
         const BlockQ8_K * x[NC];
-        __m256 acc[NR][NC];
-        for (int c = 0; c < NC; ++c) {
-            x[c] = (const BlockQ8_K *) xp[c];
-            for (int r = 0; r < NR; ++r) acc[r][c] = _mm256_setzero_ps();
-        }
+        __m256 acc[NC];
+        for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps();
         const __m256i m15 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
-        for (int64_t i = 0; i < k / kQK_K; ++i)
-            for (int r = 0; r < NR; ++r) {
-                const BlockQ6_K & w = ((const BlockQ6_K *) wp[r])[i];
-                const __m128i s8 = _mm_loadu_si128((const __m128i *) w.scales);
-                const __m256i scales16 = _mm256_cvtepi8_epi16(s8);
-                __m256i sumi[NC], offset[NC];  // offset: 32 * sum(scale * activation sums), the "- 32"
-                for (int c = 0; c < NC; ++c) {
-                    sumi[c] = _mm256_setzero_si256();
-                    offset[c] = _mm256_slli_epi32(_mm256_madd_epi16(load256(x[c][i].bsums), scales16), 5);
+        for (int64_t i = 0; i < k / kQK_K; ++i) {
+            const __m128i s8 = _mm_loadu_si128((const __m128i *) w[i].scales);
+            const __m256i scales16 = _mm256_cvtepi8_epi16(s8);
+            __m256i sumi[NC], offset[NC];  // offset: 32 * sum(scale * activation sums), the "- 32"
+            for (int c = 0; c < NC; ++c) {
+                sumi[c] = _mm256_setzero_si256();
+                offset[c] = _mm256_slli_epi32(_mm256_madd_epi16(load256(x[c][i].bsums), scales16), 5);
+            }
+            for (int j = 0; j < kQK_K / 128; ++j) {
+                const uint8_t * ql = w[i].ql + 64 * j;
+                const __m256i b1 = load256(ql), b2 = load256(ql + 32), bh = load256(w[i].qh + 32 * j);
+                __m256i q[4], scale[4];
+                q[0] = _mm256_or_si256(_mm256_and_si256(b1, m15), _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4));
+                q[1] = _mm256_or_si256(_mm256_and_si256(b2, m15),
+                                       _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(12)), 2));
+                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m15),
+                                       _mm256_and_si256(bh, _mm256_set1_epi8(48)));
+                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m15),
+                                       _mm256_srli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8((char) 0xC0)), 2));
+                for (int t = 0; t < 4; ++t) {  // 16 elements per scale: scale is, then is + 1, widened
+                    const long long is = 8 * j + 2 * t;
+                    const __m128i pick = _mm_set_epi64x((is + 1) * 0x0101010101010101LL, is * 0x0101010101010101LL);
+                    scale[t] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, pick));
                 }
-                for (int j = 0; j < kQK_K / 128; ++j) {
-                    const uint8_t * ql = w.ql + 64 * j;
-                    const __m256i b1 = load256(ql), b2 = load256(ql + 32), bh = load256(w.qh + 32 * j);
-                    __m256i q[4], scale[4];
-                    q[0] = _mm256_or_si256(_mm256_and_si256(b1, m15), _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4));
-                    q[1] = _mm256_or_si256(_mm256_and_si256(b2, m15),
-                                           _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(12)), 2));
-                    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m15),
-                                           _mm256_and_si256(bh, _mm256_set1_epi8(48)));
-                    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m15),
-                                           _mm256_srli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8((char) 0xC0)), 2));
-                    for (int t = 0; t < 4; ++t) {  // 16 elements per scale: scale is, then is + 1, widened
-                        const long long is = 8 * j + 2 * t;
-                        const __m128i pick = _mm_set_epi64x((is + 1) * 0x0101010101010101LL, is * 0x0101010101010101LL);
-                        scale[t] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, pick));
-                    }
-                    for (int c = 0; c < NC; ++c) {
-                        const int8_t * q8 = x[c][i].qs + 128 * j;
-                        __m256i p[4];
-                        for (int t = 0; t < 4; ++t)
-                            p[t] = _mm256_madd_epi16(scale[t], _mm256_maddubs_epi16(q[t], load256(q8 + 32 * t)));
-                        sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p[0], p[1]));
-                        sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p[2], p[3]));
-                    }
-                }
-                const float dw = fp16(w.d);
                 for (int c = 0; c < NC; ++c) {
-                    const __m256i v = _mm256_sub_epi32(sumi[c], offset[c]);
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(x[c][i].d * dw), _mm256_cvtepi32_ps(v), acc[r][c]);
+                    const int8_t * q8 = x[c][i].qs + 128 * j;
+                    __m256i p[4];
+                    for (int t = 0; t < 4; ++t) p[t] = _mm256_madd_epi16(scale[t], _mm256_maddubs_epi16(q[t], load256(q8 + 32 * t)));
+                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p[0], p[1]));
+                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p[2], p[3]));
                 }
             }
-        for (int r = 0; r < NR; ++r)
-            for (int c = 0; c < NC; ++c) out[r * NC + c] = hsum8(acc[r][c]);
-    }
-    template <int NC>
-    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k, float * out) {
-        grid<1, NC>(&wp, xp, prep, k, out);
+            const float dw = fp16(w[i].d);
+            for (int c = 0; c < NC; ++c) {
+                const __m256i v = _mm256_sub_epi32(sumi[c], offset[c]);
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(x[c][i].d * dw), _mm256_cvtepi32_ps(v), acc[c]);
+            }
+        }
+        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]);
     }
 };
 
@@ -813,14 +789,26 @@ struct BF16_dp : HalfAct {
 };
 #endif
 
-// nc (<= kCols) columns of one weight row: T::dot for 2 or more, ggml's own
-// vec_dot for one (T::dot reproduces its arithmetic; plain decoding then runs
-// at exactly its speed).
+// Kernels whose one-column T::dot runs faster than ggml's vec_dot for the type
+// (measured, 2026-12-06, AVX-512 VNNI: Q8_0 LM head of Qwen2.5-Coder-0.5B
+// 3.1 vs 4.0 ms, Q6_K head of the 1.5B 3.1 vs 4.9 ms, Q4_1 rows of SmolLM2
+// 0.023 vs 0.026 ms) say so; a single column of the others goes to vec_dot.
+template <class T, class = void>
+struct OwnSingleColumn : std::false_type {};
+template <class T>
+struct OwnSingleColumn<T, std::void_t<decltype(T::kOwnSingleColumn)>> : std::bool_constant<T::kOwnSingleColumn> {};
+
+// nc (<= kCols) columns of one weight row: T::dot for 2 or more, and for one
+// where OwnSingleColumn; else ggml's own vec_dot (T::dot reproduces its
+// arithmetic, self-checked for a single column as well: the same bits)
 template <class T>
 void dot_columns(int nc, const uint8_t * wr, const uint8_t * const * xs, const uint8_t * const * ps, const Args & a,
                  float * out) {
     switch (nc) {
-        case 1: a.vec_dot((int) a.k, out, 0, wr, 0, xs[0], 0, 1); break;
+        case 1:
+            if constexpr (OwnSingleColumn<T>::value) T::template dot<1>(wr, xs, ps, a.k, out);
+            else a.vec_dot((int) a.k, out, 0, wr, 0, xs[0], 0, 1);
+            break;
         case 2: T::template dot<2>(wr, xs, ps, a.k, out); break;
         case 3: T::template dot<3>(wr, xs, ps, a.k, out); break;
         case 4: T::template dot<4>(wr, xs, ps, a.k, out); break;
@@ -833,41 +821,9 @@ void dot_columns(int nc, const uint8_t * wr, const uint8_t * const * xs, const u
     }
 }
 
-// Kernels with grid<NR, NC> (several weight rows at once) also take single columns.
-template <class T, class = void>
-struct HasGrid : std::false_type {};
-template <class T>
-struct HasGrid<T, std::void_t<decltype(&T::template grid<1, 1>)>> : std::true_type {};
-
-// weight rows per pass over a single column: independent accumulators, where
-// one row alone (ggml's vec_dot) waits on its one FMA chain
-constexpr int kRowGroup = 4;
-
-// One column (plain decoding), kRowGroup weight rows at a time, each row with
-// the one-column arithmetic (ggml's vec_dot's): the same bits, faster.
-template <class T>
-void one_column(const Args & a, const uint8_t * prep, int64_t r0, int64_t r1) {
-    const uint8_t * xs[1] = { a.x }, * ps[1] = { prep };
-    const uint8_t * ws[kRowGroup];
-    float out[kRowGroup];
-    int64_t r = r0;
-    for (; r + kRowGroup <= r1; r += kRowGroup) {
-        for (int i = 0; i < kRowGroup; ++i) ws[i] = a.w + (r + i) * a.w_row;
-        T::template grid<kRowGroup, 1>(ws, xs, ps, a.k, out);
-        for (int i = 0; i < kRowGroup; ++i) a.dst[r + i] = out[i];
-    }
-    for (; r < r1; ++r) {
-        ws[0] = a.w + r * a.w_row;
-        T::template grid<1, 1>(ws, xs, ps, a.k, out);
-        a.dst[r] = out[0];
-    }
-}
-
 // Rows [r0, r1), all columns, kCols columns per pass over a weight row (the
 // row stays in L1 between passes). Column c's arithmetic is T::dot's for one
-// column whatever the pass width: that is the invariance. A single column
-// goes by one_column where the kernel has a grid, else (and for the last one
-// of an odd batch) to ggml's own vec_dot, whose arithmetic T::dot reproduces.
+// column whatever the pass width: that is the invariance.
 template <class T>
 void rows(const Args & a, int64_t r0, int64_t r1) {
     // per-column data prepared once per call and thread (cheap: n * k / 32 blocks)
@@ -875,12 +831,9 @@ void rows(const Args & a, int64_t r0, int64_t r1) {
     const size_t prep = (T::bytes(a.k) + sizeof(__m256i) - 1) / sizeof(__m256i) * sizeof(__m256i);
     if (scratch.size() * sizeof(__m256i) < prep * a.n) scratch.resize(prep * a.n / sizeof(__m256i) + 1);
     uint8_t * base = (uint8_t *) scratch.data();
-    constexpr bool grid = HasGrid<T>::value;
-    // (a single column without a grid needs none: ggml's vec_dot computes it)
-    for (int64_t c = 0; c < a.n && prep > 0 && (a.n > 1 || grid); ++c) T::prepare(a.x + c * a.x_col, a.k, base + c * prep);
-    if constexpr (grid) {
-        if (a.n == 1) return one_column<T>(a, base, r0, r1);
-    }
+    // (a single column through vec_dot needs none)
+    const bool prepared = prep > 0 && (a.n > 1 || OwnSingleColumn<T>::value);
+    for (int64_t c = 0; c < a.n && prepared; ++c) T::prepare(a.x + c * a.x_col, a.k, base + c * prep);
 
     const uint8_t * xs[kCols], * ps[kCols];
     float out[kCols];
