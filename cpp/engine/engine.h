@@ -125,10 +125,12 @@ class Engine {
     Timing timing;
     // Decode-phase graphs are kept (kGraphSlots shapes) and reused when a call
     // has the shape of a kept one; off: every call builds its graph (tests
-    // compare the two).
+    // compare the two). Each kept graph holds 3-4.5 MiB (scheduler, arena,
+    // compute buffer; SmolLM2, 2026-12-06): 4 keep plain decoding and a
+    // round's draft and verification shapes without growing memory much.
     void set_graph_reuse(bool on);
     bool graph_reuse() const { return graph_reuse_; }
-    static constexpr int kGraphSlots = 8;
+    static constexpr int kGraphSlots = 4;
     // Compute time by kind of operation (engine/op_timing.h), summed while on;
     // turning it on clears what was summed. Slows every call: for the profile.
     void set_op_timing(bool on);
