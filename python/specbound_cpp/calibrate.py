@@ -40,7 +40,7 @@ from . import exit_fit
 from .models import cache_dir, model_sha256
 from .params import SPEC_FIELDS, generate_params, sampling_params, spec_params
 
-PROFILE_VERSION = 3  # 2: prices of the repacked kernels and unfused attention; 3: reused decode graphs, own single-column kernels
+PROFILE_VERSION = 4  # 2: prices of the repacked kernels and unfused attention; 3: reused decode graphs, own single-column kernels; 4: single columns as two streams
 # speculation is worth switching on when calibration sees at least this speedup
 ENABLE_MEASURED = 1.05   # timed on the calibration prompts
 ENABLE_PREDICTED = 1.03  # simulated from the exit heads' agreement and measured costs
