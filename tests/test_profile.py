@@ -1,6 +1,7 @@
 """The profile command (`python -m specbound_cpp.profile`): its batch factors
 cover k = 1 .. 64, and --compare-llamacpp prices llama.cpp's own batches at the
-same widths, side by side.
+same widths, side by side; it prints a call's stages with decode graphs
+reused and built; the bandwidth probe refuses bad sizes.
 
 Nothing here judges a timing (the CI machines are shared): only that every
 width is measured and positive, that llama.cpp's cache goes back to n_past
@@ -78,3 +79,19 @@ def test_cli_compare_llamacpp_prints_side_by_side(measured, monkeypatch, capsys)
         assert [float(v) for v in rows[k]] == [measured["batch_factor"][k], measured["llama_cpp"]["batch_factor"][k]]
     assert prof.main(["smollm2-135m", "--json", "--compare-llamacpp"]) == 0
     assert json.loads(capsys.readouterr().out)["llama_cpp"]["batch_factor"].keys() == set(WIDTHS)
+
+
+def test_call_stages_reused_and_built(measured):
+    st = measured["call_stages"]
+    assert set(st) == {"reused", "built"}
+    assert st["reused"]["build_ms"] == 0.0  # a kept graph is refilled, never built again
+    assert st["built"]["build_ms"] > 0.0
+    assert all(v["compute_ms"] > 0 for v in st.values())
+
+
+def test_bandwidth_probe():
+    from specbound_cpp import _core
+
+    assert _core.read_bandwidth_gbs(1 << 22, 2, 2) > 0  # one rep of one stream per thread, one of two
+    with pytest.raises(ValueError):
+        _core.read_bandwidth_gbs(100, 2)

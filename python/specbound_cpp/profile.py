@@ -178,6 +178,7 @@ def call_stages(s, n_past: int, reps: int) -> dict:
     out = {}
     for reuse in (True, False, True, False):
         s.graph_reuse = reuse
+        s.time_forward(1, n_past, 0, L, True, False, 1, True)  # with reuse on, the graph is kept from here
         best = None
         for _ in range(reps):
             before = s.forward_timing()
@@ -216,7 +217,7 @@ def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, comp
     layer = (t() - t(exit=1)) / (L - 1)
     stages = call_stages(s, n_past, reps)
     factors = _compared_factors(s, path, threads, n_past, reps, compare_ggml, compare_llamacpp)
-    gbs = _core.read_bandwidth_gbs(1 << 30, threads)
+    gbs = _core.read_bandwidth_gbs(1 << 30, threads, 4)  # best of 2 reps of one stream per thread, 2 of two
     floor_ms = s.decode_weight_bytes / (gbs * 1e9) * 1e3
     res = {
         "model": model, "n_layer": L, "threads": threads, "n_past": n_past, "n_candidates": len(cand),
