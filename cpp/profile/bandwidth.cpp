@@ -19,20 +19,6 @@ static uint64_t sum_words(const uint64_t * p, size_t n) {
     return a + b + c + d;
 }
 
-// Two sequential streams at once (the halves of p), summed side by side: on
-// some machines one stream per core does not reach the memory's bandwidth
-// (2026-12-06, 2-core EPYC: our two-stream kernels read 70 GB/s where this
-// probe's one stream per thread read 44-63).
-static uint64_t sum_two_streams(const uint64_t * p, size_t n) {
-    const size_t h = n / 2;
-    const uint64_t * q = p + h;
-    uint64_t a = 0, b = 0, c = 0, d = 0;
-    size_t i = 0;
-    for (; i + 2 <= h; i += 2) a += p[i], b += p[i + 1], c += q[i], d += q[i + 1];
-    for (; i < n - h; ++i) a += (i < h ? p[i] : 0) + q[i];
-    return a + b + c + d;
-}
-
 double read_bandwidth_gbs(size_t bytes, int n_threads, int reps) {
     if (n_threads <= 0 || reps <= 0 || bytes < 4096) throw std::invalid_argument("bad bandwidth probe");
     const size_t words = bytes / sizeof(uint64_t);
@@ -46,7 +32,7 @@ double read_bandwidth_gbs(size_t bytes, int n_threads, int reps) {
         for (int t = 0; t < n_threads; ++t)
             ts.emplace_back([&, t] {
                 const size_t lo = words * t / n_threads, hi = words * (t + 1) / n_threads;
-                sink[t] = r % 2 ? sum_two_streams(buf.data() + lo, hi - lo) : sum_words(buf.data() + lo, hi - lo);
+                sink[t] = sum_words(buf.data() + lo, hi - lo);
             });
         for (auto & th : ts) th.join();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -7,8 +7,7 @@
 namespace sb {
 
 // Best-of-reps GB/s of n_threads threads each summing its share of a buffer
-// of `bytes` (allocated and touched first, so page faults are not timed), its
-// share read as one sequential stream in even reps and as two in odd ones.
+// of `bytes` (allocated and touched first, so page faults are not timed).
 double read_bandwidth_gbs(size_t bytes, int n_threads, int reps = 3);
 
 } // namespace sb

@@ -217,7 +217,7 @@ def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, comp
     layer = (t() - t(exit=1)) / (L - 1)
     stages = call_stages(s, n_past, reps)
     factors = _compared_factors(s, path, threads, n_past, reps, compare_ggml, compare_llamacpp)
-    gbs = _core.read_bandwidth_gbs(1 << 30, threads, 4)  # best of 2 reps of one stream per thread, 2 of two
+    gbs = _core.read_bandwidth_gbs(1 << 30, threads)
     floor_ms = s.decode_weight_bytes / (gbs * 1e9) * 1e3
     res = {
         "model": model, "n_layer": L, "threads": threads, "n_past": n_past, "n_candidates": len(cand),
