@@ -92,8 +92,10 @@ void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, flo
 // inputs): equal keys, the same graph.
 std::vector<int64_t> Engine::graph_key(const ForwardPlan & plan, const std::vector<KvInputs> & kv_in, size_t n_rows,
                                        bool has_hidden) const {
+    // the exit head's size and maps only where the graph has the head (it grows during a request)
+    const bool head = !plan.check.columns.empty();
     std::vector<int64_t> k = { (int64_t) n_rows, has_hidden, plan.reads_hidden, device_columns_,
-                               (int64_t) cand_ids_.size(), (int64_t) exit_maps_.generation() };
+                               head ? (int64_t) cand_ids_.size() : -1, head ? (int64_t) exit_maps_.generation() : -1 };
     auto add = [&k](const auto & v) {
         k.push_back((int64_t) v.size());
         k.insert(k.end(), v.begin(), v.end());
