@@ -183,8 +183,8 @@ void Engine::set_candidates(const std::vector<int32_t> & ids) {
     for (int32_t id : ids)
         if (id < 0 || id >= out->ne[1]) throw std::invalid_argument("candidate token id out of range");
     const int64_t capacity = (int64_t) ids.size() + kCandidateGrowth;
-    graphs_->clear();  // kept graphs may read the exit head about to be replaced
     if (!cand_w_ || cand_w_->ne[1] < capacity) {
+        graphs_->clear();  // kept graphs read the exit head about to be replaced
         if (cand_buf_) ggml_backend_buffer_free(cand_buf_);
         if (cand_ctx_) ggml_free(cand_ctx_);
         cand_buf_ = nullptr;

@@ -190,8 +190,7 @@ class Engine {
     ggml_tensor * leave(ForwardGraph & g, std::pair<ggml_tensor *, ggml_tensor *> columns, ggml_tensor * cur);
     ggml_tensor * join(ForwardGraph & g, const SegmentPlan & seg, ggml_tensor * ids, ggml_tensor * hidden,
                        ggml_tensor * cur);
-    Segment segment_inputs(ForwardGraph & g, const SegmentPlan & sp, const std::vector<Row> & rows,
-                           const KvInputs & kin) const;
+    Segment segment_inputs(ForwardGraph & g, const SegmentPlan & sp, const KvInputs & kin) const;
     void build_heads(ForwardGraph & g, GraphBuilder & b, const ForwardPlan & plan, const GraphInputs & in);
     ggml_tensor * map_exit_states(ForwardGraph & g, const ForwardPlan & plan, ggml_tensor * x) const;
     void allocate(ForwardGraph & g, ggml_backend_sched_t sched);

@@ -66,19 +66,20 @@ void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, flo
         }
         g = &slot->graph;
     }
+    ggml_backend_sched_t sched = slot ? slot->sched : sched_;
     const double t1 = now_ms();
     if (!g->built()) {
         try {
             build_graph(*g, slot ? slot->meta.get() : meta_.data(), slot ? graphs_->meta_bytes() : meta_.size(), plan,
                         rows, hidden_in, kv_in, invariant);
-            allocate(*g, slot ? slot->sched : sched_);
+            allocate(*g, sched);
         } catch (...) {
             if (slot) GraphCache::drop(*slot);
             throw;
         }
     }
     const double t2 = now_ms();
-    compute(*g, slot ? slot->sched : sched_, invariant);
+    compute(*g, sched, invariant);
     const double t3 = now_ms();
     read_outputs(*g, plan, hidden_out, logits_out, check_out);
     timing.plan_ms += t1 - t0;
@@ -144,7 +145,7 @@ GraphInputs Engine::make_inputs(ForwardGraph & g, const ForwardPlan & plan, cons
             j = g.input(GGML_TYPE_I32, ids, (int64_t) ids.size());
         }
         in.joining.push_back(j);
-        in.segments.push_back(segment_inputs(g, sp, rows, kv_in[i]));
+        in.segments.push_back(segment_inputs(g, sp, kv_in[i]));
     }
     if (!plan.logits.whole && !plan.logits.columns.empty())
         in.logits_columns = g.input(GGML_TYPE_I32, plan.logits.columns, (int64_t) plan.logits.columns.size());
@@ -206,10 +207,8 @@ ggml_tensor * Engine::join(ForwardGraph & g, const SegmentPlan & seg, ggml_tenso
 }
 
 // positions, cells and masks of the segment's rows, shared by its layers
-Segment Engine::segment_inputs(ForwardGraph & g, const SegmentPlan & sp, const std::vector<Row> & rows,
-                               const KvInputs & kin) const {
-    std::vector<int32_t> pos;
-    for (int r : sp.rows) pos.push_back(rows[r].pos);
+Segment Engine::segment_inputs(ForwardGraph & g, const SegmentPlan & sp, const KvInputs & kin) const {
+    const std::vector<int32_t> pos(kin.cells.begin(), kin.cells.end());  // a row's cell is its position
     const int m = (int) pos.size();
     Segment seg;
     seg.rows = sp.rows;

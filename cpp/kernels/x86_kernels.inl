@@ -159,7 +159,6 @@ struct PrepQ8_0 {
 template <class WB, __m256i (*Weights)(const WB &)>
 struct SignedTimesQ8_0 : PrepQ8_0 {
     using WBlock = WB;
-    static constexpr bool kOwnSingleColumn = true;
     template <int NC>
     static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const * prep, int64_t k, float * out) {
         const WB * w = (const WB *) wp;
@@ -266,7 +265,6 @@ inline __m256i q5_1_weights(const BlockQ5_1 & b) {
 template <class WB, __m256i (*Weights)(const WB &)>
 struct UnsignedTimesQ8_1 {
     using WBlock = WB;
-    static constexpr bool kOwnSingleColumn = true;
     using XBlock = BlockQ8_1;
     static size_t bytes(int64_t k) { return (size_t) (k / kQK) * 2 * sizeof(float); }
     static void prepare(const uint8_t * xp, int64_t k, uint8_t * out) {  // d[nb], then s[nb]
@@ -601,7 +599,6 @@ struct IQ4_XS : NoPrep {
 
 struct Q6_K : NoPrep {
     using WBlock = BlockQ6_K;
-    static constexpr bool kOwnSingleColumn = true;
     // one super-block of weights times NC activation blocks: v[c] = sum(scale * q * x) - 32 * sum(scale * x sums)
     template <int NC>
     static void block(const BlockQ6_K & w, const BlockQ8_K * const * x, __m256i * v) {
@@ -854,20 +851,13 @@ struct BF16_dp : HalfAct {
 };
 #endif
 
-// Kernels whose one-column T::dot runs faster than ggml's vec_dot for the type
-// (measured, 2026-12-06, AVX-512 VNNI: Q8_0 LM head of Qwen2.5-Coder-0.5B
-// 3.1 vs 4.0 ms, Q6_K head of the 1.5B 3.1 vs 4.9 ms, Q4_1 rows of SmolLM2
-// 0.023 vs 0.026 ms) say so; a single column of the others goes to vec_dot.
+// Kernels with dot_two_rows take single columns themselves (one_column_two_streams,
+// and dot<1> for the last column of an odd batch); the others give a single
+// column to ggml's vec_dot, whose arithmetic T::dot reproduces.
 template <class T, class = void>
 struct OwnSingleColumn : std::false_type {};
 template <class T>
-struct OwnSingleColumn<T, std::void_t<decltype(T::kOwnSingleColumn)>> : std::bool_constant<T::kOwnSingleColumn> {};
-
-// Kernels with dot_two_rows take a single column two weight rows at a time.
-template <class T, class = void>
-struct TwoRows : std::false_type {};
-template <class T>
-struct TwoRows<T, std::void_t<decltype(&T::dot_two_rows)>> : std::true_type {};
+struct OwnSingleColumn<T, std::void_t<decltype(&T::dot_two_rows)>> : std::true_type {};
 
 // A single column (plain decoding) over rows [r0, r1) as two sequential
 // streams, row r beside row r + h. Each row keeps the one-column arithmetic.
@@ -923,7 +913,7 @@ void rows(const Args & a, int64_t r0, int64_t r1) {
     // (a single column through vec_dot needs none)
     const bool prepared = prep > 0 && (a.n > 1 || OwnSingleColumn<T>::value);
     for (int64_t c = 0; c < a.n && prepared; ++c) T::prepare(a.x + c * a.x_col, a.k, base + c * prep);
-    if constexpr (TwoRows<T>::value) {
+    if constexpr (OwnSingleColumn<T>::value) {
         if (a.n == 1) return one_column_two_streams<T>(a, base, r0, r1);
     }
 
