@@ -851,6 +851,20 @@ struct BF16_dp : HalfAct {
 };
 #endif
 
+// F16 and BF16: every operation on a (weight, activation) pair is symmetric in
+// the two (a product, an FMA's two factors, vdpbf16ps's pairs of products), so
+// one column against two weight rows is dot<2> with the roles swapped: the
+// column as the "row", the two rows as its "columns". Each row gets exactly
+// dot<1>'s bits, and the single column runs as two streams like the others.
+template <class Half>
+struct HalfTwoRows : Half {
+    static void dot_two_rows(const uint8_t * wp0, const uint8_t * wp1, const uint8_t * xp, const uint8_t *, int64_t k,
+                             float * out) {
+        const uint8_t * rows[2] = { wp0, wp1 }, * none[2] = { nullptr, nullptr };
+        Half::template dot<2>(xp, rows, none, k, out);
+    }
+};
+
 // Kernels with dot_two_rows take single columns themselves (one_column_two_streams,
 // and dot<1> for the last column of an odd batch); the others give a single
 // column to ggml's vec_dot, whose arithmetic T::dot reproduces.
@@ -965,12 +979,12 @@ const Entry kEntries[] = {
     entry<Q2_K>(SB_X86_ISA "_q2_K", GGML_TYPE_Q2_K, GGML_TYPE_Q8_K),
     entry<Q5_1>(SB_X86_ISA "_q5_1", GGML_TYPE_Q5_1, GGML_TYPE_Q8_1),
 #if defined(__AVX512F__)
-    entry<F16_x16>(SB_X86_ISA "_f16", GGML_TYPE_F16, GGML_TYPE_F16, ggml_avx512),
-    entry<BF16_dp>(SB_X86_ISA "_bf16_dp", GGML_TYPE_BF16, GGML_TYPE_BF16, ggml_avx512_bf16),
-    entry<BF16_x16>(SB_X86_ISA "_bf16", GGML_TYPE_BF16, GGML_TYPE_BF16, ggml_avx512_no_bf16),
+    entry<HalfTwoRows<F16_x16>>(SB_X86_ISA "_f16", GGML_TYPE_F16, GGML_TYPE_F16, ggml_avx512),
+    entry<HalfTwoRows<BF16_dp>>(SB_X86_ISA "_bf16_dp", GGML_TYPE_BF16, GGML_TYPE_BF16, ggml_avx512_bf16),
+    entry<HalfTwoRows<BF16_x16>>(SB_X86_ISA "_bf16", GGML_TYPE_BF16, GGML_TYPE_BF16, ggml_avx512_no_bf16),
 #else
-    entry<F16_x8>(SB_X86_ISA "_f16", GGML_TYPE_F16, GGML_TYPE_F16, ggml_avx2_only),
-    entry<BF16_x8>(SB_X86_ISA "_bf16", GGML_TYPE_BF16, GGML_TYPE_BF16, ggml_avx2_only),
+    entry<HalfTwoRows<F16_x8>>(SB_X86_ISA "_f16", GGML_TYPE_F16, GGML_TYPE_F16, ggml_avx2_only),
+    entry<HalfTwoRows<BF16_x8>>(SB_X86_ISA "_bf16", GGML_TYPE_BF16, GGML_TYPE_BF16, ggml_avx2_only),
 #endif
     entry<Q4_0>(SB_X86_ISA "_q4_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0),
     entry<IQ4_NL>(SB_X86_ISA "_iq4_nl", GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0),
