@@ -333,6 +333,51 @@ struct NoPrep {
     static void prepare(const uint8_t *, int64_t, uint8_t *) {}
 };
 
+// The K-quant kernels below are written as one super-block step: S::step<NC>
+// (a weight super-block times NC activation super-blocks, into NC float
+// states) and S::finish (a state's final sum): their vec_dot's arithmetic for
+// one super-block and its closing reduction. SuperBlocks makes both entry
+// points from them, dot<NC> (one row, NC columns) and dot_two_rows (one
+// column, two rows: the single column's two streams), so a column gets the
+// same operations either way.
+struct KState {
+    __m256 acc;  // the values' float lanes
+    __m128 m;    // the mins' terms, for the types that have mins
+};
+
+template <class S>
+struct SuperBlocks : NoPrep {
+    using WBlock = typename S::WBlock;
+    template <int NC>
+    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
+        const WBlock * w = (const WBlock *) wp;
+        KState st[NC] = {};
+        const BlockQ8_K * xi[NC];
+        for (int64_t i = 0; i < k / kQK_K; ++i) {
+            for (int c = 0; c < NC; ++c) xi[c] = (const BlockQ8_K *) xp[c] + i;
+            S::template step<NC>(w[i], xi, st);
+        }
+        for (int c = 0; c < NC; ++c) out[c] = S::finish(st[c]);
+    }
+    static void dot_two_rows(const uint8_t * wp0, const uint8_t * wp1, const uint8_t * xp, const uint8_t *, int64_t k,
+                             float * out) {
+        const WBlock * w0 = (const WBlock *) wp0, * w1 = (const WBlock *) wp1;
+        const BlockQ8_K * x = (const BlockQ8_K *) xp;
+        KState s0 = {}, s1 = {};
+        for (int64_t i = 0; i < k / kQK_K; ++i) {
+            const BlockQ8_K * xi[1] = { x + i };
+            S::template step<1>(w0[i], xi, &s0);
+            S::template step<1>(w1[i], xi, &s1);
+        }
+        out[0] = S::finish(s0), out[1] = S::finish(s1);
+    }
+};
+
+// the values' lanes summed (the types without mins)
+inline float finish_values(const KState & s) { return hsum8(s.acc); }
+// the values' lanes, plus the mins' one scalar lane (Q5_K)
+inline float finish_values_and_scalar_mins(const KState & s) { return hsum8(s.acc) + _mm_cvtss_f32(s.m); }
+
 // ---- Q4_K weights, Q8_K activations
 
 // The 8 six-bit scales and 8 mins of a Q4_K super-block, from its 12 bytes
@@ -350,54 +395,48 @@ inline void q4_K_scales(const uint8_t * q, uint32_t * sc, uint32_t * mn) {
     mn[1] = ((c >> 4) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4);
 }
 
-struct Q4_K : NoPrep {
+struct Q4_K_Step {
     using WBlock = BlockQ4_K;
     template <int NC>
-    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
-        const BlockQ4_K * w = (const BlockQ4_K *) wp;
-        const BlockQ8_K * x[NC];
-        __m256 acc[NC];
-        __m128 acc_m[NC];
-        for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps(), acc_m[c] = _mm_setzero_ps();
+    static void step(const BlockQ4_K & w, const BlockQ8_K * const * x, KState * st) {
         const __m256i m4 = _mm256_set1_epi8(0x0F);
-        for (int64_t i = 0; i < k / kQK_K; ++i) {
-            uint32_t sc4[2], mn4[2];
-            q4_K_scales(w[i].scales, sc4, mn4);
-            const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int) mn4[1], (int) mn4[0]));
-            // scale j as int16 in every lane: a byte shuffle of the widened scales
-            const __m128i sc16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int) sc4[1], (int) sc4[0]));
-            const __m256i scales = _mm256_inserti128_si256(_mm256_castsi128_si256(sc16), sc16, 1);
-            const float dw = fp16(w[i].d), dminw = fp16(w[i].dmin);
-            for (int c = 0; c < NC; ++c) {  // the mins times the activation's 32-element sums
-                const __m256i bs = load256(x[c][i].bsums);
-                const __m128i sums = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-                const float dmin = -x[c][i].d * dminw;
-                acc_m[c] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins, sums)), acc_m[c]);
-            }
-            __m256i sumi[NC];
-            for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256();
-            for (int j = 0; j < kQK_K / 64; ++j) {
-                const __m256i sl = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short) (0x0100 + 0x0202 * (2 * j))));
-                const __m256i sh = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short) (0x0100 + 0x0202 * (2 * j + 1))));
-                const __m256i bits = load256(w[i].qs + 32 * j);
-                const __m256i ql = _mm256_and_si256(bits, m4), qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-                for (int c = 0; c < NC; ++c) {
-                    const int8_t * q8 = x[c][i].qs + 64 * j;
-                    const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, load256(q8)));
-                    const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, load256(q8 + 32)));
-                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
-                }
-            }
-            for (int c = 0; c < NC; ++c)
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(x[c][i].d * dw), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+        uint32_t sc4[2], mn4[2];
+        q4_K_scales(w.scales, sc4, mn4);
+        const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int) mn4[1], (int) mn4[0]));
+        // scale j as int16 in every lane: a byte shuffle of the widened scales
+        const __m128i sc16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int) sc4[1], (int) sc4[0]));
+        const __m256i scales = _mm256_inserti128_si256(_mm256_castsi128_si256(sc16), sc16, 1);
+        const float dw = fp16(w.d), dminw = fp16(w.dmin);
+        for (int c = 0; c < NC; ++c) {  // the mins times the activation's 32-element sums
+            const __m256i bs = load256(x[c]->bsums);
+            const __m128i sums = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+            const float dmin = -x[c]->d * dminw;
+            st[c].m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins, sums)), st[c].m);
         }
-        for (int c = 0; c < NC; ++c) {
-            __m128 m = _mm_add_ps(acc_m[c], _mm_movehl_ps(acc_m[c], acc_m[c]));
-            m = _mm_add_ss(m, _mm_movehdup_ps(m));
-            out[c] = hsum8(acc[c]) + _mm_cvtss_f32(m);
+        __m256i sumi[NC];
+        for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256();
+        for (int j = 0; j < kQK_K / 64; ++j) {
+            const __m256i sl = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short) (0x0100 + 0x0202 * (2 * j))));
+            const __m256i sh = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short) (0x0100 + 0x0202 * (2 * j + 1))));
+            const __m256i bits = load256(w.qs + 32 * j);
+            const __m256i ql = _mm256_and_si256(bits, m4), qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            for (int c = 0; c < NC; ++c) {
+                const int8_t * q8 = x[c]->qs + 64 * j;
+                const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, load256(q8)));
+                const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, load256(q8 + 32)));
+                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
+            }
         }
+        for (int c = 0; c < NC; ++c)
+            st[c].acc = _mm256_fmadd_ps(_mm256_set1_ps(x[c]->d * dw), _mm256_cvtepi32_ps(sumi[c]), st[c].acc);
+    }
+    static float finish(const KState & s) {  // the mins' 4 lanes: pairs, then the last two
+        __m128 m = _mm_add_ps(s.m, _mm_movehl_ps(s.m, s.m));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        return hsum8(s.acc) + _mm_cvtss_f32(m);
     }
 };
+using Q4_K = SuperBlocks<Q4_K_Step>;
 
 // ---- Q5_K weights, Q8_K activations: Q4_K's scales and mins, and a fifth bit
 // per value in qh (bit g of byte e for value e of the g-th 32)
@@ -424,41 +463,35 @@ inline __m256i bit_to(__m256i h, int b, int to) {
     return _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(h, b), to), _mm256_set1_epi8((char) (1 << to)));
 }
 
-struct Q5_K : NoPrep {
+struct Q5_K_Step {
     using WBlock = BlockQ5_K;
     template <int NC>
-    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
-        const BlockQ5_K * w = (const BlockQ5_K *) wp;
-        const BlockQ8_K * x[NC];
-        __m256 acc[NC];
-        __m128 summs[NC];  // ggml's scalar sum of the mins' terms (one FMA per super-block, as compiled)
-        for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps(), summs[c] = _mm_setzero_ps();
-        for (int64_t i = 0; i < k / kQK_K; ++i) {
-            uint32_t sc4[2], mn4[2];
-            q4_K_scales(w[i].scales, sc4, mn4);
-            const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int) sc4[1], (int) sc4[0])));
-            const float dw = fp16(w[i].d), dminw = fp16(w[i].dmin);
-            __m256i sumi[NC];
-            for (int c = 0; c < NC; ++c) {
-                sumi[c] = _mm256_setzero_si256();
-                const __m128 m = _mm_set_ss((float) q_K_mins_dot(mn4, x[c][i]));
-                summs[c] = _mm_fmadd_ss(m, _mm_set_ss(-x[c][i].d * dminw), summs[c]);
-            }
-            const __m256i hbits = load256(w[i].qh);
-            for (int g = 0; g < kQK_K / 32; ++g) {  // 32 values per scale
-                const __m256i bits = load256(w[i].qs + 32 * (g / 2));
-                const __m256i lo = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(bits, 4) : bits, _mm256_set1_epi8(0x0F));
-                const __m256i q = _mm256_or_si256(lo, bit_to(hbits, g, 4));
-                const __m256i sc = scale_all(scales, g);
-                for (int c = 0; c < NC; ++c)
-                    sumi[c] = madd_acc(sumi[c], sc, _mm256_maddubs_epi16(q, load256(x[c][i].qs + 32 * g)));
-            }
-            for (int c = 0; c < NC; ++c)
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(x[c][i].d * dw), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+    static void step(const BlockQ5_K & w, const BlockQ8_K * const * x, KState * st) {
+        uint32_t sc4[2], mn4[2];
+        q4_K_scales(w.scales, sc4, mn4);
+        const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int) sc4[1], (int) sc4[0])));
+        const float dw = fp16(w.d), dminw = fp16(w.dmin);
+        __m256i sumi[NC];
+        for (int c = 0; c < NC; ++c) {  // ggml's scalar sum of the mins' terms (one FMA per super-block, as compiled)
+            sumi[c] = _mm256_setzero_si256();
+            const __m128 m = _mm_set_ss((float) q_K_mins_dot(mn4, *x[c]));
+            st[c].m = _mm_fmadd_ss(m, _mm_set_ss(-x[c]->d * dminw), st[c].m);
         }
-        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]) + _mm_cvtss_f32(summs[c]);
+        const __m256i hbits = load256(w.qh);
+        for (int g = 0; g < kQK_K / 32; ++g) {  // 32 values per scale
+            const __m256i bits = load256(w.qs + 32 * (g / 2));
+            const __m256i lo = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(bits, 4) : bits, _mm256_set1_epi8(0x0F));
+            const __m256i q = _mm256_or_si256(lo, bit_to(hbits, g, 4));
+            const __m256i sc = scale_all(scales, g);
+            for (int c = 0; c < NC; ++c)
+                sumi[c] = madd_acc(sumi[c], sc, _mm256_maddubs_epi16(q, load256(x[c]->qs + 32 * g)));
+        }
+        for (int c = 0; c < NC; ++c)
+            st[c].acc = _mm256_fmadd_ps(_mm256_set1_ps(x[c]->d * dw), _mm256_cvtepi32_ps(sumi[c]), st[c].acc);
     }
+    static float finish(const KState & s) { return finish_values_and_scalar_mins(s); }
 };
+using Q5_K = SuperBlocks<Q5_K_Step>;
 
 // ---- Q3_K and Q2_K weights, Q8_K activations: 16 scales, one per 16 values,
 // and 2-bit values four to a byte (value e of the g-th 32 in bits 2(g%4) of
@@ -499,105 +532,90 @@ inline __m128i q3_K_scales(const uint8_t * q) {
 
 // Q3_K: value = 2 low bits - 4 where its hmask bit is clear. As ggml, the
 // products of the low bits and of the 4s are formed apart and subtracted.
-struct Q3_K : NoPrep {
+struct Q3_K_Step {
     using WBlock = BlockQ3_K;
     template <int NC>
-    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
-        const BlockQ3_K * w = (const BlockQ3_K *) wp;
-        const BlockQ8_K * x[NC];
-        __m256 acc[NC];
-        for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps();
-        for (int64_t i = 0; i < k / kQK_K; ++i) {
-            __m256i s_lo, s_hi;
-            widen_scales(q3_K_scales(w[i].scales), &s_lo, &s_hi);
-            const __m256i nh = _mm256_xor_si256(load256(w[i].hmask), _mm256_set1_epi8(-1));
-            __m256i sumi[NC];
-            for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256();
-            for (int g = 0; g < kQK_K / 32; ++g) {
-                const __m256i ql = two_bits(w[i].qs, g), qh = bit_to(nh, g, 2), sc = scale_pair(s_lo, s_hi, g);
-                for (int c = 0; c < NC; ++c) {
-                    const __m256i q8 = load256(x[c][i].qs + 32 * g);
-                    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(ql, q8), _mm256_maddubs_epi16(qh, q8));
-                    sumi[c] = madd_acc(sumi[c], sc, p);
-                }
+    static void step(const BlockQ3_K & w, const BlockQ8_K * const * x, KState * st) {
+        __m256i s_lo, s_hi;
+        widen_scales(q3_K_scales(w.scales), &s_lo, &s_hi);
+        const __m256i nh = _mm256_xor_si256(load256(w.hmask), _mm256_set1_epi8(-1));
+        __m256i sumi[NC];
+        for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256();
+        for (int g = 0; g < kQK_K / 32; ++g) {
+            const __m256i ql = two_bits(w.qs, g), qh = bit_to(nh, g, 2), sc = scale_pair(s_lo, s_hi, g);
+            for (int c = 0; c < NC; ++c) {
+                const __m256i q8 = load256(x[c]->qs + 32 * g);
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(ql, q8), _mm256_maddubs_epi16(qh, q8));
+                sumi[c] = madd_acc(sumi[c], sc, p);
             }
-            const float dw = fp16(w[i].d);
-            for (int c = 0; c < NC; ++c)
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(x[c][i].d * dw), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
         }
-        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]);
+        const float dw = fp16(w.d);
+        for (int c = 0; c < NC; ++c)
+            st[c].acc = _mm256_fmadd_ps(_mm256_set1_ps(x[c]->d * dw), _mm256_cvtepi32_ps(sumi[c]), st[c].acc);
     }
+    static float finish(const KState & s) { return finish_values(s); }
 };
+using Q3_K = SuperBlocks<Q3_K_Step>;
 
 // Q2_K: scale in the low nibble of each scale byte, min in the high one. The
 // mins' term goes into the float accumulator before the values' (ggml's order).
-struct Q2_K : NoPrep {
+struct Q2_K_Step {
     using WBlock = BlockQ2_K;
     template <int NC>
-    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
-        const BlockQ2_K * w = (const BlockQ2_K *) wp;
-        const BlockQ8_K * x[NC];
-        __m256 acc[NC];
-        for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps();
+    static void step(const BlockQ2_K & w, const BlockQ8_K * const * x, KState * st) {
         const __m128i m4 = _mm_set1_epi8(0x0F);
-        for (int64_t i = 0; i < k / kQK_K; ++i) {
-            const __m128i sm = _mm_loadu_si128((const __m128i *) w[i].scales);
-            const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4));
-            __m256i s_lo, s_hi;
-            widen_scales(_mm_and_si128(sm, m4), &s_lo, &s_hi);
-            const float dw = fp16(w[i].d), dminw = fp16(w[i].dmin);
-            __m256i sumi[NC];
-            for (int c = 0; c < NC; ++c) {
-                const __m256 m = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, load256(x[c][i].bsums)));
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-x[c][i].d * dminw), m, acc[c]);
-                sumi[c] = _mm256_setzero_si256();
-            }
-            for (int g = 0; g < kQK_K / 32; ++g) {
-                const __m256i q = two_bits(w[i].qs, g), sc = scale_pair(s_lo, s_hi, g);
-                for (int c = 0; c < NC; ++c)
-                    sumi[c] = madd_acc(sumi[c], sc, _mm256_maddubs_epi16(q, load256(x[c][i].qs + 32 * g)));
-            }
-            for (int c = 0; c < NC; ++c)
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(x[c][i].d * dw), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
+        const __m128i sm = _mm_loadu_si128((const __m128i *) w.scales);
+        const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4));
+        __m256i s_lo, s_hi;
+        widen_scales(_mm_and_si128(sm, m4), &s_lo, &s_hi);
+        const float dw = fp16(w.d), dminw = fp16(w.dmin);
+        __m256i sumi[NC];
+        for (int c = 0; c < NC; ++c) {
+            const __m256 m = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, load256(x[c]->bsums)));
+            st[c].acc = _mm256_fmadd_ps(_mm256_set1_ps(-x[c]->d * dminw), m, st[c].acc);
+            sumi[c] = _mm256_setzero_si256();
         }
-        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]);
+        for (int g = 0; g < kQK_K / 32; ++g) {
+            const __m256i q = two_bits(w.qs, g), sc = scale_pair(s_lo, s_hi, g);
+            for (int c = 0; c < NC; ++c)
+                sumi[c] = madd_acc(sumi[c], sc, _mm256_maddubs_epi16(q, load256(x[c]->qs + 32 * g)));
+        }
+        for (int c = 0; c < NC; ++c)
+            st[c].acc = _mm256_fmadd_ps(_mm256_set1_ps(x[c]->d * dw), _mm256_cvtepi32_ps(sumi[c]), st[c].acc);
     }
+    static float finish(const KState & s) { return finish_values(s); }
 };
+using Q2_K = SuperBlocks<Q2_K_Step>;
 
 // ---- IQ4_XS weights, Q8_K activations: IQ4_NL's values, a 6-bit scale (minus
 // 32) per 32 values: low 4 bits in scales_l (two per byte), high 2 in scales_h
 
-struct IQ4_XS : NoPrep {
+struct IQ4_XS_Step {
     using WBlock = BlockIQ4_XS;
     template <int NC>
-    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
-        const BlockIQ4_XS * w = (const BlockIQ4_XS *) wp;
-        const BlockQ8_K * x[NC];
-        __m256 acc[NC];
-        for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps();
-        for (int64_t i = 0; i < k / kQK_K; ++i) {
-            __m256i sumi[NC];
-            for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256();
-            for (int g = 0; g < kQK_K / 32; ++g) {
-                const int ls = (((w[i].scales_l[g / 2] >> (4 * (g % 2))) & 0xF) | (((w[i].scales_h >> (2 * g)) & 3) << 4)) - 32;
-                const __m256i q = iq4_weights(w[i].qs + 16 * g), aq = _mm256_sign_epi8(q, q);
-                const __m256i sc = _mm256_set1_epi16((short) ls);
-                for (int c = 0; c < NC; ++c) {  // ggml's |w| * sign(x, w)
-                    const __m256i sx = _mm256_sign_epi8(load256(x[c][i].qs + 32 * g), q);
-                    sumi[c] = madd_acc(sumi[c], sc, _mm256_maddubs_epi16(aq, sx));
-                }
+    static void step(const BlockIQ4_XS & w, const BlockQ8_K * const * x, KState * st) {
+        __m256i sumi[NC];
+        for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256();
+        for (int g = 0; g < kQK_K / 32; ++g) {
+            const int ls = (((w.scales_l[g / 2] >> (4 * (g % 2))) & 0xF) | (((w.scales_h >> (2 * g)) & 3) << 4)) - 32;
+            const __m256i q = iq4_weights(w.qs + 16 * g), aq = _mm256_sign_epi8(q, q);
+            const __m256i sc = _mm256_set1_epi16((short) ls);
+            for (int c = 0; c < NC; ++c) {  // ggml's |w| * sign(x, w)
+                const __m256i sx = _mm256_sign_epi8(load256(x[c]->qs + 32 * g), q);
+                sumi[c] = madd_acc(sumi[c], sc, _mm256_maddubs_epi16(aq, sx));
             }
-            const float dw = fp16(w[i].d);
-            for (int c = 0; c < NC; ++c)
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c][i].d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
         }
-        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]);
+        const float dw = fp16(w.d);
+        for (int c = 0; c < NC; ++c)
+            st[c].acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[c]->d), _mm256_cvtepi32_ps(sumi[c]), st[c].acc);
     }
+    static float finish(const KState & s) { return finish_values(s); }
 };
+using IQ4_XS = SuperBlocks<IQ4_XS_Step>;
 
 // ---- Q6_K weights, Q8_K activations: values q - 32, 16 signed 8-bit scales
 
-struct Q6_K : NoPrep {
+struct Q6_K_Step {
     using WBlock = BlockQ6_K;
     // one super-block of weights times NC activation blocks: v[c] = sum(scale * q * x) - 32 * sum(scale * x sums)
     template <int NC>
@@ -638,39 +656,16 @@ struct Q6_K : NoPrep {
     }
 
     template <int NC>
-    static void dot(const uint8_t * wp, const uint8_t * const * xp, const uint8_t * const *, int64_t k, float * out) {
-        const BlockQ6_K * w = (const BlockQ6_K *) wp;
-        const BlockQ8_K * x[NC];
-        __m256 acc[NC];
-        for (int c = 0; c < NC; ++c) x[c] = (const BlockQ8_K *) xp[c], acc[c] = _mm256_setzero_ps();
-        for (int64_t i = 0; i < k / kQK_K; ++i) {
-            const BlockQ8_K * xi[NC];
-            __m256i v[NC];
-            for (int c = 0; c < NC; ++c) xi[c] = x[c] + i;
-            block<NC>(w[i], xi, v);
-            const float dw = fp16(w[i].d);
-            for (int c = 0; c < NC; ++c)
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(x[c][i].d * dw), _mm256_cvtepi32_ps(v[c]), acc[c]);
-        }
-        for (int c = 0; c < NC; ++c) out[c] = hsum8(acc[c]);
+    static void step(const BlockQ6_K & w, const BlockQ8_K * const * x, KState * st) {
+        __m256i v[NC];
+        block<NC>(w, x, v);
+        const float dw = fp16(w.d);
+        for (int c = 0; c < NC; ++c)
+            st[c].acc = _mm256_fmadd_ps(_mm256_set1_ps(x[c]->d * dw), _mm256_cvtepi32_ps(v[c]), st[c].acc);
     }
-    // One column, two weight rows side by side, each with dot<1>'s arithmetic
-    static void dot_two_rows(const uint8_t * wp0, const uint8_t * wp1, const uint8_t * xp, const uint8_t *, int64_t k,
-                             float * out) {
-        const BlockQ6_K * w0 = (const BlockQ6_K *) wp0, * w1 = (const BlockQ6_K *) wp1;
-        const BlockQ8_K * x = (const BlockQ8_K *) xp;
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        for (int64_t i = 0; i < k / kQK_K; ++i) {
-            const BlockQ8_K * xi[1] = { x + i };
-            __m256i v0, v1;
-            block<1>(w0[i], xi, &v0);
-            block<1>(w1[i], xi, &v1);
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * fp16(w0[i].d)), _mm256_cvtepi32_ps(v0), acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * fp16(w1[i].d)), _mm256_cvtepi32_ps(v1), acc1);
-        }
-        out[0] = hsum8(acc0), out[1] = hsum8(acc1);
-    }
+    static float finish(const KState & s) { return finish_values(s); }
 };
+using Q6_K = SuperBlocks<Q6_K_Step>;
 
 // ---- F16 and BF16 weights and activations (ggml_vec_dot_f16 / _bf16, vec.cpp):
 // float lanes in several accumulators over steps of 32 or 64 values, a tree
