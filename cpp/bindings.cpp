@@ -227,16 +227,32 @@ static void bind_pool_tests(nb::module_ & m) {
         .def_prop_ro("stats", [](const sb::NgramPool & p) { return pool_dict(p); });
 }
 
+// llama-cpp-python's rope / YaRN options, as the engine takes them
+static void bind_rope(nb::module_ & m) {
+    nb::class_<sb::RopeOverrides>(m, "RopeOverrides")
+        .def(nb::init<>())
+        .def_rw("scaling_type", &sb::RopeOverrides::scaling_type)
+        .def_rw("freq_base", &sb::RopeOverrides::freq_base)
+        .def_rw("freq_scale", &sb::RopeOverrides::freq_scale)
+        .def_rw("ext_factor", &sb::RopeOverrides::ext_factor)
+        .def_rw("attn_factor", &sb::RopeOverrides::attn_factor)
+        .def_rw("beta_fast", &sb::RopeOverrides::beta_fast)
+        .def_rw("beta_slow", &sb::RopeOverrides::beta_slow)
+        .def_rw("orig_ctx", &sb::RopeOverrides::orig_ctx);
+}
+
 // the model: construction, vocabulary, shape
 static void bind_session_model(nb::class_<Session> & c) {
     c.def("__init__",
           [](Session * s, const std::string & path, int n_ctx, int n_batch, int n_threads, int n_threads_batch,
-             int n_gpu_layers, bool verbose, bool flash_attn) {
+             int n_gpu_layers, bool verbose, bool flash_attn, const sb::RopeOverrides & rope) {
               nb::gil_scoped_release nogil;
-              new (s) Session(path, { { n_ctx, n_threads, n_threads_batch, n_gpu_layers, flash_attn }, n_batch, verbose });
+              sb::EngineParams e{ n_ctx, n_threads, n_threads_batch, n_gpu_layers, flash_attn };
+              e.rope = rope;
+              new (s) Session(path, { e, n_batch, verbose });
           },
           "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a,
-          "flash_attn"_a = false)
+          "flash_attn"_a = false, "rope"_a = sb::RopeOverrides())
         .def("tokenize",
              [](Session & s, nb::bytes text, bool add_special, bool parse_special) {
                  return s.vocab.tokenize(std::string(text.c_str(), text.size()), add_special, parse_special);
@@ -533,6 +549,7 @@ NB_MODULE(_core, m) {
     bind_segment_plan_tests(m);
     bind_lookup_length_tests(m);
     bind_pool_tests(m);
+    bind_rope(m);
     bind_exit_feature_tests(m);
     nb::class_<Session> session(m, "Session");
     bind_session_model(session);

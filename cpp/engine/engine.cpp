@@ -1,4 +1,5 @@
 #include "engine/engine.h"
+#include "model/read_gguf.h"
 
 #include "engine/graph_cache.h"
 
@@ -48,6 +49,7 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     try {
         QuietLog quiet(!params.verbose);  // ggml's repack reports every tensor it repacks
         load_model(model_, path, params.n_gpu_layers);
+        resolve_rope(model_.hp, params.rope);
     } catch (const std::invalid_argument & e) {
         // every message names the file
         std::string msg = e.what();

@@ -41,6 +41,7 @@ struct EngineParams {
     // llama-cpp-python's default): each gives that setting's bits
     bool flash_attn = false;
     bool verbose = false;  // ggml's messages while loading (repacking)
+    RopeOverrides rope;    // llama-cpp-python's rope / YaRN options (default: the model's own)
 };
 
 // Where the time of forward() goes, summed over calls: planning and making the

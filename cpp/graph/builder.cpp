@@ -110,9 +110,10 @@ GraphBuilder::Qkv GraphBuilder::qkv(const Layer & L, ggml_tensor * h, const Segm
 ggml_tensor * GraphBuilder::rope(ggml_tensor * x, const Segment & s, int il) {
     const HParams & hp = m.hp;
     const bool swa = hp.is_swa(il);
-    return ggml_rope_ext(ctx, x, s.pos, m.rope_freqs, hp.n_rot, hp.rope_mode, hp.n_ctx_train,
-                         swa ? hp.rope_freq_base_swa : hp.rope_freq_base,
-                         swa ? hp.rope_freq_scale_swa : hp.rope_freq_scale, 0.0f, 1.0f, 32.0f, 1.0f);
+    const RopeParams & r = hp.rope;  // sliding layers keep the file's own base and scale, as in llama.cpp
+    return ggml_rope_ext(ctx, x, s.pos, m.rope_freqs, hp.n_rot, hp.rope_mode, r.n_ctx_orig,
+                         swa ? hp.rope_freq_base_swa : r.freq_base, swa ? hp.rope_freq_scale_swa : r.freq_scale,
+                         r.ext_factor, r.attn_factor, r.beta_fast, r.beta_slow);
 }
 
 ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, const Segment & s,

@@ -49,7 +49,9 @@ void read_hparams(gguf_context * g, HParams & hp) {
     hp.rms_eps = get_f32(g, arch_key(hp, "attention.layer_norm_rms_epsilon"), 1e-5f);
     hp.rope_freq_base = get_f32(g, arch_key(hp, "rope.freq_base"), 10000.0f);
     float scale = get_f32(g, arch_key(hp, "rope.scaling.factor"), 0.0f);
+    if (scale <= 0.0f) scale = get_f32(g, arch_key(hp, "rope.scale_linear"), 0.0f);  // the older key
     hp.rope_freq_scale = scale > 0.0f ? 1.0f / scale : 1.0f;
+    read_rope_scaling(g, hp);
     check_hparams(hp);
     if (hp.arch->read_hparams) hp.arch->read_hparams(g, hp);
 }

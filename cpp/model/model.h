@@ -16,6 +16,25 @@
 
 namespace sb {
 
+// The rope options of llama-cpp-python's Llama (its defaults: the model's own)
+struct RopeOverrides {
+    int scaling_type = -1;      // llama_rope_scaling_type, -1: the file's
+    float freq_base = 0.0f;     // 0: the file's
+    float freq_scale = 0.0f;    // 0: the file's
+    float ext_factor = -1.0f;   // YaRN extrapolation mix, < 0: 1 for YaRN scaling, else 0
+    float attn_factor = 1.0f;   // YaRN magnitude scale, < 0: 1
+    float beta_fast = 32.0f;    // < 0: 32
+    float beta_slow = 1.0f;     // < 0: 1
+    int orig_ctx = 0;           // YaRN's original context, 0: the file's
+};
+
+// ggml_rope_ext's parameters, after resolving the overrides
+struct RopeParams {
+    float freq_base = 10000.0f, freq_scale = 1.0f;
+    int n_ctx_orig = 0;
+    float ext_factor = 0.0f, attn_factor = 1.0f, beta_fast = 32.0f, beta_slow = 1.0f;
+};
+
 struct HParams {
     std::string arch_name;             // general.architecture
     const ArchInfo * arch = nullptr;   // its descriptor (model/arch.h)
@@ -40,6 +59,14 @@ struct HParams {
     float rope_freq_base_swa = 10000.0f;
     float rope_freq_scale_swa = 1.0f;
     bool is_swa(int il) const { return n_swa > 0 && swa[il]; }
+    // the file's rope scaling keys (llama.cpp's defaults where absent)
+    int rope_scaling_type = 1;    // llama_rope_scaling_type: 0 none, 1 linear, 2 yarn, 3 longrope
+    int n_ctx_orig_yarn = 0;      // rope.scaling.original_context_length (0: n_ctx_train)
+    float rope_attn_factor = 1.0f;
+    float rope_yarn_log_mul = 0.0f;
+    // what the non-sliding layers' rope computes with: the file's values and
+    // the Llama's overrides, resolved as llama.cpp's context does (rope.cpp)
+    RopeParams rope;
 };
 
 struct Layer {

@@ -165,12 +165,11 @@ class Llama:
             "lora_base": lora_base is not None, "draft_model": draft_model is not None,
             "tokenizer": tokenizer is not None, "type_k": type_k is not None,
             "type_v": type_v is not None,
-            "rope_scaling_type": rope_scaling_type not in (None, llama_cpp.LLAMA_ROPE_SCALING_TYPE_UNSPECIFIED),
-            "yarn_ext_factor": yarn_ext_factor != -1.0, "yarn_attn_factor": yarn_attn_factor != 1.0,
-            "yarn_beta_fast": yarn_beta_fast != 32.0, "yarn_beta_slow": yarn_beta_slow != 1.0,
-            "yarn_orig_ctx": yarn_orig_ctx != 0,
         })  # fmt: skip
         checks.check_load_args(n_ctx, n_batch, n_gpu_layers, n_threads, n_threads_batch, seed)
+        # rope and YaRN options as llama.cpp applies them (the model's own by default)
+        self._rope = checks.rope_overrides(rope_scaling_type, rope_freq_base, rope_freq_scale, yarn_ext_factor,
+                                           yarn_attn_factor, yarn_beta_fast, yarn_beta_slow, yarn_orig_ctx)
         path = checks.resolve_model_path(model_path, verbose)
         self.model_path = path
         self.verbose = verbose
@@ -196,7 +195,6 @@ class Llama:
         self._pieces: Dict[bool, Dict[int, bytes]] = {False: {}, True: {}}
         self._open(path, n_ctx, n_batch, 0x7FFFFFFF if n_gpu_layers == -1 else n_gpu_layers, verbose)
         self._setup_chat(chat_format, chat_handler)
-        checks.check_rope_options(self.metadata, rope_freq_base, rope_freq_scale)
         overrides = dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max, ngram=ngram,
                          exit_decision=exit_decision, tau_step=tau_step)  # fmt: skip
         self._setup_specbound(path, {k: v for k, v in overrides.items() if v is not None})
@@ -209,7 +207,7 @@ class Llama:
 
         try:
             return _core.Session(path, n_ctx, n_batch, self.n_threads, self.n_threads_batch, ngl, bool(verbose),
-                                 flash_attn=self.flash_attn)
+                                 flash_attn=self.flash_attn, rope=self._rope)
         except (ValueError, RuntimeError, MemoryError):
             raise
         except Exception as e:  # e.g. IndexError/OverflowError from C++

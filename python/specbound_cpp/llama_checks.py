@@ -67,17 +67,25 @@ def resolve_model_path(model_path: Any, verbose: bool) -> str:
     return path
 
 
-def check_rope_options(md: Dict[str, str], freq_base: float, freq_scale: float) -> None:
-    """rope_freq_base / rope_freq_scale: 0 means the model's own, and so does the
-    model's own value given explicitly (LangChain's LlamaCpp always passes both);
-    another value would change the model, which the engine cannot do yet."""
-    arch = md.get("general.architecture", "")
-    own_base = float(md.get(f"{arch}.rope.freq_base", 10000.0))
-    factor = float(md.get(f"{arch}.rope.scaling.factor", 0.0))
-    own_scale = 1.0 / factor if factor > 0 else 1.0
-    for name, given, own in (("rope_freq_base", freq_base, own_base), ("rope_freq_scale", freq_scale, own_scale)):
-        if given != 0.0 and given != own:
-            raise unsupported(f"the {name} option with a value other than the model's own ({own:g})")
+def rope_overrides(scaling_type, freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow, orig_ctx):
+    """llama-cpp-python's rope / YaRN arguments as the engine takes them
+    (resolved against the model's own values at load, as llama.cpp does)."""
+    from . import _core
+
+    r = _core.RopeOverrides()
+    r.scaling_type = -1 if scaling_type is None else check_int("rope_scaling_type", scaling_type, -1)
+    if r.scaling_type > 3:
+        raise ValueError(f"rope_scaling_type must be -1..3, got {scaling_type!r}")
+    for name, v in (("rope_freq_base", freq_base), ("rope_freq_scale", freq_scale), ("yarn_ext_factor", ext_factor),
+                    ("yarn_attn_factor", attn_factor), ("yarn_beta_fast", beta_fast), ("yarn_beta_slow", beta_slow)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise ValueError(f"{name} must be a finite number, got {v!r}")
+    if freq_base < 0 or freq_scale < 0:
+        raise ValueError("rope_freq_base and rope_freq_scale must be >= 0 (0: the model's own)")
+    r.freq_base, r.freq_scale, r.ext_factor = float(freq_base), float(freq_scale), float(ext_factor)
+    r.attn_factor, r.beta_fast, r.beta_slow = float(attn_factor), float(beta_fast), float(beta_slow)
+    r.orig_ctx = check_int("yarn_orig_ctx", orig_ctx, 0)
+    return r
 
 
 def _check_number(name: str, v: Any) -> None:
