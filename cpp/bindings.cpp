@@ -5,6 +5,7 @@
 #include "session.h"
 #include "speculation/draft.h"
 #include "speculation/ngram_pool.h"
+#include "decode/embeddings.h"
 
 #include <algorithm>
 
@@ -239,6 +240,25 @@ static void bind_rope(nb::module_ & m) {
         .def_rw("beta_fast", &sb::RopeOverrides::beta_fast)
         .def_rw("beta_slow", &sb::RopeOverrides::beta_slow)
         .def_rw("orig_ctx", &sb::RopeOverrides::orig_ctx);
+}
+
+// embeddings (llama.cpp's embedding mode): [n_tokens, n_embd] unpooled, else [1, n_embd]
+static void bind_session_embeddings(nb::class_<Session> & c) {
+    c.def("embeddings",
+          [](Session & s, const std::vector<int32_t> & tokens, int pooling, int n_batch) {
+              if (pooling < 0 || pooling > 3) throw std::invalid_argument("pooling must be none, mean, cls or last (0-3)");
+              if (n_batch <= 0) throw std::invalid_argument("n_batch must be positive");
+              const int n_embd = s.engine.hparams().n_embd;
+              std::vector<float> v;
+              {
+                  nb::gil_scoped_release nogil;
+                  s.gen.reset();  // the cache is rewritten: no cached prompt prefix survives
+                  v = sb::pool_embeddings(sb::token_embeddings(s.engine, tokens, n_batch), n_embd, (sb::Pooling) pooling);
+              }
+              const size_t rows = v.size() / (size_t) n_embd;
+              return numpy_from(std::move(v), { rows, (size_t) n_embd });
+          },
+          "tokens"_a, "pooling"_a, "n_batch"_a);
 }
 
 // the model: construction, vocabulary, shape
@@ -555,4 +575,5 @@ NB_MODULE(_core, m) {
     bind_session_model(session);
     bind_session_decode(session);
     bind_session_engine(session);
+    bind_session_embeddings(session);
 }

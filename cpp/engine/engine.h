@@ -58,6 +58,8 @@ class Engine {
     ~Engine();
 
     const HParams & hparams() const { return model_.hp; }
+    // the final norm's weight (what the LM head's input is normed by)
+    const ggml_tensor * output_norm() const { return model_.output_norm; }
     int n_ctx() const { return kv_.n_ctx; }
     // the KV cache: its cells say which tokens it holds (decode/ and speculation/
     // append, roll back and reuse them)

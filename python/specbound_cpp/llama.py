@@ -29,6 +29,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import llama_chat_format
 
+from . import embeddings as _embeddings
 from . import llama_checks as checks
 from .constraints import engine_constraints
 from .logprobs import RowReader, completion_logprobs, token_logprobs
@@ -161,7 +162,7 @@ class Llama:
     ):
         checks.refuse_model_changes(obsolete, {
             "vocab_only": vocab_only, "kv_overrides": kv_overrides is not None,
-            "embedding": embedding, "lora_path": lora_path is not None,
+            "lora_path": lora_path is not None,
             "lora_base": lora_base is not None, "draft_model": draft_model is not None,
             "tokenizer": tokenizer is not None, "type_k": type_k is not None,
             "type_v": type_v is not None,
@@ -195,6 +196,9 @@ class Llama:
         self._pieces: Dict[bool, Dict[int, bytes]] = {False: {}, True: {}}
         self._open(path, n_ctx, n_batch, 0x7FFFFFFF if n_gpu_layers == -1 else n_gpu_layers, verbose)
         self._setup_chat(chat_format, chat_handler)
+        # embedding=True: embed / create_embedding, pooled as llama.cpp's context would (embeddings.py)
+        self.embedding = bool(embedding)
+        self._pooling = _embeddings.resolve_pooling(pooling_type, self.metadata)
         overrides = dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max, ngram=ngram,
                          exit_decision=exit_decision, tau_step=tau_step)  # fmt: skip
         self._setup_specbound(path, {k: v for k, v in overrides.items() if v is not None})
@@ -304,6 +308,23 @@ class Llama:
 
     def set_seed(self, seed: int):
         self._seed = seed
+
+    def pooling_type(self) -> int:
+        """The pooling of embeddings (llama_pooling_type), as llama_cpp.Llama.pooling_type()."""
+        return self._pooling
+
+    def embed(self, input: Union[str, List[str]], normalize: bool = False, truncate: bool = True,
+              return_count: bool = False):
+        """llama_cpp.Llama.embed (needs embedding=True): embeddings.py."""
+        return _embeddings.embed(self, input, normalize, truncate, return_count)
+
+    def create_embedding(self, input: Union[str, List[str]], model: Optional[str] = None) -> Dict[str, Any]:
+        """llama_cpp.Llama.create_embedding (needs embedding=True)."""
+        return _embeddings.create_embedding(self, input, model)
+
+    def _embeddings(self, tokens: List[int], pooling: int):
+        with self._hold():
+            return self._session.embeddings(tokens, pooling, self.n_batch)
 
     def reset(self):
         """Forget the cached prompt prefix. The n-gram pool of lookup drafts
