@@ -224,7 +224,7 @@ class OursRunner:
 
     def __init__(self, cfg: dict):
         from specbound_cpp import Llama
-        from specbound_cpp.calibrate import load_profile
+        from specbound_cpp.profile_store import load_profile
 
         spec = cfg["system"] in SPECBOUND_SYSTEMS
         extra = {"ngram": 0} if cfg["system"] == "specbound_exit_only" else {}
