@@ -39,6 +39,7 @@ from .models import model_sha256
 from .params import SPEC_FIELDS, spec_params
 from .profile_store import (PROFILE_VERSION, exit_maps_path, load_exit_maps, load_profile, profile_path, save_profile,
                             set_exit_maps)
+from .prompts import CALIBRATION
 from .spec_fit import simulate_grid
 
 # Calibration's parts live in profile_store (the profile on disk), costs (what
@@ -56,16 +57,7 @@ ENABLE_MEASURED = 1.05   # timed on the calibration prompts
 ENABLE_PREDICTED = 1.03  # simulated from the exit heads' agreement and measured costs
 
 # Built-in prompts: not HumanEval (the benchmark), but the same kinds of text.
-PROMPTS = [
-    "def merge_sorted(a: list[int], b: list[int]) -> list[int]:\n    \"\"\"Merge two sorted lists into one sorted list.\"\"\"\n",
-    "class Stack:\n    \"\"\"A simple LIFO stack backed by a Python list.\"\"\"\n\n    def __init__(self):\n",
-    "import json\n\n\ndef load_config(path):\n    \"\"\"Read a JSON config file and return it as a dict, with defaults filled in.\"\"\"\n",
-    "def is_palindrome(s: str) -> bool:\n    \"\"\"Return True if s reads the same forwards and backwards, ignoring case and spaces.\"\"\"\n",
-    "# Binary search over a sorted list\ndef binary_search(items, target):\n",
-    "The water cycle describes how water moves on, above and below the surface of the Earth.",
-    "Here is a short guide to brewing a good cup of tea:\n\n1.",
-    "Q: What is the difference between a list and a tuple in Python?\nA:",
-]
+PROMPTS = CALIBRATION
 
 N_TIMED = 64  # tokens per timed generation: the 0.5B model's calibration then takes under 3 minutes here
 

@@ -10,19 +10,14 @@ decode seconds, and the round counters).
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
-from pathlib import Path
 from typing import Dict, List
 
 import llama_cpp
 import numpy as np
 from llama_cpp.llama_speculative import LlamaDraftModel, LlamaPromptLookupDecoding
 from llama_server import SERVER_DESCRIPTIONS, SERVER_SYSTEMS
-
-# llama.cpp configured like our engine lives with the parity tests that use it
-sys.path.append(str(Path(__file__).resolve().parents[2] / "tests"))
-from llamacpp_reference import no_weight_repacking  # noqa: E402
+from llamacpp_reference import no_weight_repacking
 
 SYSTEMS = {
     "llama_cpp": "llama-cpp-python, plain (baseline)",
@@ -213,12 +208,6 @@ class LlamaCppRunner:
 # --- ours --------------------------------------------------------------------------------
 
 
-def _completion_token_ids(llm, n_completion: int) -> List[int]:
-    """The token ids of the last completion. No public API returns them, so this
-    reads the engine's result (internal); its first n_completion are the completion."""
-    return list(llm._session.result().tokens[:n_completion])
-
-
 class OursRunner:
     """specbound_cpp.Llama (the decoding loop runs in C++): plain, or SpecBound."""
 
@@ -258,7 +247,7 @@ class OursRunner:
         r = self.llm.create_completion(tokens, max_tokens=n, temperature=0.0)
         e2e = time.perf_counter() - t0
         st = self.llm.last_stats
-        out = _completion_token_ids(self.llm, st["completion_tokens"])
+        out = self.llm.last_completion_tokens
         eog = r["choices"][0]["finish_reason"] == "stop"  # no stop strings here: end of generation
         rec = {"tokens": out, "eog": eog, "e2e_s": e2e, "decode_s": st["decode_ms"] / 1000.0}
         if "emitted_tokens" in st:  # SpecBound rounds ran

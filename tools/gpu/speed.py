@@ -33,12 +33,9 @@ import subprocess
 import sys
 import time
 
-PROMPTS = {
-    "code": "def merge_sorted(a: list[int], b: list[int]) -> list[int]:\n"
-            '    """Merge two sorted lists into one sorted list."""\n',
-    "prose": "The old bridge over the river had been closed for years, but on the first warm day of spring",
-    "list": "Things to pack for a week of hiking in the mountains:\n1.",
-}  # fmt: skip
+from specbound_cpp.prompts import SPEED
+
+PROMPTS = SPEED
 DEFAULT_MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 ENGINES = ["llama.cpp", "plain", "specbound"]
 
