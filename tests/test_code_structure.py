@@ -1,6 +1,7 @@
-"""The code's shape, checked on the sources (nothing is built or imported):
-no import cycle among the package's modules, deferred imports included
-(tools/check_import_cycles.py)."""
+"""Two rules of the code's shape, checked on the sources (nothing is built or
+imported): no import cycle among the package's modules, deferred imports
+included (tools/check_import_cycles.py), and no function body over 60 lines
+in the package and tools/ (tools/check_function_length.py)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,7 @@ def test_no_import_cycle():
     assert deps["profile_store"] == "models" and deps["costs"] == "-"
     assert "calibrate" not in deps["profile"] and "profile" not in deps["calibrate"].split(", ")
 
+
+def test_no_function_body_over_60_lines():
+    r = _check("check_function_length.py")
+    assert r.returncode == 0, r.stdout + r.stderr
