@@ -5,6 +5,10 @@ system name, ...), it has `info` (a dict for results.json) and
 `run(tokens, n) -> dict` (one greedy generation from the given prompt token
 ids: its token ids, whether it ended at end-of-generation, end-to-end and
 decode seconds, and the round counters).
+
+The device setting is the config's optional "n_gpu_layers" (default 0: every
+layer on the CPU; -1: all offloaded), passed to every system alike; tools/gpu
+runs these runners with it.
 """
 
 from __future__ import annotations
@@ -155,6 +159,7 @@ class LlamaCppRunner:
             n_threads=cfg["threads"],
             n_threads_batch=cfg["threads"],
             flash_attn=cfg["flash_attn"],
+            n_gpu_layers=cfg.get("n_gpu_layers", 0),
             verbose=False,
         )
         if cfg["system"] == "llama_cpp_norepack":
@@ -222,12 +227,17 @@ class OursRunner:
         # still runs SpecBound with the profile's parameters, to measure it.
         profile = load_profile(cfg["path"]) if spec else None
         forced = dict(profile["params"]) if profile and not profile.get("enabled") and profile.get("params") else {}
+        # On the CPU, SpecBound's exactness is verified: insist on it. Off the
+        # CPU it is not, and Llama falls back to plain decoding where its
+        # run-time invariance check fails (info's specbound_source says so).
+        on_cpu = cfg.get("n_gpu_layers", 0) == 0
         self.llm = Llama(
             cfg["path"],
-            specbound=spec,
+            specbound=(True if on_cpu else None) if spec else False,
             n_threads=cfg["threads"],
             n_threads_batch=cfg["threads"],
             n_ctx=cfg["n_ctx"],
+            n_gpu_layers=cfg.get("n_gpu_layers", 0),
             verbose=False,
             **forced,
             **extra,
