@@ -13,8 +13,14 @@ everything runs on the CPU.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
+
+# the random qwen3 model's writer lives in tools/ (the GPU recipe writes it too)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from random_qwen3 import copy_tokenizer, write_random_qwen3_gguf  # noqa: E402,F401  (copy_tokenizer: for tests)
 
 N_THREADS = 2
 
@@ -31,24 +37,6 @@ def n_gpu_layers() -> int:
 # Not a registry model: a small random-weight qwen3 GGUF written by the tests
 # (no qwen3 GGUF ships in a registry package). model_file() accepts the name.
 QWEN3_RANDOM = "qwen3-random"
-
-
-def copy_tokenizer(writer, src_path: str) -> int:
-    """Copy every tokenizer.* field of the GGUF at src_path into a gguf.GGUFWriter
-    (so that llama.cpp can load the new file's vocabulary); returns n_vocab."""
-    import gguf
-
-    n_vocab = 0
-    for name, field in gguf.GGUFReader(src_path).fields.items():
-        if not name.startswith("tokenizer."):
-            continue
-        vtype = field.types[0]
-        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(name, field.contents(), vtype, sub_type=sub)
-        if name == "tokenizer.ggml.tokens":
-            n_vocab = len(field.data)
-    return n_vocab
-
 
 GREEDY = dict(temperature=0.0, top_k=0, top_p=1.0, min_p=0.0, seed=0)
 
@@ -91,72 +79,6 @@ def run_calibrate_quick(path: str, cache, timeout: float):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
-
-
-def write_random_qwen3_gguf(path: str, smollm2_path: str, n_layer: int = 6, n_embd: int = 128, n_head: int = 4,
-                            n_head_kv: int = 2, head_dim: int = 64, n_ff: int = 256, seed: int = 0,
-                            weight_type: str = "F16") -> None:
-    """A qwen3-layout GGUF with random F16 weights (F32 norms) and SmolLM2's
-    tokenizer, which llama.cpp loads as it would a real Qwen3. head_dim *
-    n_head != n_embd on purpose (as in real Qwen3 models). A separate random
-    output matrix: with tied embeddings a random model only repeats its input.
-    weight_type: the matrices' type, "F16" or one gguf-py can quantize ("Q4_1",
-    "Q8_0", ...: another matmul kernel family on every backend)."""
-    import gguf
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    w = gguf.GGUFWriter(path, "qwen3")
-    n_vocab = copy_tokenizer(w, smollm2_path)
-    w.add_name("qwen3 random test model")
-    w.add_context_length(4096)
-    w.add_embedding_length(n_embd)
-    w.add_block_count(n_layer)
-    w.add_feed_forward_length(n_ff)
-    w.add_head_count(n_head)
-    w.add_head_count_kv(n_head_kv)
-    w.add_key_length(head_dim)
-    w.add_value_length(head_dim)
-    w.add_rope_dimension_count(head_dim)
-    w.add_rope_freq_base(1000000.0)
-    w.add_layer_norm_rms_eps(1e-6)
-
-    qtype = getattr(gguf.GGMLQuantizationType, weight_type)
-
-    def mat(n_out: int, n_in: int, gain: float = 1.0):  # numpy [out, in] -> GGUF ne [in, out]
-        m = rng.standard_normal((n_out, n_in)) * gain / np.sqrt(n_in)
-        if qtype == gguf.GGMLQuantizationType.F16:
-            return m.astype(np.float16)
-        return gguf.quants.quantize(m.astype(np.float32), qtype)
-
-    def norm(n: int):
-        return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
-
-    w.add_tensor("token_embd.weight", rng.standard_normal((n_vocab, n_embd)).astype(np.float16))
-    w.add_tensor("output_norm.weight", norm(n_embd))
-
-    def add_mat(name: str, n_out: int, n_in: int, gain: float = 1.0):
-        m = mat(n_out, n_in, gain)
-        w.add_tensor(name, m, raw_dtype=None if qtype == gguf.GGMLQuantizationType.F16 else qtype)
-
-    add_mat("output.weight", n_vocab, n_embd, 4.0)  # well separated logits
-    for il in range(n_layer):
-        b = f"blk.{il}."
-        w.add_tensor(b + "attn_norm.weight", norm(n_embd))
-        add_mat(b + "attn_q.weight", n_head * head_dim, n_embd)
-        add_mat(b + "attn_k.weight", n_head_kv * head_dim, n_embd)
-        add_mat(b + "attn_v.weight", n_head_kv * head_dim, n_embd)
-        w.add_tensor(b + "attn_q_norm.weight", norm(head_dim))
-        w.add_tensor(b + "attn_k_norm.weight", norm(head_dim))
-        add_mat(b + "attn_output.weight", n_embd, n_head * head_dim, 2.0)
-        w.add_tensor(b + "ffn_norm.weight", norm(n_embd))
-        add_mat(b + "ffn_gate.weight", n_ff, n_embd)
-        add_mat(b + "ffn_up.weight", n_ff, n_embd)
-        add_mat(b + "ffn_down.weight", n_embd, n_ff, 2.0)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 from conftest import gen, n_gpu_layers
 
+from specbound_cpp import prompts
+
 N_NEW = 128
 N_CTX = 1024
 # qwen3-random: the random-weight qwen3 GGUF of conftest. gemma3-270m: the
@@ -29,38 +31,8 @@ N_CTX = 1024
 # 512-token sliding window; tests/test_arch_gemma3_qwen3.py has long prompts.
 MODELS = ["smollm2-135m", "qwen2.5-coder-0.5b", "gemma3-270m", "qwen3-random"]
 
-LONG_PROMPT = (
-    "The lighthouse keeper had kept the same routine for thirty-one years. Every evening, "
-    "an hour before sunset, he climbed the one hundred and twelve steps of the tower, wound "
-    "the clockwork that turned the great lens, trimmed the wick, and polished the brass until "
-    "it reflected his tired face. The island was small, barely large enough for the tower, a "
-    "stone cottage, a vegetable garden walled against the wind, and a shed where he kept the "
-    "oil, the spare glass and a boat he had not used in a decade. Supplies came once a month "
-    "on the mail steamer, together with newspapers that were already old and letters from a "
-    "sister who lived in the capital and wrote mostly about the weather. He did not mind the "
-    "solitude. He had his books, his logbook, in which he recorded the wind, the sea state "
-    "and every ship that passed, and the company of a grey cat that had arrived one winter "
-    "on a fishing boat and refused to leave. Then, one autumn morning, a letter arrived that "
-    "was not from his sister. It bore the seal of the Maritime Commission, and it said that"
-)
-
-PROMPTS = {
-    "code": (b"def merge_sorted(a: list[int], b: list[int]) -> list[int]:\n"
-             b'    """Merge two sorted lists into one sorted list."""\n', False),
-    "prose": (b"The old bridge over the river had been closed for years, but on the first warm "
-              b"day of spring", False),
-    "list": (b"Things to pack for a week of hiking in the mountains:\n1.", False),
-    "dialogue": (b"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-                 b"<|im_start|>user\nWhat is the capital of Australia, and why isn't it Sydney?"
-                 b"<|im_end|>\n<|im_start|>assistant\n", True),
-    "math": (b"Question: A train travels 180 km in 2.5 hours. What is its average speed in km/h? "
-             b"Show your work.\nAnswer:", False),
-    "json": (b'Here is the user record as JSON:\n{"id": 1042, "name": "Ada Lovelace", "roles": [',
-             False),
-    "french": ("Il était une fois, dans un petit village au bord de la mer, une jeune fille qui"
-               .encode(), False),
-    "long": (LONG_PROMPT.encode(), False),
-}
+LONG_PROMPT = prompts.LONG
+PROMPTS = {name: (text.encode(), name in prompts.PARITY_SPECIAL) for name, text in prompts.PARITY.items()}
 
 
 def reference_greedy(ref, prompt: list[int], n: int, reset: bool = True) -> list[int]:

@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 
-from specbound_cpp import _core
-from specbound_cpp import calibrate
+from specbound_cpp import _core, exit_checks
+from specbound_cpp.calibrate import PROMPTS
 from specbound_cpp.models import model_path
 
 
@@ -30,11 +30,11 @@ def recall_at_precision(score, ok, precision=0.9):
 def main(name: str) -> None:
     s = _core.Session(str(model_path(name)), 2048, 512, 2, 2, 0, False)
     L = s.n_layer
-    seqs, _ = calibrate._own_text(s, calibrate.PROMPTS, 112, lambda m: None)
-    cand = calibrate._exit_vocabulary(s, seqs)
+    seqs, _ = exit_checks.own_text(s, PROMPTS, 112, lambda m: None)
+    cand = exit_checks.exit_vocabulary(s, seqs)
     s.set_candidates(cand)
     layers = list(range(max(1, L // 2), L))
-    checks, _ = calibrate._exit_checks(s, seqs, cand, layers, calibrate.FIT_TEXT_TOKENS, lambda m: None)
+    checks, _ = exit_checks.checks_of_both_heads(s, seqs, cand, layers, exit_checks.FIT_TEXT_TOKENS, lambda m: None)
     for translated in (False, True):
         c = checks[translated]
         for frac in (0.6, 0.75, 0.9):

@@ -36,7 +36,7 @@ def _run(llm, tokens, n, sampling):
     llm.reset()  # the whole prompt evaluated, as in every other run
     out = llm.create_completion(tokens, max_tokens=n, **sampling)
     st = llm.last_stats
-    return list(llm._session.result().tokens[: st["completion_tokens"]]), st, out["choices"][0]["finish_reason"]
+    return llm.last_completion_tokens, st, out["choices"][0]["finish_reason"]
 
 
 def _summary(st: dict, plain_ms: float) -> dict:

@@ -81,13 +81,9 @@ def _print_stats(stats: dict, label: str = "") -> None:
     print("  ".join(parts), file=sys.stderr)
 
 
-def _main(argv) -> int:
-    args = _parser().parse_args(argv)
-    if args.list_models:
-        for spec in models.list_models():
-            cached = "cached" if models.is_cached(spec.name) else "not cached"
-            print(f"{spec.name:<22} {spec.size_mb:7.0f} MB  {cached:<10}  {spec.description}")
-        return 0
+def _prompt_from(args) -> str | None:
+    """The prompt (argument or stdin; None with --chat), after the checks of
+    options that exclude each other (argparse's usage error, exit 2)."""
     if args.chat and (args.prompt is not None or args.compare or args.chat_template or args.raw):
         _parser().error("--chat reads its turns from stdin; it takes no prompt, --compare, --raw or --chat-template")
     if args.raw and args.chat_template:
@@ -99,6 +95,54 @@ def _main(argv) -> int:
         prompt = sys.stdin.read()
         if not prompt.strip():
             _parser().error("no prompt given (as an argument or on stdin)")
+    return prompt
+
+
+def _chat(llm, args) -> int:
+    """--chat: one turn per stdin line, the conversation kept, until stdin ends."""
+    history = []
+    while True:
+        if sys.stdin.isatty():
+            print("> ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        if not line.strip():
+            continue
+        history.append({"role": "user", "content": line.rstrip("\n")})
+        reply = _run(llm, args, messages=history, seed=args.seed)
+        _out("\n")
+        history.append({"role": "assistant", "content": reply})
+        if args.stats:
+            _print_stats(llm.last_stats)
+
+
+def _compare_with_plain(llm, args, prompt: str, messages, seed: int, text: str, first: dict) -> None:
+    """--compare: the same request without SpecBound, and one line on stderr
+    with both speeds and whether the texts are identical."""
+    llm.specbound = False
+    llm.reset()
+    kw = dict(max_tokens=args.max_tokens, temperature=args.temp, seed=seed)
+    if messages is not None:
+        plain = llm.create_chat_completion(messages, **kw)["choices"][0]["message"]["content"]
+    else:
+        plain = llm(prompt, **kw)["choices"][0]["text"]
+    second = dict(llm.last_stats)
+    if args.stats:
+        _print_stats(second, "plain: ")
+    a, b = first.get("tokens_per_second", 0.0), second.get("tokens_per_second", 0.0)
+    print(f"specbound: {a:.1f} tokens/s  plain: {b:.1f} tokens/s  speedup: {a / b if b else float('nan'):.2f}x  "
+          f"identical text: {'yes' if plain == text else 'NO'}", file=sys.stderr)  # fmt: skip
+
+
+def _main(argv) -> int:
+    args = _parser().parse_args(argv)
+    if args.list_models:
+        for spec in models.list_models():
+            cached = "cached" if models.is_cached(spec.name) else "not cached"
+            print(f"{spec.name:<22} {spec.size_mb:7.0f} MB  {cached:<10}  {spec.description}")
+        return 0
+    prompt = _prompt_from(args)
 
     from .llama import Llama
 
@@ -110,21 +154,7 @@ def _main(argv) -> int:
     )  # fmt: skip
 
     if args.chat:
-        history = []
-        while True:
-            if sys.stdin.isatty():
-                print("> ", end="", file=sys.stderr, flush=True)
-            line = sys.stdin.readline()
-            if not line:
-                return 0
-            if not line.strip():
-                continue
-            history.append({"role": "user", "content": line.rstrip("\n")})
-            reply = _run(llm, args, messages=history, seed=args.seed)
-            _out("\n")
-            history.append({"role": "assistant", "content": reply})
-            if args.stats:
-                _print_stats(llm.last_stats)
+        return _chat(llm, args)
 
     as_message = args.chat_template or (not args.raw and bool(llm.metadata.get("tokenizer.chat_template")))
     messages = [{"role": "user", "content": prompt}] if as_message else None
@@ -137,19 +167,7 @@ def _main(argv) -> int:
     if args.stats:
         _print_stats(first)
     if args.compare:
-        llm.specbound = False
-        llm.reset()
-        kw = dict(max_tokens=args.max_tokens, temperature=args.temp, seed=seed)
-        if messages is not None:
-            plain = llm.create_chat_completion(messages, **kw)["choices"][0]["message"]["content"]
-        else:
-            plain = llm(prompt, **kw)["choices"][0]["text"]
-        second = dict(llm.last_stats)
-        if args.stats:
-            _print_stats(second, "plain: ")
-        a, b = first.get("tokens_per_second", 0.0), second.get("tokens_per_second", 0.0)
-        print(f"specbound: {a:.1f} tokens/s  plain: {b:.1f} tokens/s  speedup: {a / b if b else float('nan'):.2f}x  "
-              f"identical text: {'yes' if plain == text else 'NO'}", file=sys.stderr)  # fmt: skip
+        _compare_with_plain(llm, args, prompt, messages, seed, text, first)
     return 0
 
 

@@ -348,6 +348,14 @@ class Llama:
         (`allocated`: on the first speculative request)."""
         return dict(self._session.ngram_pool)
 
+    @property
+    def last_completion_tokens(self) -> List[int]:
+        """The token ids of the last completion (as many as
+        `last_stats["completion_tokens"]`; [] before the first), for tools
+        that compare outputs token by token. Not in llama-cpp-python."""
+        with self._hold():
+            return list(self._session.result().tokens[: self.last_stats.get("completion_tokens", 0)])
+
     def close(self) -> None:
         with self._hold():
             self.__dict__.pop("_session", None)

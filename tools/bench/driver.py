@@ -33,7 +33,7 @@ class Progress:
 
 def ensure_profile(model: str, path: str, args) -> str:
     """SpecBound uses the model's calibrated profile: make one first if missing."""
-    from specbound_cpp.calibrate import load_profile
+    from specbound_cpp.profile_store import load_profile
 
     if load_profile(path):
         return "existing profile"

@@ -5,24 +5,23 @@ system name, ...), it has `info` (a dict for results.json) and
 `run(tokens, n) -> dict` (one greedy generation from the given prompt token
 ids: its token ids, whether it ended at end-of-generation, end-to-end and
 decode seconds, and the round counters).
+
+The device setting is the config's optional "n_gpu_layers" (default 0: every
+layer on the CPU; -1: all offloaded), passed to every system alike; tools/gpu
+runs these runners with it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
-from pathlib import Path
 from typing import Dict, List
 
 import llama_cpp
 import numpy as np
 from llama_cpp.llama_speculative import LlamaDraftModel, LlamaPromptLookupDecoding
 from llama_server import SERVER_DESCRIPTIONS, SERVER_SYSTEMS
-
-# llama.cpp configured like our engine lives with the parity tests that use it
-sys.path.append(str(Path(__file__).resolve().parents[2] / "tests"))
-from llamacpp_reference import no_weight_repacking  # noqa: E402
+from llamacpp_reference import no_weight_repacking
 
 SYSTEMS = {
     "llama_cpp": "llama-cpp-python, plain (baseline)",
@@ -160,6 +159,7 @@ class LlamaCppRunner:
             n_threads=cfg["threads"],
             n_threads_batch=cfg["threads"],
             flash_attn=cfg["flash_attn"],
+            n_gpu_layers=cfg.get("n_gpu_layers", 0),
             verbose=False,
         )
         if cfg["system"] == "llama_cpp_norepack":
@@ -213,18 +213,12 @@ class LlamaCppRunner:
 # --- ours --------------------------------------------------------------------------------
 
 
-def _completion_token_ids(llm, n_completion: int) -> List[int]:
-    """The token ids of the last completion. No public API returns them, so this
-    reads the engine's result (internal); its first n_completion are the completion."""
-    return list(llm._session.result().tokens[:n_completion])
-
-
 class OursRunner:
     """specbound_cpp.Llama (the decoding loop runs in C++): plain, or SpecBound."""
 
     def __init__(self, cfg: dict):
         from specbound_cpp import Llama
-        from specbound_cpp.calibrate import load_profile
+        from specbound_cpp.profile_store import load_profile
 
         spec = cfg["system"] in SPECBOUND_SYSTEMS
         extra = {"ngram": 0} if cfg["system"] == "specbound_exit_only" else {}
@@ -233,12 +227,17 @@ class OursRunner:
         # still runs SpecBound with the profile's parameters, to measure it.
         profile = load_profile(cfg["path"]) if spec else None
         forced = dict(profile["params"]) if profile and not profile.get("enabled") and profile.get("params") else {}
+        # On the CPU, SpecBound's exactness is verified: insist on it. Off the
+        # CPU it is not, and Llama falls back to plain decoding where its
+        # run-time invariance check fails (info's specbound_source says so).
+        on_cpu = cfg.get("n_gpu_layers", 0) == 0
         self.llm = Llama(
             cfg["path"],
-            specbound=spec,
+            specbound=(True if on_cpu else None) if spec else False,
             n_threads=cfg["threads"],
             n_threads_batch=cfg["threads"],
             n_ctx=cfg["n_ctx"],
+            n_gpu_layers=cfg.get("n_gpu_layers", 0),
             verbose=False,
             **forced,
             **extra,
@@ -258,7 +257,7 @@ class OursRunner:
         r = self.llm.create_completion(tokens, max_tokens=n, temperature=0.0)
         e2e = time.perf_counter() - t0
         st = self.llm.last_stats
-        out = _completion_token_ids(self.llm, st["completion_tokens"])
+        out = self.llm.last_completion_tokens
         eog = r["choices"][0]["finish_reason"] == "stop"  # no stop strings here: end of generation
         rec = {"tokens": out, "eog": eog, "e2e_s": e2e, "decode_s": st["decode_ms"] / 1000.0}
         if "emitted_tokens" in st:  # SpecBound rounds ran

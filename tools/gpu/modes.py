@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-PROMPTS = ["def fibonacci(n):\n    ", "The capital of France is"]
+from specbound_cpp.prompts import DEVICE_MODES as PROMPTS
 
 
 def one(path: str, columns: int) -> dict:
@@ -48,9 +48,9 @@ def one(path: str, columns: int) -> dict:
     del s
     if res["ok"]:
         kw = dict(n_ctx=1024, n_gpu_layers=-1, verbose=False)
+        # both load with this setting: main() runs this child with
+        # SPECBOUND_DEVICE_COLUMNS=columns, which the engine reads at load
         spec, plain = Llama(path, specbound=True, **kw), Llama(path, specbound=False, **kw)
-        for llm in (spec, plain):
-            llm._session.device_columns = columns
         same, t_spec, t_plain, n = True, 0.0, 0.0, 0
         for p in PROMPTS:
             t0 = time.perf_counter()

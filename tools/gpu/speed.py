@@ -1,44 +1,46 @@
 """A short speed comparison on the GPU (step `speed` of tools/gpu/run.sh).
 
 Three ways to decode the same GGUF, every layer offloaded, greedy, the same
-prompts and token budget:
+prompts and token budget, each run by the benchmark's own runner
+(tools/bench/systems.py) in the benchmark's worker process of its own
+(tools/bench/worker.py), with the runners' device setting (n_gpu_layers):
 
-  llama.cpp   llama_cpp.Llama (llama-cpp-python built with CUDA), flash attention
-  plain       specbound_cpp.Llama(specbound=False): our engine, no speculation
-  specbound   specbound_cpp.Llama(): exact self-speculative decoding
+  llama.cpp   the bench's llama_cpp: llama_cpp.Llama (llama-cpp-python built
+              with CUDA), flash attention
+  plain       the bench's ours_plain: specbound_cpp.Llama(specbound=False)
+  specbound   the bench's specbound: SpecBound with the model's profile, and
+              off the CPU plain decoding where its invariance check fails
 
 Greedy output should be the same text for all three; the table says whether it
 was. SpecBound text that differs from our plain decoding is an exactness
 failure (exit status 1); a difference from llama.cpp's own CUDA kernels is
-only reported (the parity tests judge that). Times are wall
-clock per call (prompt + generation), after one warm-up call per object.
-Each engine runs in a process of its own (CUDA graphs are decided per process).
+only reported (the parity tests judge that). Times are the bench's end to end
+per call (prompt + generation), after one warm-up call per object. Each engine
+runs in a process of its own (CUDA graphs are decided per process).
 
-    python tools/gpu/speed.py [--models NAME,...] [--tokens 128] [--json FILE] [--markdown FILE]
+    python tools/gpu/speed.py [--models NAME,...] [--tokens 128] [--n-gpu-layers -1]
+                              [--json FILE] [--markdown FILE]
 
 Models are registry names (specbound_cpp.models) found in the cache
 ($SPECBOUND_CACHE/models); by default Qwen2.5-Coder 0.5B and 1.5B, and if
 neither is there, the first registry model that is. JSON results also go to
-$OUT/speed.json when OUT is set.
+$OUT/speed.json when OUT is set. The prompts are specbound_cpp.prompts.SPEED.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
 import subprocess
 import sys
-import time
+from pathlib import Path
 
-PROMPTS = {
-    "code": "def merge_sorted(a: list[int], b: list[int]) -> list[int]:\n"
-            '    """Merge two sorted lists into one sorted list."""\n',
-    "prose": "The old bridge over the river had been closed for years, but on the first warm day of spring",
-    "list": "Things to pack for a week of hiking in the mountains:\n1.",
-}  # fmt: skip
+from specbound_cpp.prompts import SPEED
+
+PROMPTS = SPEED
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 DEFAULT_MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 ENGINES = ["llama.cpp", "plain", "specbound"]
 
@@ -71,61 +73,37 @@ def pick_models(requested: list[str] | None) -> tuple[list[str], str]:
     return present, note
 
 
-def make(engine: str, path: str, n_ctx: int, n_threads: int):
-    """The decoding object for one engine, all layers on the GPU."""
-    common = dict(n_ctx=n_ctx, n_gpu_layers=-1, n_threads=n_threads, n_threads_batch=n_threads, verbose=False)
-    if engine == "llama.cpp":
-        import llama_cpp
-
-        return llama_cpp.Llama(path, flash_attn=True, **common)
-    from specbound_cpp import Llama
-
-    # specbound: SpecBound where the run-time invariance check holds on this GPU,
-    # else plain decoding (the result's specbound_source says which and why)
-    return Llama(path, specbound=None if engine == "specbound" else False, **common)
+# the bench's system for each engine of the table
+BENCH_SYSTEMS = {"llama.cpp": "llama_cpp", "plain": "ours_plain", "specbound": "specbound"}
 
 
-def run_engine(engine: str, path: str, args) -> dict:
-    llm = make(engine, path, args.n_ctx, args.threads)
+def run_engine(engine: str, path: str, token_lists: dict[str, list[int]], detokenize, args) -> dict:
+    """One engine over the prompts, in the bench's worker process of its own
+    (tools/bench/worker.py): ggml-cuda decides once per process whether it
+    uses CUDA graphs (our engine turns them off for exactness), so llama.cpp's
+    figure must not share a process with ours."""
+    _use_bench()
+    from worker import Worker
+
+    cfg = {"system": BENCH_SYSTEMS[engine], "path": path, "threads": args.threads, "n_ctx": args.n_ctx,
+           "flash_attn": True, "n_gpu_layers": args.n_gpu_layers}  # fmt: skip
+    w = None
     try:
-        llm("Hello", max_tokens=8, temperature=0.0)  # warm-up: kernels, graphs, allocations
-        runs = []
-        for label, prompt in PROMPTS.items():
-            if hasattr(llm, "reset"):
-                llm.reset()  # no prompt prefix carried over from another prompt
-            t0 = time.perf_counter()
-            out = llm(prompt, max_tokens=args.tokens, temperature=0.0)
-            seconds = time.perf_counter() - t0
-            run = {
-                "prompt": label,
-                "tokens": out["usage"]["completion_tokens"],
-                "seconds": seconds,
-                "text": out["choices"][0]["text"],
-            }
-            stats = getattr(llm, "last_stats", None)
-            if stats:
-                run["stats"] = {k: v for k, v in stats.items() if isinstance(v, (int, float, str, bool))}
-            runs.append(run)
-        result = {"engine": engine, "runs": runs}
-        if engine != "llama.cpp":
-            result["specbound_source"] = getattr(llm, "specbound_source", None)
-        return result
-    finally:
-        del llm
-        gc.collect()
-
-
-def run_engine_apart(engine: str, path: str, argv: list[str] | None) -> dict:
-    """run_engine in a process of its own: ggml-cuda decides once per process
-    whether it uses CUDA graphs (our engine turns them off for exactness), so
-    llama.cpp's figure must not share a process with ours."""
-    own = list(sys.argv[1:] if argv is None else argv)
-    p = subprocess.run([sys.executable, __file__, *own, "--child", engine, path], capture_output=True, text=True)
-    lines = p.stdout.strip().splitlines()
-    if p.returncode != 0 or not lines:
-        sys.stderr.write(p.stderr[-3000:])
-        raise SystemExit(f"speed.py: {engine} on {path} failed (exit {p.returncode})")
-    return json.loads(lines[-1])
+        w = Worker(cfg)
+        w.run(next(iter(token_lists.values())), 8)  # warm-up: kernels, graphs, allocations
+        recs = {label: w.run(tokens, args.tokens) for label, tokens in token_lists.items()}
+        w.close()
+    except RuntimeError as e:
+        if w is not None:
+            w.proc.kill()
+        raise SystemExit(f"speed.py: {engine} on {path} failed: {e}") from None
+    runs = [{"prompt": label, "tokens": len(rec["tokens"]), "seconds": rec["e2e_s"], "text": detokenize(rec["tokens"]),
+             "stats": {k: v for k, v in rec.items() if isinstance(v, (int, float, str, bool))}}
+            for label, rec in recs.items()]  # fmt: skip
+    result = {"engine": engine, "runs": runs}
+    if engine != "llama.cpp":
+        result["specbound_source"] = w.info.get("specbound_source")
+    return result
 
 
 def summarize(model: str, results: list[dict]) -> list[dict]:
@@ -173,49 +151,49 @@ def markdown(rows: list[dict], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _use_bench() -> None:
+    """The bench's modules (worker, systems, workloads) importable, as they are
+    to tools/bench/run.py; its spawned workers inherit the path."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+
+
+def measure(model: str, engines: list[str], args) -> list[dict]:
+    """Every engine's runs over PROMPTS on one model (token ids from the
+    bench's PromptEncoder, the same for every engine)."""
+    _use_bench()
+    from workloads import PromptEncoder
+
+    from specbound_cpp.models import model_path
+
+    path = model_path(model, download=False)
+    encode = PromptEncoder(path)
+    token_lists = {label: encode({"text": text, "chat": False}) for label, text in PROMPTS.items()}
+
+    def detokenize(tokens: list[int]) -> str:
+        return encode.ll.detokenize(tokens).decode("utf-8", errors="replace")
+
+    results = []
+    for engine in engines:
+        print(f"speed.py: {model} / {engine} ...", file=sys.stderr, flush=True)
+        results.append(run_engine(engine, path, token_lists, detokenize, args))
+    return results
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", help="comma-separated registry names (default: Qwen2.5-Coder 0.5B and 1.5B)")
     p.add_argument("--tokens", type=int, default=128, help="new tokens per prompt (default: %(default)s)")
     p.add_argument("--n-ctx", type=int, default=1024)
     p.add_argument("--threads", type=int, default=min(8, os.cpu_count() or 1), help="CPU threads (default: %(default)s)")
+    p.add_argument("--n-gpu-layers", type=int, default=-1, help="layers offloaded (default: all, -1; 0: the CPU)")
     p.add_argument("--engines", default=",".join(ENGINES), help="subset of " + ",".join(ENGINES))
     p.add_argument("--json", help="write the results here")
     p.add_argument("--markdown", help="write the table here")
-    p.add_argument("--child", nargs=2, metavar=("ENGINE", "PATH"), help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.child:
-        print(json.dumps(run_engine(args.child[0], args.child[1], args)))
-        return 0
-    engines = [e for e in args.engines.split(",") if e]
-    if any(e not in ENGINES for e in engines):
-        p.error(f"--engines: choose from {', '.join(ENGINES)}")
+    return p
 
-    from specbound_cpp.models import model_path
 
-    models, note = pick_models(args.models.split(",") if args.models else None)
-    if note:
-        print(f"speed.py: {note}", file=sys.stderr)
-    if not models:
-        print("speed.py: no model to measure (see tools/gpu/README.md, 'Models')", file=sys.stderr)
-        return 1
-    device = gpu_name()
-    report = {"device": device, "host": platform.node(), "tokens": args.tokens, "prompts": PROMPTS,
-              "threads": args.threads, "note": note, "models": {}}  # fmt: skip
-    rows = []
-    for model in models:
-        path = model_path(model, download=False)
-        results = []
-        for engine in engines:
-            print(f"speed.py: {model} / {engine} ...", file=sys.stderr, flush=True)
-            results.append(run_engine_apart(engine, path, argv))
-        report["models"][model] = results
-        rows += summarize(model, results)
-    report["summary"] = rows
-    header = (f"Greedy, {args.tokens} new tokens x {len(PROMPTS)} prompts, all layers on {device}; "
-              f"wall time per call, prompt included")  # fmt: skip
-    table = markdown(rows, header)
-    print(table)
+def _write(report: dict, table: str, args) -> None:
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table)
@@ -225,6 +203,34 @@ def main(argv: list[str] | None = None) -> int:
     for target in targets:
         with open(target, "w") as f:
             json.dump(report, f, indent=1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _parser()
+    args = p.parse_args(argv)
+    engines = [e for e in args.engines.split(",") if e]
+    if any(e not in ENGINES for e in engines):
+        p.error(f"--engines: choose from {', '.join(ENGINES)}")
+    models, note = pick_models(args.models.split(",") if args.models else None)
+    if note:
+        print(f"speed.py: {note}", file=sys.stderr)
+    if not models:
+        print("speed.py: no model to measure (see tools/gpu/README.md, 'Models')", file=sys.stderr)
+        return 1
+    device = gpu_name()
+    report = {"device": device, "host": platform.node(), "tokens": args.tokens, "prompts": PROMPTS,
+              "threads": args.threads, "n_gpu_layers": args.n_gpu_layers, "note": note, "models": {}}  # fmt: skip
+    rows = []
+    for model in models:
+        report["models"][model] = measure(model, engines, args)
+        rows += summarize(model, report["models"][model])
+    report["summary"] = rows
+    layers = "all layers" if args.n_gpu_layers == -1 else f"{args.n_gpu_layers} layers"
+    header = (f"Greedy, {args.tokens} new tokens x {len(PROMPTS)} prompts, {layers} on {device}; "
+              f"wall time per call, prompt included")  # fmt: skip
+    table = markdown(rows, header)
+    print(table)
+    _write(report, table, args)
     # SpecBound text that differs from plain decoding breaks exactness; a
     # difference from llama.cpp's CUDA kernels is reported, not failed on
     # (the parity tests judge that)
