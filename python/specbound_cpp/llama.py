@@ -195,6 +195,7 @@ class Llama:
         self._owner: Optional[int] = None
         self._pieces: Dict[bool, Dict[int, bytes]] = {False: {}, True: {}}
         self._open(path, n_ctx, n_batch, 0x7FFFFFFF if n_gpu_layers == -1 else n_gpu_layers, verbose)
+        self.context_params = self._context_params(n_ctx, n_ubatch)
         self._setup_chat(chat_format, chat_handler)
         checks.check_rope_options(self.metadata, rope_freq_base, rope_freq_scale)
         overrides = dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max, ngram=ngram,
@@ -242,6 +243,20 @@ class Llama:
         # not in the binding: read what libllama would report from the metadata
         self._add_eos = md.get("tokenizer.ggml.add_eos_token", "false") == "true"
         self._sep = int(md.get("tokenizer.ggml.seperator_token_id", -1))
+
+    def _context_params(self, n_ctx: int, n_ubatch: int):
+        """llama-cpp-python's `context_params` as its Llama fills them for the
+        same arguments (n_ctx as asked; 0: the training context): frameworks
+        read them (LlamaIndex's LlamaCPP takes its context window from n_ctx)."""
+        p = llama_cpp.llama_context_default_params()
+        md = self.metadata
+        p.n_ctx = n_ctx if n_ctx != 0 else int(md[f"{md['general.architecture']}.context_length"])
+        p.n_batch = self.n_batch
+        p.n_ubatch = min(self.n_batch, n_ubatch)
+        p.n_threads, p.n_threads_batch = self.n_threads, self.n_threads_batch
+        p.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.flash_attn
+                             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)  # fmt: skip
+        return p
 
     def _setup_chat(self, chat_format: Optional[str], chat_handler: Any) -> None:
         """Chat formats, chosen exactly as llama_cpp.Llama chooses them."""
