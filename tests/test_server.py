@@ -143,7 +143,7 @@ BAD_REQUESTS = [  # (route, raw body, the field the error must name or None)
     ("/v1/completions", b'{"prompt": 42, "max_tokens": 4}', "prompt"),
     ("/v1/chat/completions", b'{"messages": "nope", "max_tokens": 4}', "messages"),
     ("/v1/completions", b'["not", "an", "object"]', None),
-    ("/v1/completions", b'{"prompt": "Hi", "max_tokens": 4, "suffix": "x"}', None),  # refused by our Llama
+    ("/v1/completions", b'{"prompt": "Hi", "max_tokens": 4, "logit_bias": {"99999999": 1}}', None),  # ours refuses
 ]
 
 

@@ -12,7 +12,7 @@ import sys
 
 __version__ = "0.1.0"
 __all__ = ["Llama", "patch_llama_cpp", "unpatch_llama_cpp", "patched_llama_cpp"]
-_COMPAT = ("patch_llama_cpp", "unpatch_llama_cpp", "patched_llama_cpp", "is_patched")
+_COMPAT = ("patch_llama_cpp", "unpatch_llama_cpp", "patched_llama_cpp", "is_patched", "FallbackWarning")
 
 
 def _preload_llama_cpp_libraries() -> None:

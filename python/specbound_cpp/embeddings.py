@@ -29,7 +29,9 @@ def resolve_pooling(pooling_type: Optional[int], metadata: dict) -> int:
     if isinstance(pooling_type, bool) or not isinstance(pooling_type, int):
         raise ValueError(f"pooling_type must be an integer, got {pooling_type!r}")
     if pooling_type == llama_cpp.LLAMA_POOLING_TYPE_RANK:
-        raise NotImplementedError("specbound_cpp.Llama does not support rank pooling (reranker models) yet")
+        from .llama_checks import UnsupportedOption  # (while patched: llama-cpp-python's class instead)
+
+        raise UnsupportedOption("pooling_type", " with rank pooling (reranker models)")
     if pooling_type not in POOLING_NAMES:
         raise ValueError(f"pooling_type {pooling_type} is not one of llama.cpp's")
     return pooling_type

@@ -41,6 +41,7 @@ __all__ = ["Llama"]
 
 _UINT64 = (1 << 64) - 1
 _RANDOM_SEEDS = (-1, llama_cpp.LLAMA_DEFAULT_SEED)  # llama.cpp: draw a random seed
+_LLAMA_CPP_PYTHON_FIM_TOKEN = 0  # see Llama._infill_layout
 
 
 @dataclass
@@ -182,6 +183,7 @@ class Llama:
         self._seed = seed or llama_cpp.LLAMA_DEFAULT_SEED
         self._logits_all = logits_all
         self.last_n_tokens_size = last_n_tokens_size
+        self.spm_infill = spm_infill  # infill layout: suffix before prefix (as llama-cpp-python)
         self.specbound = specbound is None or bool(specbound)
         self._specbound_explicit = specbound is not None and bool(specbound)
         # the online gate: plain rounds while speculation is behind on the text at hand
@@ -195,6 +197,7 @@ class Llama:
         self._owner: Optional[int] = None
         self._pieces: Dict[bool, Dict[int, bytes]] = {False: {}, True: {}}
         self._open(path, n_ctx, n_batch, 0x7FFFFFFF if n_gpu_layers == -1 else n_gpu_layers, verbose)
+        self.context_params = self._context_params(n_ctx, n_ubatch)
         self._setup_chat(chat_format, chat_handler)
         # embedding=True: embed / create_embedding, pooled as llama.cpp's context would (embeddings.py)
         self.embedding = bool(embedding)
@@ -244,6 +247,20 @@ class Llama:
         # not in the binding: read what libllama would report from the metadata
         self._add_eos = md.get("tokenizer.ggml.add_eos_token", "false") == "true"
         self._sep = int(md.get("tokenizer.ggml.seperator_token_id", -1))
+
+    def _context_params(self, n_ctx: int, n_ubatch: int):
+        """llama-cpp-python's `context_params` as its Llama fills them for the
+        same arguments (n_ctx as asked; 0: the training context): frameworks
+        read them (LlamaIndex's LlamaCPP takes its context window from n_ctx)."""
+        p = llama_cpp.llama_context_default_params()
+        md = self.metadata
+        p.n_ctx = n_ctx if n_ctx != 0 else int(md[f"{md['general.architecture']}.context_length"])
+        p.n_batch = self.n_batch
+        p.n_ubatch = min(self.n_batch, n_ubatch)
+        p.n_threads, p.n_threads_batch = self.n_threads, self.n_threads_batch
+        p.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.flash_attn
+                             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)  # fmt: skip
+        return p
 
     def _setup_chat(self, chat_format: Optional[str], chat_handler: Any) -> None:
         """Chat formats, chosen exactly as llama_cpp.Llama chooses them."""
@@ -453,14 +470,14 @@ class Llama:
         stop = checks.stop_list(stop)
         checks.check_sampling_args(temperature, top_p, min_p, top_k, max_tokens, seed)
         checks.check_logprobs(logprobs, self._logits_all)
-        if suffix is not None:
-            raise checks.unsupported("suffix (infill)")
+        if suffix is not None and not isinstance(suffix, str):
+            raise TypeError(f"suffix must be a str or None, got {type(suffix).__name__}")
         checks.check_penalties(repeat_penalty, frequency_penalty, presence_penalty)
         if isinstance(prompt, list):
             prompt = checks.prompt_token_ids(prompt, self._n_vocab)
         # grammar / JSON mode, logit bias, logits processors, typical, mirostat:
         # checked here, applied by the engine at each position it emits
-        prompt_tokens = self._prompt_tokens(prompt)
+        prompt_tokens = self._prompt_tokens(prompt, suffix)
         constraints, processor = engine_constraints(grammar, logit_bias, logits_processor, typical_p, mirostat_mode,
                                                     mirostat_tau, mirostat_eta, temperature, prompt_tokens,
                                                     self._n_vocab)  # fmt: skip
@@ -474,16 +491,42 @@ class Llama:
 
     __call__ = create_completion  # same signature and behaviour, as in llama-cpp-python
 
-    def _prompt_tokens(self, prompt: Union[str, List[int]]) -> List[int]:
-        # as llama_cpp.Llama._create_completion (no suffix): BOS (llama.cpp's
-        # token_cls is the BOS) if the model adds one, then the prompt parsed
-        # with special tokens, then EOS/SEP if the model adds one.
-        if isinstance(prompt, list):
+    def _prompt_tokens(self, prompt: Union[str, List[int]], suffix: Optional[str]) -> List[int]:
+        # as llama_cpp.Llama._create_completion: BOS (llama.cpp's token_cls is
+        # the BOS) if the model adds one, then the prompt (parsed with special
+        # tokens unless infilling), then EOS/SEP if the model adds one. A token
+        # list without suffix is taken as it is.
+        if isinstance(prompt, list) and suffix is None:
             return list(prompt)
         bos = [self._bos] if self._add_bos and self._bos != -1 else []
         eos = [self._sep if self._sep != -1 else self._eos] if (self._add_eos or self._sep != -1) else []
-        body = self.tokenize(prompt.encode("utf-8"), add_bos=False, special=True) if prompt != "" else []
+        if isinstance(prompt, list):
+            body = list(prompt)
+        else:
+            special = suffix is None
+            body = self.tokenize(prompt.encode("utf-8"), add_bos=False, special=special) if prompt != "" else []
+        if suffix is not None:
+            body = self._infill_layout(body, suffix)
         return bos + body + eos
+
+    def _infill_layout(self, prefix: List[int], suffix: str) -> List[int]:
+        """llama-cpp-python 0.3.36's fill-in-the-middle layout, which we follow
+        token for token so that infill writes the same text: prefix, suffix and
+        middle marks around the two parts (suffix first with spm_infill). Its
+        marks are token id 0 whatever the model (its token_prefix() calls are
+        commented out, "TODO: Fix"), not the GGUF's FIM tokens."""
+        mark = _LLAMA_CPP_PYTHON_FIM_TOKEN
+        suffix_body: List[int] = []
+        if suffix:
+            if self.metadata.get("tokenizer.ggml.add_space_prefix", "true") == "true":
+                # its "tokenizer hack to remove leading space": tokenize "☺" +
+                # suffix, then drop the first two tokens, whatever they are
+                tokens = self.tokenize(("\u263a" + suffix).encode("utf-8"), add_bos=False, special=False)
+                suffix_body = tokens[2:]
+            else:
+                suffix_body = self.tokenize(suffix.encode("utf-8"), add_bos=False, special=False)
+        prefix_part, suffix_part = [mark] + prefix, [mark] + suffix_body
+        return (suffix_part + prefix_part if self.spm_infill else prefix_part + suffix_part) + [mark]
 
     def _next_seed(self, seed: Optional[int]) -> int:
         if seed is not None:

@@ -17,8 +17,24 @@ from . import models as _models
 OBSOLETE_OPTIONS = frozenset({"n_parts", "f16_kv", "low_vram", "mul_mat_q", "n_gqa", "rms_norm_eps"})
 
 
-def unsupported(what: str) -> NotImplementedError:
-    return NotImplementedError(f"specbound_cpp.Llama does not support {what} yet")
+class UnsupportedOption(NotImplementedError):
+    """A `Llama()` option that llama-cpp-python takes and we refuse (it would
+    change the model or its outputs). `option` names it: while llama_cpp is
+    patched, compat builds llama-cpp-python's class instead and says which."""
+
+    def __init__(self, option: str, detail: str = ""):
+        super().__init__(f"specbound_cpp.Llama does not support the {option} option{detail} yet")
+        self.option = option
+
+
+class UnknownOption(TypeError):
+    """A `Llama()` keyword that neither class knows: llama-cpp-python ignores
+    it, we refuse it (a misspelt option should not pass silently). `option`
+    names it, for compat's fallback as with UnsupportedOption."""
+
+    def __init__(self, option: str):
+        super().__init__(f"Llama() got an unexpected keyword argument {option!r}")
+        self.option = option
 
 
 def refuse_model_changes(obsolete: Dict[str, Any], changed: Dict[str, bool]) -> None:
@@ -28,11 +44,11 @@ def refuse_model_changes(obsolete: Dict[str, Any], changed: Dict[str, bool]) -> 
     numa, ... - do not change results here and are accepted; flash_attn picks
     which of llama.cpp's two attention paths our bits follow.)"""
     unknown = sorted(set(obsolete) - OBSOLETE_OPTIONS)
-    if unknown:  # llama-cpp-python ignores any keyword; a misspelt option should not pass silently
-        raise TypeError(f"Llama() got an unexpected keyword argument {unknown[0]!r}")
+    if unknown:
+        raise UnknownOption(unknown[0])
     for name, on in changed.items():
         if on:
-            raise unsupported(f"the {name} option")
+            raise UnsupportedOption(name)
 
 
 def check_int(name: str, v: Any, lo: int) -> int:
