@@ -3,7 +3,8 @@
 #include "profile/bandwidth.h"
 #include "profile/cost.h"
 #include "session.h"
-#include "speculation/draft.h"
+#include "speculation/exit_decision.h"
+#include "speculation/pricing.h"
 #include "speculation/ngram_pool.h"
 
 #include <algorithm>
@@ -20,19 +21,25 @@ namespace nb = nanobind;
 using namespace nb::literals;
 using sb::Session;
 
-static nb::dict gate_stats_dict(const sb::SpecGate & g) {
+// the gate's statistics, per source by the sources' names
+static nb::dict gate_stats_dict(const sb::SpecGate & g, const std::vector<std::string> & names) {
     nb::dict d;
     d["gate_spec_rounds"] = g.stats().spec_rounds;
     d["gate_plain_rounds"] = g.stats().plain_rounds;
     d["gate_switch_offs"] = g.stats().switch_offs;
     d["gate_probes"] = g.stats().probes;
-    d["gate_lookup_rounds"] = g.stats().lookup_rounds;
-    d["gate_early_exit_rounds"] = g.stats().early_exit_rounds;
+    for (size_t i = 0; i < names.size(); ++i) d[("gate_" + names[i] + "_rounds").c_str()] = g.stats().source_rounds[i];
     d["gate_spec_ms_per_token"] = g.spec_ms_per_token();
     d["gate_plain_ms_per_token"] = g.plain_ms_per_token();
-    d["gate_lookup_ms_per_token"] = g.ms_per_token(sb::RoundKind::lookup);
-    d["gate_early_exit_ms_per_token"] = g.ms_per_token(sb::RoundKind::early_exit);
+    for (size_t i = 0; i < names.size(); ++i)
+        d[("gate_" + names[i] + "_ms_per_token").c_str()] = g.ms_per_token(sb::drafted_by((int) i));
     return d;
+}
+
+static nb::dict gate_stats_dict(const sb::SpecController & c) {
+    std::vector<std::string> names;
+    for (int i = 0; i < c.n_sources(); ++i) names.push_back(c.source_name(i));
+    return gate_stats_dict(c.gate(), names);
 }
 
 // a float vector as a numpy array that owns it (shape: its dimensions, product == data.size())
@@ -166,7 +173,9 @@ static void bind_results(nb::module_ & m) {
         .def("ms_per_token", &sb::SpecGate::ms_per_token, "source"_a)
         .def_prop_ro("spec_ms_per_token", &sb::SpecGate::spec_ms_per_token)
         .def_prop_ro("plain_ms_per_token", &sb::SpecGate::plain_ms_per_token)
-        .def_prop_ro("stats", [](const sb::SpecGate & g) { return gate_stats_dict(g); });
+        .def_prop_ro("stats", [](const sb::SpecGate & g) {
+            return gate_stats_dict(g, { "lookup", "early_exit" });  // the built-in sources
+        });
 }
 
 static void bind_kernel_tests(nb::module_ & m) {
@@ -316,7 +325,7 @@ static void bind_session_decode(nb::class_<Session> & c) {
              },
              "since"_a = 0)
         .def("spec_stats", [](Session & s) { return s.gen.spec_stats(); })
-        .def("gate_stats", [](Session & s) { return gate_stats_dict(s.gen.gate()); })
+        .def("gate_stats", [](Session & s) { return gate_stats_dict(s.gen.speculation()); })
         .def("history", [](Session & s) { return s.gen.history(); })
         .def("reset", [](Session & s) { s.gen.reset(); })  // the cached prefix (not the n-gram pool)
         .def_prop_ro("ngram_pool", [](Session & s) { return pool_dict(s.gen.pool()); })
@@ -475,7 +484,7 @@ static void bind_lookup_length_tests(nb::module_ & m) {
     }, "accept"_a, "relative_cost"_a, "per_draft"_a = 0.0);
     // a pass cost table with these measured times (width -> ms; width 1: the single step)
     m.def("pass_cost_relative", [](const std::map<int, double> & measured, int width, const std::vector<float> & prior) {
-        sb::Drafter::PassCost c;
+        sb::PassCost c;
         for (const auto & [w, ms] : measured) c.record(w, ms);
         return c.relative(width, prior);
     }, "measured"_a, "width"_a, "prior"_a = std::vector<float>{});
