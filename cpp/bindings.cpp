@@ -363,8 +363,13 @@ static void bind_session_engine(nb::class_<Session> & c) {
                  d["plan_ms"] = t.plan_ms, d["build_ms"] = t.build_ms, d["compute_ms"] = t.compute_ms;
                  d["read_ms"] = t.read_ms, d["n_calls"] = t.n_calls, d["n_reused"] = t.n_reused;
                  return d;
-             })
-        .def("probe_matmul",
+             });
+}
+
+// what calibration, the profile and the tests read through the engine: one
+// matmul by a chosen path, teacher-forced exit-head logits and hidden states
+static void bind_session_probes(nb::class_<Session> & c) {
+    c.def("probe_matmul",
              [](Session & s, const std::string & name, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> x,
                 const std::string & path, int n_threads, int64_t n_rows) {
                  const int64_t n = (int64_t) x.shape(0);
@@ -398,8 +403,12 @@ static void bind_session_engine(nb::class_<Session> & c) {
                  }
                  return numpy_from(std::move(v), { layers.size(), tokens.size(), (size_t) s.engine.hparams().n_embd });
              },
-             "tokens"_a, "n_past"_a, "layers"_a)
-        .def("set_exit_map",
+             "tokens"_a, "n_past"_a, "layers"_a);
+}
+
+// exit translators as calibration fits them, teacher-forced logits, timed forwards
+static void bind_session_calibration(nb::class_<Session> & c) {
+    c.def("set_exit_map",
              [](Session & s, int layer, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> down,
                 nb::ndarray<const float, nb::ndim<2>, nb::c_contig> up, nb::ndarray<const float, nb::ndim<1>, nb::c_contig> bias) {
                  const size_t n_embd = (size_t) s.engine.hparams().n_embd, rank = down.shape(0);
@@ -547,4 +556,6 @@ NB_MODULE(_core, m) {
     bind_session_model(session);
     bind_session_decode(session);
     bind_session_engine(session);
+    bind_session_probes(session);
+    bind_session_calibration(session);
 }
