@@ -542,6 +542,8 @@ static void bind_segment_plan_tests(nb::module_ & m) {
           "has_hidden_in"_a = true);
 }
 
+void bind_toy_draft_source(nb::module_ & m);  // cpp/testing/toy_draft_source.cpp
+
 NB_MODULE(_core, m) {
     m.doc() = "specbound_cpp engine (C++ over llama-cpp-python's ggml)";
     bind_params(m);
@@ -552,6 +554,7 @@ NB_MODULE(_core, m) {
     bind_lookup_length_tests(m);
     bind_pool_tests(m);
     bind_exit_feature_tests(m);
+    bind_toy_draft_source(m);
     nb::class_<Session> session(m, "Session");
     bind_session_model(session);
     bind_session_decode(session);
