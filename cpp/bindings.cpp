@@ -3,7 +3,8 @@
 #include "profile/bandwidth.h"
 #include "profile/cost.h"
 #include "session.h"
-#include "speculation/draft.h"
+#include "speculation/exit_decision.h"
+#include "speculation/pricing.h"
 #include "speculation/ngram_pool.h"
 #include "decode/embeddings.h"
 
@@ -21,19 +22,25 @@ namespace nb = nanobind;
 using namespace nb::literals;
 using sb::Session;
 
-static nb::dict gate_stats_dict(const sb::SpecGate & g) {
+// the gate's statistics, per source by the sources' names
+static nb::dict gate_stats_dict(const sb::SpecGate & g, const std::vector<std::string> & names) {
     nb::dict d;
     d["gate_spec_rounds"] = g.stats().spec_rounds;
     d["gate_plain_rounds"] = g.stats().plain_rounds;
     d["gate_switch_offs"] = g.stats().switch_offs;
     d["gate_probes"] = g.stats().probes;
-    d["gate_lookup_rounds"] = g.stats().lookup_rounds;
-    d["gate_early_exit_rounds"] = g.stats().early_exit_rounds;
+    for (size_t i = 0; i < names.size(); ++i) d[("gate_" + names[i] + "_rounds").c_str()] = g.stats().source_rounds[i];
     d["gate_spec_ms_per_token"] = g.spec_ms_per_token();
     d["gate_plain_ms_per_token"] = g.plain_ms_per_token();
-    d["gate_lookup_ms_per_token"] = g.ms_per_token(sb::RoundKind::lookup);
-    d["gate_early_exit_ms_per_token"] = g.ms_per_token(sb::RoundKind::early_exit);
+    for (size_t i = 0; i < names.size(); ++i)
+        d[("gate_" + names[i] + "_ms_per_token").c_str()] = g.ms_per_token(sb::drafted_by((int) i));
     return d;
+}
+
+static nb::dict gate_stats_dict(const sb::SpecController & c) {
+    std::vector<std::string> names;
+    for (int i = 0; i < c.n_sources(); ++i) names.push_back(c.source_name(i));
+    return gate_stats_dict(c.gate(), names);
 }
 
 // a float vector as a numpy array that owns it (shape: its dimensions, product == data.size())
@@ -167,7 +174,9 @@ static void bind_results(nb::module_ & m) {
         .def("ms_per_token", &sb::SpecGate::ms_per_token, "source"_a)
         .def_prop_ro("spec_ms_per_token", &sb::SpecGate::spec_ms_per_token)
         .def_prop_ro("plain_ms_per_token", &sb::SpecGate::plain_ms_per_token)
-        .def_prop_ro("stats", [](const sb::SpecGate & g) { return gate_stats_dict(g); });
+        .def_prop_ro("stats", [](const sb::SpecGate & g) {
+            return gate_stats_dict(g, { "lookup", "early_exit" });  // the built-in sources
+        });
 }
 
 static void bind_kernel_tests(nb::module_ & m) {
@@ -352,7 +361,7 @@ static void bind_session_decode(nb::class_<Session> & c) {
              },
              "since"_a = 0)
         .def("spec_stats", [](Session & s) { return s.gen.spec_stats(); })
-        .def("gate_stats", [](Session & s) { return gate_stats_dict(s.gen.gate()); })
+        .def("gate_stats", [](Session & s) { return gate_stats_dict(s.gen.speculation()); })
         .def("history", [](Session & s) { return s.gen.history(); })
         .def("reset", [](Session & s) { s.gen.reset(); })  // the cached prefix (not the n-gram pool)
         .def_prop_ro("ngram_pool", [](Session & s) { return pool_dict(s.gen.pool()); })
@@ -390,8 +399,13 @@ static void bind_session_engine(nb::class_<Session> & c) {
                  d["plan_ms"] = t.plan_ms, d["build_ms"] = t.build_ms, d["compute_ms"] = t.compute_ms;
                  d["read_ms"] = t.read_ms, d["n_calls"] = t.n_calls, d["n_reused"] = t.n_reused;
                  return d;
-             })
-        .def("probe_matmul",
+             });
+}
+
+// what calibration, the profile and the tests read through the engine: one
+// matmul by a chosen path, teacher-forced exit-head logits and hidden states
+static void bind_session_probes(nb::class_<Session> & c) {
+    c.def("probe_matmul",
              [](Session & s, const std::string & name, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> x,
                 const std::string & path, int n_threads, int64_t n_rows) {
                  const int64_t n = (int64_t) x.shape(0);
@@ -425,8 +439,12 @@ static void bind_session_engine(nb::class_<Session> & c) {
                  }
                  return numpy_from(std::move(v), { layers.size(), tokens.size(), (size_t) s.engine.hparams().n_embd });
              },
-             "tokens"_a, "n_past"_a, "layers"_a)
-        .def("set_exit_map",
+             "tokens"_a, "n_past"_a, "layers"_a);
+}
+
+// exit translators as calibration fits them, teacher-forced logits, timed forwards
+static void bind_session_calibration(nb::class_<Session> & c) {
+    c.def("set_exit_map",
              [](Session & s, int layer, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> down,
                 nb::ndarray<const float, nb::ndim<2>, nb::c_contig> up, nb::ndarray<const float, nb::ndim<1>, nb::c_contig> bias) {
                  const size_t n_embd = (size_t) s.engine.hparams().n_embd, rank = down.shape(0);
@@ -511,7 +529,7 @@ static void bind_lookup_length_tests(nb::module_ & m) {
     }, "accept"_a, "relative_cost"_a, "per_draft"_a = 0.0);
     // a pass cost table with these measured times (width -> ms; width 1: the single step)
     m.def("pass_cost_relative", [](const std::map<int, double> & measured, int width, const std::vector<float> & prior) {
-        sb::Drafter::PassCost c;
+        sb::PassCost c;
         for (const auto & [w, ms] : measured) c.record(w, ms);
         return c.relative(width, prior);
     }, "measured"_a, "width"_a, "prior"_a = std::vector<float>{});
@@ -560,6 +578,8 @@ static void bind_segment_plan_tests(nb::module_ & m) {
           "has_hidden_in"_a = true);
 }
 
+void bind_toy_draft_source(nb::module_ & m);  // cpp/testing/toy_draft_source.cpp
+
 NB_MODULE(_core, m) {
     m.doc() = "specbound_cpp engine (C++ over llama-cpp-python's ggml)";
     bind_params(m);
@@ -571,9 +591,12 @@ NB_MODULE(_core, m) {
     bind_pool_tests(m);
     bind_rope(m);
     bind_exit_feature_tests(m);
+    bind_toy_draft_source(m);
     nb::class_<Session> session(m, "Session");
     bind_session_model(session);
     bind_session_decode(session);
     bind_session_engine(session);
+    bind_session_probes(session);
+    bind_session_calibration(session);
     bind_session_embeddings(session);
 }

@@ -34,8 +34,7 @@ std::vector<float> token_embeddings(Engine & engine, const std::vector<int32_t> 
         const int end = std::min(n, start + n_batch);
         std::vector<Row> rows;
         for (int i = start; i < end; ++i) rows.push_back({ tokens[i], i, 0, hp.n_layer, false, false });
-        engine.forward(rows, nullptr, out.data() + (size_t) start * n_embd, nullptr, false);
-        engine.kv().cells.write(start, { tokens.begin() + start, tokens.begin() + end });
+        engine.forward(rows, nullptr, out.data() + (size_t) start * n_embd, nullptr, false);  // (it keeps the cells)
     }
     for (int i = 0; i < n; ++i) final_norm(out.data() + (size_t) i * n_embd, weight.data(), n_embd, hp.rms_eps);
     return out;

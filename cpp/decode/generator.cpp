@@ -23,7 +23,6 @@ void Generator::eval_logits(const std::vector<int32_t> & tokens, int n_past, boo
         std::vector<Row> rows;
         for (size_t i = start; i < end; ++i) rows.push_back({ tokens[i], n_past + (int) i, 0, n_layer, true });
         engine_.forward(rows, nullptr, nullptr, logits.data() + start * n_vocab, invariant);
-        engine_.kv().cells.write(n_past + (int) start, { tokens.begin() + start, tokens.begin() + end });
     }
 }
 
@@ -62,13 +61,11 @@ void Generator::teacher_forced_part(const std::vector<int32_t> & part, int n_pas
         if (states && li < layers.size()) std::copy(h.begin(), h.end(), states->begin() + (li * n + start) * n_embd);
         depth = l;
     }
-    engine_.kv().cells.write(n_past, part);
 }
 
 void Generator::prefill(const std::vector<int32_t> & prompt, int n_keep) {
     const int n_layer = engine_.hparams().n_layer, n_vocab = engine_.hparams().n_vocab;
-    KvCells & cells = engine_.kv().cells;
-    cells.remove_from(n_keep);
+    engine_.kv().cells.remove_from(n_keep);  // the rest of the cached prompt differs
     logits_.resize(n_vocab);
     for (int start = n_keep; start < (int) prompt.size(); start += n_batch_) {
         const int end = std::min((int) prompt.size(), start + n_batch_);
@@ -76,7 +73,6 @@ void Generator::prefill(const std::vector<int32_t> & prompt, int n_keep) {
         for (int i = start; i < end; ++i) rows.push_back({ prompt[i], i, 0, n_layer, i == (int) prompt.size() - 1 });
         // prompt processing may use the fastest kernels: both decoding modes share it
         engine_.forward(rows, nullptr, nullptr, end == (int) prompt.size() ? logits_.data() : nullptr, false);
-        cells.append(prompt.data() + start, end - start);
     }
 }
 
@@ -86,7 +82,6 @@ int32_t Generator::plain_round(int32_t last, const SamplingParams & sp, std::vec
     const int pos = engine_.kv().cells.size();
     std::vector<Row> rows = { { last, pos, 0, n_layer, true } };
     engine_.forward(rows, nullptr, nullptr, logits_.data(), true);
-    engine_.kv().cells.append(last);
     int32_t next = sampler_.sample(logits_.data(), n_vocab, sp, pos + 1, emitted.data(), emitted.size());
     emitted.push_back(next);
     return next;
@@ -109,8 +104,7 @@ void Generator::begin(const std::vector<int32_t> & prompt, const GenerateParams 
     params_ = params;
     result_ = GenerateResult{};
     spec_stats_ = SpecStats{};
-    gate_ = SpecGate(params.spec_gate);
-    spec_.reset();
+    spec_.controller().reset(params.specbound && params.spec_gate);
     result_.n_prompt = (int) prompt.size();
     stop_window_ = 16;
     for (const auto & s : params.stop) stop_window_ = std::max(stop_window_, s.size());
@@ -162,21 +156,13 @@ bool Generator::finished() {
     return !result_.finish_reason.empty();
 }
 
-RoundKind Generator::spec_round(bool gated) {
+RoundKind Generator::spec_round() {
     std::vector<int32_t> & emitted = result_.tokens;
     int max_new = engine_.n_ctx() - result_.n_prompt - (int) emitted.size();
     if (params_.max_tokens > 0) max_new = std::min(max_new, params_.max_tokens - (int) emitted.size());
     std::vector<int32_t> fresh;
-    // the gate may have paused a draft source: this round drafts without it
-    const bool no_lookup = gated && !gate_.allows(RoundKind::lookup);
-    const bool no_exit = gated && !gate_.allows(RoundKind::early_exit);
-    if (no_lookup || no_exit) {
-        round_spec_ = params_.spec;
-        if (no_lookup) round_spec_.ngram = 0;
-        if (no_exit) round_spec_.exit_layers.clear();
-    }
-    const RoundKind kind = spec_.round(last_, emitted, params_.sampling, no_lookup || no_exit ? round_spec_ : params_.spec,
-                                       max_new, fresh, spec_stats_, params_.keep_logits ? &result_.logits : nullptr);
+    const RoundKind kind = spec_.round(last_, emitted, params_.sampling, params_.spec, max_new, fresh, spec_stats_,
+                                       params_.keep_logits ? &result_.logits : nullptr);
     // one token at a time, so stop conditions cut exactly where plain decoding would
     for (int32_t t : fresh) {
         emitted.push_back(t);
@@ -192,19 +178,20 @@ bool Generator::step() {
         return false;
     }
     // with specbound on, without the gate every round speculates
-    const bool gated = params_.specbound && params_.spec_gate;
-    const bool spec = params_.specbound && (!gated || gate_.want_spec());
+    SpecController & speculation = spec_.controller();
+    const bool spec = params_.specbound && speculation.want_spec();
     const size_t n_before = result_.tokens.size();
     const double t0 = now_ms();
     RoundKind kind = RoundKind::plain;
     if (spec) {
-        kind = spec_round(gated);
+        kind = spec_round();
     } else {
         last_ = plain_round(last_, params_.sampling, result_.tokens);
-        if (params_.specbound) spec_.single_step(now_ms() - t0);
+        if (params_.specbound) speculation.single_step(now_ms() - t0);
         if (params_.keep_logits) result_.logits.insert(result_.logits.end(), logits_.begin(), logits_.end());
     }
-    if (gated) gate_.record(kind, now_ms() - t0, std::max(1, (int) result_.tokens.size() - (int) n_before));  // an EOG dropped: 1
+    // the gate prices the round (only where it is on); an EOG dropped: 1 token
+    speculation.record(kind, now_ms() - t0, std::max(1, (int) result_.tokens.size() - (int) n_before));
     // the exit head learns this request's words (a draft outside it is impossible)
     if (params_.specbound && !params_.spec.exit_layers.empty())
         for (size_t i = n_before; i < result_.tokens.size(); ++i)

@@ -5,7 +5,6 @@
 #pragma once
 
 #include "engine/engine.h"
-#include "decode/gate.h"
 #include "decode/params.h"
 #include "sample/sampler.h"
 #include "speculation/ngram_pool.h"
@@ -13,6 +12,7 @@
 #include "vocab/vocab.h"
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,7 +32,10 @@ class Generator {
     bool step();
     const GenerateResult & result() const { return result_; }
     const SpecStats & spec_stats() const { return spec_stats_; }
-    const SpecGate & gate() const { return gate_; }
+    // the draft sources, what they learned of this generation, and its gate
+    const SpecController & speculation() const { return spec_.controller(); }
+    // a draft source asked after the others (between generations)
+    void add_draft_source(std::unique_ptr<DraftSource> source) { spec_.controller().add_source(std::move(source)); }
 
     // begin() then step() until done: on_round (may be empty) sees the tokens
     // after each round and may cut the generation short ("stop").
@@ -67,8 +70,8 @@ class Generator {
     // evaluates prompt[n_keep..] and leaves the last token's logits in logits_
     void prefill(const std::vector<int32_t> & prompt, int n_keep);
     int32_t plain_round(int32_t last, const SamplingParams & sp, std::vector<int32_t> & emitted);
-    // a SpecBound round without the draft sources the gate paused (gated); its kind
-    RoundKind spec_round(bool gated);
+    // a SpecBound round (from the draft sources the gate allows); its kind
+    RoundKind spec_round();
     bool finished();
 
     Engine & engine_;
@@ -77,9 +80,7 @@ class Generator {
     Sampler sampler_;
     NgramPool pool_;  // outlives the request: later requests draft from earlier ones
     SpecBound spec_;
-    SpecParams round_spec_;  // this round's parameters where the gate paused a source
     SpecStats spec_stats_;
-    SpecGate gate_;
     std::vector<float> logits_;
     // state of the generation in progress
     GenerateParams params_;

@@ -1,8 +1,8 @@
 #include "decode/params.h"
 
+#include "speculation/exit_decision.h"
+#include "speculation/ngram_pool.h"
 #include "vocab/vocab.h"
-
-#include "speculation/draft.h"
 
 #include <cmath>
 #include <stdexcept>

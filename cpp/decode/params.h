@@ -37,7 +37,7 @@ struct GenerateParams {
     bool specbound = false;
     SpecParams spec;              // with specbound: checked by check_spec_params
     bool keep_logits = false;     // keep each emitted token's logits row (for logprobs)
-    bool spec_gate = false;       // with specbound: the online gate (decode/gate.h) picks each round's kind
+    bool spec_gate = false;       // with specbound: the online gate (speculation/gate.h) picks each round's kind
     ConstraintParams constraints;
 };
 

@@ -61,8 +61,9 @@ class Engine {
     // the final norm's weight (what the LM head's input is normed by)
     const ggml_tensor * output_norm() const { return model_.output_norm; }
     int n_ctx() const { return kv_.n_ctx; }
-    // the KV cache: its cells say which tokens it holds (decode/ and speculation/
-    // append, roll back and reuse them)
+    // the KV cache: its cells say which tokens it holds at every layer.
+    // forward() keeps them (see there); callers roll back rejected drafts
+    // (cells.remove_from), forget the cache (clear) and reuse its prefix.
     KvCache & kv() { return kv_; }
     const KvCache & kv() const { return kv_; }
 
@@ -71,6 +72,12 @@ class Engine {
     // logits_out: [count(rows.logits), n_vocab] in row order (may be null if none)
     // check_out: [count(rows.check), n_candidates] exit-head logits in row order (may be null if none)
     // invariant: decode-phase kernels, bitwise independent of the batch
+    // The cells follow what the call wrote, row by row in order: a row that
+    // reaches n_layer now holds its token at every layer (cells.write(pos):
+    // it replaces the cells from its position on); a row that stops short
+    // leaves its cell, if the cells held it, with other tokens' layers below
+    // or above, so the cells end before it. Rows entering past layer 0 are
+    // taken to have their lower layers written by earlier calls.
     void forward(const std::vector<Row> & rows, const float * hidden_in, float * hidden_out, float * logits_out,
                  bool invariant, float * check_out = nullptr);
 
@@ -181,6 +188,7 @@ class Engine {
     void decide_kernels();
 
     // the stages of forward() (engine/forward.cpp)
+    void record_cells(const std::vector<Row> & rows);
     RowLimits row_limits(bool has_hidden_in) const;
     KvInputs segment_cells(const SegmentPlan & sp, const std::vector<Row> & rows) const;
     std::vector<int64_t> graph_key(const ForwardPlan & plan, const std::vector<KvInputs> & kv_in, size_t n_rows,

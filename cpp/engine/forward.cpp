@@ -87,6 +87,16 @@ void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, flo
     timing.compute_ms += t3 - t2;
     timing.read_ms += now_ms() - t3;
     timing.n_calls++;
+    record_cells(rows);
+}
+
+void Engine::record_cells(const std::vector<Row> & rows) {
+    KvCells & cells = kv_.cells;
+    for (const Row & r : rows) {
+        if (r.enter >= r.exit) continue;  // wrote nothing
+        if (r.exit == model_.hp.n_layer) cells.write(r.pos, r.token);
+        else cells.remove_from(r.pos);
+    }
 }
 
 // Everything that fixes the operations of a graph (not the data of its

@@ -1,6 +1,7 @@
 // The cache's cells: the token at each position whose keys and values are in
 // the cache at every layer, in position order (one sequence, cell == position).
-// Prefix reuse reads them; rejected drafts are rolled back by remove_from().
+// Engine::forward keeps them as it writes the cache; prefix reuse reads them;
+// rejected drafts are rolled back by remove_from().
 // Rows past size() may still hold stale keys/values in the buffers: the
 // attention mask hides every cell after a query's position, and the next
 // token written at a position overwrites it.
@@ -32,6 +33,11 @@ class KvCells {
         if (pos > size()) return;
         remove_from(pos);
         append(tokens.data(), tokens.size());
+    }
+    void write(int pos, int32_t token) {
+        if (pos > size()) return;
+        remove_from(pos);
+        append(token);
     }
 
   private:

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "engine/engine.h"
-#include "speculation/draft.h"
+#include "speculation/source.h"
 
 #include <vector>
 

@@ -10,7 +10,7 @@
 // the end of the text, appended, then the same again from the new end. The
 // length of the key that proposed a draft says how much agreed before it:
 // a 24-token match is a copied span, a 2-token match a guess. The drafter
-// prices drafts by it (speculation/draft.h).
+// prices drafts by it (speculation/lookup_source.cpp).
 //
 // Memory is bounded: the table is a power-of-two number of 8-byte slots,
 // allocated on the first feed; a key goes to one slot, and a newer key that

@@ -18,7 +18,7 @@ struct SpecParams {
     int w_max = 6;                 // drafts per round
     int ngram = 0;                 // n-gram lookup drafts (speculation/ngram_pool.h): longest key tried, 2..24 (0: off)
     // A learned exit decision (fitted at calibration): logistic weights over
-    // (1, the exit features of speculation/draft.h); a draft exits where the
+    // (1, the exit features of speculation/exit_decision.h); a draft exits where the
     // predicted probability that the exit head is right reaches tau. Empty: the
     // annealed confidence itself is compared with tau.
     std::vector<float> exit_decision;
@@ -34,7 +34,7 @@ struct SpecParams {
     static constexpr float kTauRange = 0.1f;
     // The time of a full-depth pass of w rows with logits over one row, at
     // w = 1, 2, ... (index w - 1), as calibration measured it on this machine:
-    // the prior price of a lookup round's width (speculation/draft.h,
+    // the prior price of a lookup round's width (speculation/pricing.h,
     // PassCost). Empty: a line of PassCost::kPriorSlope per row.
     std::vector<float> batch_factors;
 };

@@ -15,18 +15,17 @@ static double now_ms() {
 static void count_acceptance(const Draft & d, int n_accepted, SpecStats & st) {
     const size_t n_keep = 1 + (size_t) n_accepted;  // the newest emitted token always stays
     st.accepted_tokens += n_accepted;
-    if (d.from_lookup) st.ngram_accepted += n_accepted;
     for (size_t i = 0; i < d.toks.size(); ++i)
         (i < n_keep ? st.layer_evals_committed : st.layer_evals_rejected) += d.toks[i].evals;
     if (d.toks.size() > 1 && n_keep == d.toks.size()) st.rounds_all_accepted++;
 }
 
 RoundKind SpecBound::round(int32_t last, const std::vector<int32_t> & emitted, const SamplingParams & sp,
-                      const SpecParams & p, int max_new, std::vector<int32_t> & out, SpecStats & st,
-                      std::vector<float> * keep_logits) {
-    KvCells & cells = engine_.kv().cells;
+                           const SpecParams & p, int max_new, std::vector<int32_t> & out, SpecStats & st,
+                           std::vector<float> * keep_logits) {
     const int n_layer = engine_.hparams().n_layer, n_vocab = engine_.hparams().n_vocab;
-    const int p0 = cells.size();  // position of `last`
+    const std::vector<int32_t> & cached = engine_.kv().cells.tokens();
+    const int p0 = (int) cached.size();  // position of `last`
     // drafts are bounded by what may still be emitted, by the context, by the
     // rows one deep pass may hold (and, per source, by w_max or the lookup length)
     const int room = std::max(0, std::min({ max_new - 1, engine_.n_ctx() - 1 - p0, engine_.max_invariant_rows() - 1 }));
@@ -34,36 +33,24 @@ RoundKind SpecBound::round(int32_t last, const std::vector<int32_t> & emitted, c
     st.rounds++;
 
     const double t0 = now_ms();
-    const int64_t checks_before = st.exit_checks;
-    drafter_.draft(draft_, last, cells.tokens(), p, room, st);
+    const RoundKind kind = controller_.draft(draft_, last, { cached, p, room }, st);
     const double t1 = now_ms();
 
-    deep_pass(engine_, draft_, logits_, st);
+    deep_pass(engine_, draft_, logits_, st);  // every token of the round now has its KV at every layer (and its cell)
     drafts_.clear();
-    for (const RoundToken & t : draft_.toks) {
-        cells.append(t.id);  // every token of the round now has its KV at every layer
-        if (&t != &draft_.toks[0]) drafts_.push_back(t.id);
-    }
+    for (size_t i = 1; i < draft_.toks.size(); ++i) drafts_.push_back(draft_.toks[i].id);
     const size_t n_out = out.size();
     const int n_accepted = accept_drafts(sampler_, sp, logits_.data(), n_vocab, drafts_, p0 + 1, emitted, out, generated_);
-    cells.remove_from(p0 + 1 + n_accepted);  // roll back the rejected drafts
+    engine_.kv().cells.remove_from(p0 + 1 + n_accepted);  // roll back the rejected drafts
     if (keep_logits)
         keep_logits->insert(keep_logits->end(), logits_.begin(), logits_.begin() + (out.size() - n_out) * (size_t) n_vocab);
 
     count_acceptance(draft_, n_accepted, st);
-    const bool early_exit = !draft_.from_lookup && st.exit_checks > checks_before;
-    if (draft_.from_lookup) drafter_.lookup_outcome(n_accepted, now_ms() - t1, st);
-    if (early_exit) drafter_.exit_outcome((int) drafts_.size(), n_accepted, t1 - t0, now_ms() - t1, p);
-    if (early_exit && !drafts_.empty()) {
-        st.exit_rounds++;
-        st.exit_accepted += n_accepted;
-    }
-    st.exit_tau = drafter_.exit_tau(p);
+    controller_.outcome(kind, { (int) drafts_.size(), n_accepted, t1 - t0, now_ms() - t1 }, p, st);
     st.emitted_tokens += (int64_t) out.size();
     st.draft_ms += t1 - t0;
     st.verify_ms += now_ms() - t1;
-    if (draft_.from_lookup) return RoundKind::lookup;
-    return early_exit ? RoundKind::early_exit : RoundKind::plain;
+    return kind;
 }
 
 } // namespace sb

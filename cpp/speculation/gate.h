@@ -17,36 +17,47 @@
 // high ratio, and averaging ratios overprices speculation (Jensen). And it is
 // judged only after kJudgeRounds rounds (from the start, or of a probe): one
 // round's token count swings from 1 to w + 1, so one round decides nothing.
+//
+// The gate is one part of the speculation controller (speculation/controller.h),
+// which owns one per generation; it knows its sources by number only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace sb {
 
-// what a round was: plain, or drafted by a source (a speculative round whose
-// drafting found nothing to propose and checked no exit is a plain round)
+// What a round was: plain, or drafted by source i of the controller's list
+// (RoundKind(i + 1)); the built-in sources' kinds are named. A speculative
+// round whose drafting found nothing to propose and did no work is plain.
 enum class RoundKind { plain = 0, lookup = 1, early_exit = 2 };
+inline RoundKind drafted_by(int source) { return (RoundKind) (source + 1); }
+inline int source_of(RoundKind k) { return (int) k - 1; }  // -1: plain
 
 struct GateStats {
-    int64_t spec_rounds = 0;   // speculative rounds run (either source)
+    int64_t spec_rounds = 0;   // speculative rounds run (any source)
     int64_t plain_rounds = 0;  // plain rounds (to price a token, while speculation was behind, or nothing to draft)
     int64_t switch_offs = 0;   // times a source was found behind and paused
     int64_t probes = 0;        // rounds of a source run after its pause
-    int64_t lookup_rounds = 0;      // of spec_rounds: drafted by n-gram lookup
-    int64_t early_exit_rounds = 0;  // of spec_rounds: drafted by early exit
+    std::vector<int64_t> source_rounds;  // of spec_rounds: drafted by each source
 };
 
 class SpecGate {
   public:
     // smoothing: weight of the newest round in each running price;
-    // margin: how much cheaper per token a source's rounds must be than plain ones
-    explicit SpecGate(bool enabled = true, double smoothing = 0.2, double margin = kMargin)
-        : enabled_(enabled), smoothing_(smoothing), margin_(margin) {}
+    // margin: how much cheaper per token a source's rounds must be than plain ones;
+    // n_sources: the draft sources it prices (the built-in two by default)
+    explicit SpecGate(bool enabled = true, double smoothing = 0.2, double margin = kMargin, int n_sources = 2)
+        : enabled_(enabled), smoothing_(smoothing), margin_(margin), tracks_((size_t) n_sources) {
+        stats_.source_rounds.assign((size_t) n_sources, 0);
+    }
 
     // whether the next round may draft from this source
     bool allows(RoundKind source) const;
     // whether the next round may speculate at all
-    bool want_spec() const { return allows(RoundKind::lookup) || allows(RoundKind::early_exit); }
+    bool want_spec() const;
+    int n_sources() const { return (int) tracks_.size(); }
     // a finished round: its kind, wall time and tokens emitted
     void record(RoundKind kind, double ms, int n_emitted);
 
@@ -75,15 +86,15 @@ class SpecGate {
         int backoff = kMinBackoff;
         bool probing = false;     // its rounds are being judged on their own
     };
-    Track & track(RoundKind k) { return k == RoundKind::lookup ? lookup_ : early_exit_; }
-    const Track & track(RoundKind k) const { return k == RoundKind::lookup ? lookup_ : early_exit_; }
+    Track & track(RoundKind k) { return tracks_.at((size_t) source_of(k)); }
+    const Track & track(RoundKind k) const { return tracks_.at((size_t) source_of(k)); }
     void judge(Track & t, double ms, int n_emitted);
 
     bool enabled_;
     double smoothing_, margin_;
     Price plain_;
     int warmup_left_ = kWarmupPlain;
-    Track lookup_, early_exit_;
+    std::vector<Track> tracks_;  // per source
     GateStats stats_;
 };
 

@@ -1,4 +1,4 @@
-#include "decode/gate.h"
+#include "speculation/gate.h"
 
 #include <algorithm>
 
@@ -9,19 +9,27 @@ bool SpecGate::allows(RoundKind source) const {
     return source != RoundKind::plain && warmup_left_ <= 0 && track(source).paused_for <= 0;
 }
 
+bool SpecGate::want_spec() const {
+    for (int i = 0; i < n_sources(); ++i)
+        if (allows(drafted_by(i))) return true;
+    return false;
+}
+
 double SpecGate::spec_ms_per_token() const {
-    const double a = lookup_.price.price(), b = early_exit_.price.price();
-    if (a < 0) return b;
-    if (b < 0) return a;
-    return std::min(a, b);
+    double best = -1.0;
+    for (const Track & t : tracks_) {
+        const double p = t.price.price();
+        if (p >= 0 && (best < 0 || p < best)) best = p;
+    }
+    return best;
 }
 
 void SpecGate::record(RoundKind kind, double ms, int n_emitted) {
     if (n_emitted <= 0) return;
     // a paused source's pause counts the rounds of any other kind
     Track * own = kind == RoundKind::plain ? nullptr : &track(kind);
-    for (Track * t : { &lookup_, &early_exit_ })
-        if (t != own && t->paused_for > 0 && --t->paused_for == 0) t->probing = true;
+    for (Track & t : tracks_)
+        if (&t != own && t.paused_for > 0 && --t.paused_for == 0) t.probing = true;
     if (kind == RoundKind::plain) {
         plain_.add(ms, n_emitted, 1.0 - smoothing_);
         stats_.plain_rounds++;
@@ -29,7 +37,7 @@ void SpecGate::record(RoundKind kind, double ms, int n_emitted) {
         return;
     }
     stats_.spec_rounds++;
-    (kind == RoundKind::lookup ? stats_.lookup_rounds : stats_.early_exit_rounds)++;
+    stats_.source_rounds[(size_t) source_of(kind)]++;
     judge(*own, ms, n_emitted);
 }
 
