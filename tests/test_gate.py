@@ -1,4 +1,4 @@
-"""The online gate (cpp/decode/gate.h): which kind of round runs next, from the
+"""The online gate (cpp/speculation/gate.h): which kind of round runs next, from the
 milliseconds per emitted token of each kind measured so far. Driven here with
 given timings, so the decisions are deterministic."""
 

@@ -16,7 +16,7 @@ from . import _core
 from .params import SPEC_FIELDS, spec_dict, spec_params
 
 DEFAULT_NGRAM = 24  # longest key of the lookup drafts (Llama(ngram=0) turns them off)
-MAX_LOOKUP_ROWS = 65  # a lookup round's widest pass: 64 drafts and the token before them (cpp/speculation/draft.h)
+MAX_LOOKUP_ROWS = 65  # a lookup round's widest pass: 64 drafts and the token before them (cpp/speculation/pricing.h: kMaxDraft)
 
 
 @dataclass
