@@ -261,7 +261,6 @@ static void bind_session_embeddings(nb::class_<Session> & c) {
               std::vector<float> v;
               {
                   nb::gil_scoped_release nogil;
-                  s.gen.reset();  // the cache is rewritten: no cached prompt prefix survives
                   v = sb::pool_embeddings(sb::token_embeddings(s.engine, tokens, n_batch), n_embd, (sb::Pooling) pooling);
               }
               const size_t rows = v.size() / (size_t) n_embd;

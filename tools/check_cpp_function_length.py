@@ -15,14 +15,14 @@ longest first, and exits 1 if there is one.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
 
+from check_function_length import check_lengths  # (tools/ is this script's folder)
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATHS = [ROOT / "cpp"]
-MAX_BODY_LINES = 60
 SUFFIXES = (".cpp", ".h", ".inl", ".hpp", ".cc")
 
 _LITERAL_OR_COMMENT = re.compile(r'//[^\n]*|/\*.*?\*/|R"(\w*)\(.*?\)\1"|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'',
@@ -31,13 +31,6 @@ _QUALIFIERS = re.compile(r"\)\s*(?:const|noexcept(?:\([^)]*\))?|override|final|m
 # a constructor's initializer list: complete (before the body), or at a member's brace initializer
 _INIT_LIST = re.compile(r"\)\s*(?:noexcept\s*)?:(?!:).*[)}]\s*$", re.S)
 _IN_INIT_LIST = re.compile(r"\)\s*(?:noexcept\s*)?:(?!:)[^;]*[\w>]\s*$", re.S)
-
-
-def cpp_files(paths: list[Path]) -> list[Path]:
-    files = []
-    for p in paths:
-        files += sorted(f for f in p.rglob("*") if f.suffix in SUFFIXES) if p.is_dir() else [p]
-    return files
 
 
 def blank(text: str) -> str:
@@ -86,22 +79,10 @@ def function_bodies(text: str) -> list[tuple[int, int, str]]:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("paths", nargs="*", type=Path)
-    ap.add_argument("--max", type=int, default=MAX_BODY_LINES)
-    a = ap.parse_args(argv)
-    files = cpp_files(a.paths or DEFAULT_PATHS)
-    over = []
-    n_functions = 0
-    for path in files:
-        bodies = function_bodies(path.read_text())
-        n_functions += len(bodies)
-        name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-        over += [(n, f"{name}:{line} {head[:90]}") for line, n, head in bodies if n > a.max]
-    for n, where in sorted(over, reverse=True):
-        print(f"{n:4d} lines  {where}")
-    print(f"{len(files)} files, {n_functions} functions, {len(over)} with a body over {a.max} lines")
-    return 1 if over else 0
+    def bodies(path: Path) -> list[tuple[int, str, int]]:
+        return [(n, head[:90], line) for line, n, head in function_bodies(path.read_text())]
+
+    return check_lengths(argv, __doc__, DEFAULT_PATHS, SUFFIXES, bodies)
 
 
 if __name__ == "__main__":

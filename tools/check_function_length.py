@@ -21,10 +21,11 @@ DEFAULT_PATHS = [ROOT / "python" / "specbound_cpp", ROOT / "tools"]
 MAX_BODY_LINES = 60
 
 
-def python_files(paths: list[Path]) -> list[Path]:
+def source_files(paths: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
+    """The files of `paths` (folders searched for these suffixes; files taken as given)."""
     files = []
     for p in paths:
-        files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
+        files += sorted(f for f in p.rglob("*") if f.suffix in suffixes) if p.is_dir() else [p]
     return files
 
 
@@ -48,23 +49,30 @@ def body_lengths(path: Path) -> list[tuple[int, str, int]]:
     return found
 
 
-def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def check_lengths(argv: list[str], doc: str, default_paths: list[Path], suffixes: tuple[str, ...],
+                  bodies_of) -> int:
+    """The command of both checkers: bodies_of(path) -> [(body lines, name, line)].
+    Prints every function over --max, longest first, and a summary; 1 if any."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("paths", nargs="*", type=Path)
     ap.add_argument("--max", type=int, default=MAX_BODY_LINES)
     a = ap.parse_args(argv)
-    files = python_files(a.paths or DEFAULT_PATHS)
+    files = source_files(a.paths or default_paths, suffixes)
     over = []
     n_functions = 0
     for path in files:
-        lengths = body_lengths(path)
-        n_functions += len(lengths)
-        over += [(n, f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{line} {name}")
-                 for n, name, line in lengths if n > a.max]  # fmt: skip
+        bodies = bodies_of(path)
+        n_functions += len(bodies)
+        where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        over += [(n, f"{where}:{line} {name}") for n, name, line in bodies if n > a.max]
     for n, where in sorted(over, reverse=True):
         print(f"{n:4d} lines  {where}")
     print(f"{len(files)} files, {n_functions} functions, {len(over)} with a body over {a.max} lines")
     return 1 if over else 0
+
+
+def main(argv: list[str]) -> int:
+    return check_lengths(argv, __doc__, DEFAULT_PATHS, (".py",), body_lengths)
 
 
 if __name__ == "__main__":

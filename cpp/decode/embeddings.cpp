@@ -40,7 +40,7 @@ std::vector<float> token_embeddings(Engine & engine, const std::vector<int32_t> 
     return out;
 }
 
-std::vector<float> pool_embeddings(const std::vector<float> & tokens, int n_embd, Pooling pooling) {
+std::vector<float> pool_embeddings(std::vector<float> tokens, int n_embd, Pooling pooling) {
     const size_t n = tokens.size() / (size_t) n_embd;
     if (pooling == Pooling::none) return tokens;
     if (n == 0) throw std::invalid_argument("cannot pool the embeddings of an empty input");

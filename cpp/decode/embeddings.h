@@ -20,7 +20,7 @@ enum class Pooling { none = 0, mean = 1, cls = 2, last = 3 };
 std::vector<float> token_embeddings(Engine & engine, const std::vector<int32_t> & tokens, int n_batch);
 
 // The pooled embedding of one input from its token embeddings ([n, n_embd]):
-// the mean, the first (CLS) or the last token's; Pooling::none is not pooled.
-std::vector<float> pool_embeddings(const std::vector<float> & tokens, int n_embd, Pooling pooling);
+// the mean, the first (CLS) or the last token's; Pooling::none returns them as they are.
+std::vector<float> pool_embeddings(std::vector<float> tokens, int n_embd, Pooling pooling);
 
 } // namespace sb
