@@ -51,10 +51,25 @@ inline uint64_t scales8(const uint8_t * s12, bool mins) {
     return (uint64_t) lo | ((uint64_t) hi << 32);
 }
 
-// row r's scale in int32 lanes 2r and 2r + 1 (the two lanes of its 8 bytes)
-inline __m512i scale_pairs(uint64_t s8) {
-    const __m128i v = _mm_cvtsi64_si128((long long) s8);
-    return _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(v, v));
+// The int16 scales for dpwssd over packs(lo, hi) of two sub-blocks' dpbusd
+// sums. packs_epi32 works per 128-bit lane L, whose int32 lanes 4L..4L+3 hold
+// rows 2L and 2L + 1 (two lanes per row, each row's 8 bytes): it gives the
+// words lo(4L..4L+3), hi(4L..4L+3), so dpwssd's word pairs are one row's two
+// lanes, times that row's scale. Words per 128-bit lane L: s_lo(2L) twice,
+// s_lo(2L + 1) twice, s_hi(2L) twice, s_hi(2L + 1) twice.
+inline __m512i scale_words(uint64_t s_lo, uint64_t s_hi) {
+    const __m128i v = _mm_set_epi64x((long long) s_hi, (long long) s_lo);  // bytes 0-7 lo rows, 8-15 hi rows
+    const __m256i pick = _mm256_set_epi8(15, 15, 14, 14, 7, 7, 6, 6, 13, 13, 12, 12, 5, 5, 4, 4,
+                                         11, 11, 10, 10, 3, 3, 2, 2, 9, 9, 8, 8, 1, 1, 0, 0);
+    return _mm512_cvtepu8_epi16(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(v), pick));
+}
+
+// int32 lanes of dpwssd's totals (per 128-bit lane L: row 2L lo, row 2L + 1
+// lo, row 2L hi, row 2L + 1 hi) -> lane r of a ymm = row r's total
+inline __m256i add_row_halves(__m512i t) {
+    const __m512i s = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, _MM_PERM_BADC));
+    const __m512i idx = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 13, 12, 9, 8, 5, 4, 1, 0);
+    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(idx, s));
 }
 
 // The 64 mins of a super-block as int16, lane 8r + j = min_j(r): rows 0-3, then rows 4-7
@@ -104,8 +119,7 @@ void group_columns(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t n
                 lo[o] = _mm512_and_si512(q, m4);
                 hi[o] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
             }
-            const __m512i s_lo = scale_pairs(scales8(wb.scales + 12 * (2 * p), false));
-            const __m512i s_hi = scale_pairs(scales8(wb.scales + 12 * (2 * p + 1), false));
+            const __m512i s = scale_words(scales8(wb.scales + 12 * (2 * p), false), scales8(wb.scales + 12 * (2 * p + 1), false));
             for (int c = 0; c < NC; ++c) {
                 const int8_t * a = x[c][b].qs + 64 * p;
                 __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
@@ -116,7 +130,8 @@ void group_columns(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t n
                     dl = _mm512_dpbusd_epi32(dl, lo[o], _mm512_set1_epi64(al));
                     dh = _mm512_dpbusd_epi32(dh, hi[o], _mm512_set1_epi64(ah));
                 }
-                t[c] = _mm512_add_epi32(t[c], _mm512_add_epi32(_mm512_mullo_epi32(dl, s_lo), _mm512_mullo_epi32(dh, s_hi)));
+                // a lane of dl or dh sums 16 products |u4 * s8| <= 15 * 128: packs cannot saturate
+                t[c] = _mm512_dpwssd_epi32(t[c], _mm512_packs_epi32(dl, dh), s);
             }
         }
         const Mins mins = mins_by_row(wb.scales);
@@ -128,7 +143,7 @@ void group_columns(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t n
             const __m512i s4 = _mm512_broadcast_i32x4(s32);
             const __m256i m = add_lane_quads(_mm512_madd_epi16(mins.rows03, s4), _mm512_madd_epi16(mins.rows47, s4));
             const __m256 dx = _mm256_set1_ps(x[c][b].d);
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(add_lane_pairs(t[c])), _mm256_mul_ps(d, dx), acc[c]);
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(add_row_halves(t[c])), _mm256_mul_ps(d, dx), acc[c]);
             acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, dx), acc_min[c]);
         }
     }
