@@ -422,9 +422,8 @@ struct Q4_K_Step {
             const __m256i ql = _mm256_and_si256(bits, m4), qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
             for (int c = 0; c < NC; ++c) {
                 const int8_t * q8 = x[c]->qs + 64 * j;
-                const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, load256(q8)));
-                const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, load256(q8 + 32)));
-                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
+                sumi[c] = madd_acc(sumi[c], sl, _mm256_maddubs_epi16(ql, load256(q8)));
+                sumi[c] = madd_acc(sumi[c], sh, _mm256_maddubs_epi16(qh, load256(q8 + 32)));
             }
         }
         for (int c = 0; c < NC; ++c)
@@ -646,10 +645,7 @@ struct Q6_K_Step {
             }
             for (int c = 0; c < NC; ++c) {
                 const int8_t * q8 = x[c]->qs + 128 * j;
-                __m256i p[4];
-                for (int t = 0; t < 4; ++t) p[t] = _mm256_madd_epi16(scale[t], _mm256_maddubs_epi16(q[t], load256(q8 + 32 * t)));
-                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p[0], p[1]));
-                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p[2], p[3]));
+                for (int t = 0; t < 4; ++t) sumi[c] = madd_acc(sumi[c], scale[t], _mm256_maddubs_epi16(q[t], load256(q8 + 32 * t)));
             }
         }
         for (int c = 0; c < NC; ++c) v[c] = _mm256_sub_epi32(sumi[c], offset[c]);
