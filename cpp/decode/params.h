@@ -20,7 +20,7 @@ class Vocab;
 // The conditions a request puts on the full model's choice, as the caller
 // gives them; make_constraints turns them into the sampler's Constraints. The
 // Python logits processor is not here: it is lent to each engine call (see
-// bindings.cpp), so a request only says whether it has one.
+// bindings/session_decode.cpp), so a request only says whether it has one.
 struct ConstraintParams {
     std::optional<std::string> grammar;  // GBNF text (libllama's grammar sampler)
     std::string grammar_root = "root";
