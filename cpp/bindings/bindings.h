@@ -7,6 +7,7 @@
 #include "session.h"
 
 #include <cstddef>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +38,16 @@ inline nb::ndarray<nb::numpy, float, nb::ndim<N>> numpy_from(std::vector<float> 
     return nb::ndarray<nb::numpy, float, nb::ndim<N>>(v->data(), N, shape, owner);
 }
 
+// The field names of a struct bound from an X-macro list, in its order, as the
+// Python tuple Class.fields: SB_FIELD_NAME turns one entry of any of the lists
+// (type, name, ...) into its name.
+#define SB_FIELD_NAME(type, name, ...) #name,
+inline nb::tuple names_tuple(std::initializer_list<const char *> names) {
+    nb::list l;
+    for (const char * n : names) l.append(n);
+    return nb::tuple(l);
+}
+
 // the gate's statistics, per source by the sources' names (results.cpp)
 nb::dict gate_stats_dict(const sb::SpecGate & g, const std::vector<std::string> & names);
 nb::dict gate_stats_dict(const sb::SpecController & c);
@@ -59,4 +70,5 @@ void bind_lookup_length_tests(nb::module_ & m);            // testing.cpp
 void bind_pool_tests(nb::module_ & m);                     // testing.cpp
 void bind_exit_feature_tests(nb::module_ & m);             // testing.cpp
 void bind_gate_tests(nb::module_ & m);                     // testing.cpp
+void bind_session_testing(nb::module_ & t);                // session_testing.cpp
 void bind_toy_draft_source(nb::module_ & m);               // cpp/testing/toy_draft_source.cpp
