@@ -14,17 +14,19 @@ void bind_params(nb::module_ & m) {
         .def_rw("penalty_repeat", &sb::SamplingParams::penalty_repeat)
         .def_rw("penalty_freq", &sb::SamplingParams::penalty_freq)
         .def_rw("penalty_present", &sb::SamplingParams::penalty_present);
-    nb::class_<sb::SpecParams>(m, "SpecParams")
-        .def(nb::init<>())
-        .def_rw("alpha", &sb::SpecParams::alpha)
-        .def_rw("tau", &sb::SpecParams::tau)
-        .def_rw("exit_layers", &sb::SpecParams::exit_layers)
-        .def_rw("d_max", &sb::SpecParams::d_max)
-        .def_rw("w_max", &sb::SpecParams::w_max)
-        .def_rw("ngram", &sb::SpecParams::ngram)
-        .def_rw("exit_decision", &sb::SpecParams::exit_decision)
-        .def_rw("tau_step", &sb::SpecParams::tau_step)
-        .def_rw("batch_factors", &sb::SpecParams::batch_factors);
+    // one attribute per field of SB_SPEC_PARAMS (speculation/params.h), and their names
+    nb::class_<sb::SpecParams> spec(m, "SpecParams");
+    spec.def(nb::init<>());
+#define SB_BIND_SPEC_FIELD(type, name, init, valid, rule, doc) spec.def_rw(#name, &sb::SpecParams::name, doc);
+    SB_SPEC_PARAMS(SB_BIND_SPEC_FIELD)
+#undef SB_BIND_SPEC_FIELD
+    spec.attr("fields") = names_tuple({ SB_SPEC_PARAMS(SB_FIELD_NAME) });
+    // each field's C++ type as written in the list: params.py converts values by it
+    nb::dict types;
+#define SB_SPEC_FIELD_TYPE(type, name, ...) types[#name] = #type;
+    SB_SPEC_PARAMS(SB_SPEC_FIELD_TYPE)
+#undef SB_SPEC_FIELD_TYPE
+    spec.attr("field_types") = types;
     m.def("check_spec_params", &sb::check_spec_params, "spec"_a, "n_layer"_a);  // ValueError unless valid
     nb::class_<sb::ConstraintParams>(m, "ConstraintParams")
         .def(nb::init<>())

@@ -25,39 +25,17 @@ nb::dict gate_stats_dict(const sb::SpecController & c) {
     return gate_stats_dict(c.gate(), names);
 }
 
+// read-only, one attribute per field of SB_GENERATE_RESULT / SB_SPEC_STATS, and their names
 void bind_results(nb::module_ & m) {
-    nb::class_<sb::GenerateResult>(m, "GenerateResult")
-        .def_ro("tokens", &sb::GenerateResult::tokens)
-        .def_prop_ro("n_tokens", [](const sb::GenerateResult & r) { return r.tokens.size(); })
-        .def_ro("finish_reason", &sb::GenerateResult::finish_reason)
-        .def_ro("n_prompt", &sb::GenerateResult::n_prompt)
-        .def_ro("n_prompt_reused", &sb::GenerateResult::n_prompt_reused)
-        .def_ro("prompt_ms", &sb::GenerateResult::prompt_ms)
-        .def_ro("decode_ms", &sb::GenerateResult::decode_ms)
-        .def_ro("rounds", &sb::GenerateResult::rounds);
-    nb::class_<sb::SpecStats>(m, "SpecStats")
-        .def_ro("rounds", &sb::SpecStats::rounds)
-        .def_ro("draft_tokens", &sb::SpecStats::draft_tokens)
-        .def_ro("accepted_tokens", &sb::SpecStats::accepted_tokens)
-        .def_ro("emitted_tokens", &sb::SpecStats::emitted_tokens)
-        .def_ro("exit_checks", &sb::SpecStats::exit_checks)
-        .def_ro("layer_evals", &sb::SpecStats::layer_evals)
-        .def_ro("layer_evals_committed", &sb::SpecStats::layer_evals_committed)
-        .def_ro("layer_evals_rejected", &sb::SpecStats::layer_evals_rejected)
-        .def_ro("stops_d_max", &sb::SpecStats::stops_d_max)
-        .def_ro("stops_w_max", &sb::SpecStats::stops_w_max)
-        .def_ro("stops_limit", &sb::SpecStats::stops_limit)
-        .def_ro("rounds_all_accepted", &sb::SpecStats::rounds_all_accepted)
-        .def_ro("exit_depth_hist", &sb::SpecStats::exit_depth_hist)
-        .def_ro("ngram_rounds", &sb::SpecStats::ngram_rounds)
-        .def_ro("ngram_accepted", &sb::SpecStats::ngram_accepted)
-        .def_ro("lookup_key_drafts", &sb::SpecStats::lookup_key_drafts)
-        .def_ro("lookup_key_accepted", &sb::SpecStats::lookup_key_accepted)
-        .def_ro("lookup_key_rejected", &sb::SpecStats::lookup_key_rejected)
-        .def_ro("exit_vocab_added", &sb::SpecStats::exit_vocab_added)
-        .def_ro("exit_rounds", &sb::SpecStats::exit_rounds)
-        .def_ro("exit_accepted", &sb::SpecStats::exit_accepted)
-        .def_ro("exit_tau", &sb::SpecStats::exit_tau)
-        .def_ro("draft_ms", &sb::SpecStats::draft_ms)
-        .def_ro("verify_ms", &sb::SpecStats::verify_ms);
+    nb::class_<sb::GenerateResult> result(m, "GenerateResult");
+#define SB_BIND_RESULT_FIELD(type, name, doc) result.def_ro(#name, &sb::GenerateResult::name, doc);
+    SB_GENERATE_RESULT(SB_BIND_RESULT_FIELD)
+#undef SB_BIND_RESULT_FIELD
+    result.def_prop_ro("n_tokens", [](const sb::GenerateResult & r) { return r.tokens.size(); }, "len(tokens)");
+    result.attr("fields") = names_tuple({ SB_GENERATE_RESULT(SB_FIELD_NAME) "n_tokens" });
+    nb::class_<sb::SpecStats> stats(m, "SpecStats");
+#define SB_BIND_STATS_FIELD(type, name, doc) stats.def_ro(#name, &sb::SpecStats::name, doc);
+    SB_SPEC_STATS(SB_BIND_STATS_FIELD)
+#undef SB_BIND_STATS_FIELD
+    stats.attr("fields") = names_tuple({ SB_SPEC_STATS(SB_FIELD_NAME) });
 }
