@@ -19,9 +19,11 @@ namespace sb {
 // builds and reads the struct by) and the model-independent part of the
 // check (check_spec_fields, speculation/params.cpp): `valid` is a condition
 // on the field's value `v` (written so that NaN fails it, or `true`) and
-// `rule` the ValueError's text when it fails. What depends on the model
-// (exit_layers and d_max against n_layer) is in check_spec_params. A new
-// parameter is one line here, read by the code that uses it.
+// `rule` the ValueError's text when it fails (both are compiled only in
+// speculation/params.cpp, whose includes name what they use). What depends on
+// the model (exit_layers and d_max against n_layer) is in check_spec_params.
+// A new parameter is one line here, read by the code that uses it (and, if
+// Llama() takes it as an argument, that keyword in llama.py).
 //
 // exit_decision: a learned exit decision (fitted at calibration): logistic
 // weights over (1, the exit features of speculation/exit_decision.h); a draft
@@ -47,7 +49,7 @@ namespace sb {
     X(std::vector<int>, exit_layers, {}, true, "",                                                                 \
       "depths where an exit may be checked (ascending, < n_layer)")                                                \
     X(int, d_max, 0, v >= 0, "d_max >= 0", "a token not exited by this depth stops drafting")                      \
-    X(int, w_max, 6, v >= 0, "w_max >= 0", "drafts per round")                                          \
+    X(int, w_max, 6, v >= 0, "w_max >= 0", "drafts per round")                                                     \
     X(int, ngram, 0, v >= 0 && v <= NgramPool::kMaxKey,                                                            \
       "ngram (the longest lookup key) >= 0 and at most " + std::to_string(NgramPool::kMaxKey),                     \
       "n-gram lookup drafts (speculation/ngram_pool.h): longest key tried, 2..24 (0: off)")                        \

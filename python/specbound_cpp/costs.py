@@ -13,6 +13,8 @@ import os
 import time
 from contextlib import contextmanager
 
+from . import _core
+
 # Widths priced: early-exit rounds use up to w_max + 1 rows, lookup rounds up
 # to 65 (64 drafts), priced from these by interpolation (specbound_setup).
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
@@ -50,8 +52,6 @@ def open_session(path: str, threads: int, n_past: int, ggml_kernels: bool = Fals
     """A session with real keys/values in the first n_past + max(BATCH_SIZES)
     cells, every cell a probe writes (an unwritten cache holds arbitrary bits,
     which can make timings meaningless)."""
-    from specbound_cpp import _core
-
     with _kernels_env("ggml" if ggml_kernels else None):
         s = _core.Session(path, _n_ctx(n_past), 512, threads, threads, 0, False)
     s.eval_logits(_warm_tokens(lambda b: s.tokenize(b, True, False), n_past + max(BATCH_SIZES)), 0, False)

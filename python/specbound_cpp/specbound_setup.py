@@ -21,7 +21,7 @@ MAX_LOOKUP_ROWS = 65  # a lookup round's widest pass: 64 drafts and the token be
 
 @dataclass
 class SpecBoundSetup:
-    spec: Any  # the checked _core.SpecParams of every speculative generation
+    spec: Optional[_core.SpecParams]  # the checked SpecParams of every speculative generation
     candidates: Set[int]  # exit-head vocabulary (each prompt's tokens are added)
     source: str  # where the parameters came from, or why speculation is off
     active: bool  # speculate (the caller may still switch it off: Llama.specbound)
