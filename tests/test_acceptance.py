@@ -1,9 +1,9 @@
 """Acceptance of a SpecBound round (cpp/speculation/accept.h) on synthetic logits.
 
-No model: the test entry point _core.accept_drafts (with a bound SamplingParams) runs acceptance on logits
+No model: the test entry point _core.testing.accept_drafts (with a bound SamplingParams) runs acceptance on logits
 rows given here. Row i chooses the token at position first_pos + i; draft i
 stands iff it equals that choice; every choice is emitted (the accepted drafts,
-then the correction or the bonus token). _core.sample_token is the sampler of
+then the correction or the bonus token). _core.testing.sample_token is the sampler of
 plain decoding on one row: acceptance must pick exactly what it picks, one
 position at a time, with the tokens before each position (accepted drafts
 included) as the generated history.
@@ -23,11 +23,11 @@ SAMPLING = dict(temperature=0.9, top_k=20, top_p=0.95, min_p=0.02)
 
 
 def accept(logits, drafts, first_pos, emitted, **knobs) -> dict:
-    return _core.accept_drafts(logits, drafts, first_pos, emitted, sampling_params(**knobs))
+    return _core.testing.accept_drafts(logits, drafts, first_pos, emitted, sampling_params(**knobs))
 
 
 def sample(row, pos, generated, **knobs) -> int:
-    return _core.sample_token(row, pos, generated, sampling_params(**knobs))
+    return _core.testing.sample_token(row, pos, generated, sampling_params(**knobs))
 
 
 def random_logits(n_rows: int, seed: int) -> np.ndarray:

@@ -20,7 +20,7 @@ import pytest
 from conftest import N_THREADS, new_session
 from test_batch_invariance import PROMPT, chunked_logits, poison
 
-from specbound_cpp import Llama
+from specbound_cpp import Llama, _core
 
 N_POS = 7
 
@@ -54,13 +54,13 @@ def test_device_path_gives_the_cpu_paths_bits(model, model_file, monkeypatch):
     cont = [int(t) for t in cpu.tokenize(b"        return list(items)\n    pivot", False, False)][:N_POS]
     assert len(cont) == N_POS
     cpu = _prefilled(path, prefix)
-    assert not cpu.debug_device_path
+    assert not _core.testing.debug_device_path(cpu)
     want = _logits_by_chunk(cpu, n_past, cont)
 
     monkeypatch.setenv("SPECBOUND_DEBUG_DEVICE_PATH", "1")
     for columns in (1, 4):
         dev = _prefilled(path, prefix)
-        assert dev.debug_device_path and dev.device_columns == 4
+        assert _core.testing.debug_device_path(dev) and dev.device_columns == 4
         dev.device_columns = columns
         assert any(f"matmuls by {columns} column" in d for d in dev.devices())
         got = _logits_by_chunk(dev, n_past, cont)
@@ -114,7 +114,7 @@ def test_long_inputs_go_in_chunks_the_graph_holds(smollm2_path, monkeypatch):
     assert list(dev.history()) == list(toks)
     dev.reset()
     with pytest.raises(ValueError, match="rows"):
-        dev.time_forward(dev.max_invariant_rows + 1, 0, 0, dev.n_layer, True, False, 1, True)
+        _core.testing.time_forward(dev, dev.max_invariant_rows + 1, 0, 0, dev.n_layer, True, False, 1, True)
     dev.device_columns = 4
     assert dev.max_invariant_rows > 2 * 64
 

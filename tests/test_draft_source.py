@@ -21,7 +21,7 @@ TOY_ONLY = dict(alpha=0.5, tau=0.9, exit_layers=[], d_max=0, w_max=6, ngram=0)
 def _toy_run(make_session, path, prompt, text, first_pos):
     s = make_session(path, n_ctx=256)
     s.set_candidates(sorted(set(range(1024)) | set(prompt)))
-    _core.add_fixed_text_source(s, text, first_pos, 4)
+    _core.testing.add_fixed_text_source(s, text, first_pos, 4)
     r = gen(s, prompt, N_TOKENS, specbound=True, spec=TOY_ONLY)
     return list(r["tokens"]), stats_dict(s)
 

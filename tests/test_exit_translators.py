@@ -93,7 +93,7 @@ def test_features_match_the_engine():
     prev = np.array([int(z[0].argmax()), 3, -1, 4, 5, 7])
     f = exit_fit.exit_features(z, 1.4, prev, 0.75)
     for i in range(len(z)):
-        g, arg = _core.exit_features(z[i].tolist(), 1.4, int(prev[i]), 0.75)
+        g, arg = _core.testing.exit_features(z[i].tolist(), 1.4, int(prev[i]), 0.75)
         assert arg == int(z[i].argmax())
         np.testing.assert_allclose(f[i], g, rtol=1e-4, atol=1e-4)
     assert f[0, 3] == 1.0 and f[5, 1] == 0.0

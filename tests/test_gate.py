@@ -9,7 +9,7 @@ import pytest
 from specbound_cpp import _core
 
 
-PLAIN, LOOKUP, EXIT = _core.RoundKind.plain, _core.RoundKind.lookup, _core.RoundKind.early_exit
+PLAIN, LOOKUP, EXIT = _core.testing.RoundKind.plain, _core.testing.RoundKind.lookup, _core.testing.RoundKind.early_exit
 
 
 def plain(g, ms=10.0):
@@ -24,25 +24,25 @@ def spec(g, ms, n, kind=EXIT):
 
 
 def test_prices_plain_decoding_first():
-    g = _core.SpecGate()
+    g = _core.testing.SpecGate()
     plain(g)
     plain(g)
     assert g.want_spec() and g.plain_ms_per_token == 10.0
 
 
 def test_keeps_speculating_while_it_pays():
-    g = _core.SpecGate()
+    g = _core.testing.SpecGate()
     plain(g), plain(g)
     for _ in range(20):
         spec(g, ms=25.0, n=4)  # 6.25 ms per token against 10
     assert g.stats["gate_switch_offs"] == 0 and g.stats["gate_spec_rounds"] == 20
 
 
-JUDGE = _core.SpecGate.kJudgeRounds  # rounds of a source before a verdict
+JUDGE = _core.testing.SpecGate.kJudgeRounds  # rounds of a source before a verdict
 
 
 def test_pauses_when_behind_and_backs_off():
-    g = _core.SpecGate()
+    g = _core.testing.SpecGate()
     plain(g), plain(g)
     for _ in range(JUDGE - 1):  # no verdict on fewer rounds
         spec(g, ms=30.0, n=1)
@@ -64,7 +64,7 @@ def test_pauses_when_behind_and_backs_off():
 
 
 def test_probe_priced_on_its_own_rounds():
-    g = _core.SpecGate()
+    g = _core.testing.SpecGate()
     plain(g), plain(g)
     for _ in range(JUDGE):
         spec(g, ms=100.0, n=1)  # very slow rounds pause speculation
@@ -79,7 +79,7 @@ def test_price_is_a_ratio_of_sums():
     """Rounds of 2, 1 and 2 tokens in 18, 12 and 18 ms: 48 ms for 5 tokens is
     ahead of plain decoding's 10 ms by more than the margin, though the mean of
     the per-round ratios (9, 12, 9 ms) is not."""
-    g = _core.SpecGate(smoothing=0.0)
+    g = _core.testing.SpecGate(smoothing=0.0)
     plain(g), plain(g)
     for ms, n in ((18.0, 2), (12.0, 1), (18.0, 2)):
         spec(g, ms=ms, n=n)
@@ -89,7 +89,7 @@ def test_price_is_a_ratio_of_sums():
 
 def test_sources_are_gated_apart():
     # lookup rounds lose while early-exit rounds pay: only lookup pauses
-    g = _core.SpecGate()
+    g = _core.testing.SpecGate()
     plain(g), plain(g)
     for _ in range(JUDGE):
         spec(g, ms=30.0, n=1, kind=LOOKUP)
@@ -106,12 +106,12 @@ def test_sources_are_gated_apart():
 
 
 def test_margin_pauses_a_source_that_barely_wins():
-    g = _core.SpecGate(margin=0.05)
+    g = _core.testing.SpecGate(margin=0.05)
     plain(g), plain(g)
     for _ in range(JUDGE):
         spec(g, ms=9.7, n=1)  # 3% ahead of plain decoding, inside the 5% margin
     assert not g.allows(EXIT) and g.stats["gate_switch_offs"] == 1
-    g = _core.SpecGate(margin=0.0)
+    g = _core.testing.SpecGate(margin=0.0)
     plain(g), plain(g)
     for _ in range(JUDGE):
         spec(g, ms=9.7, n=1)
@@ -119,7 +119,7 @@ def test_margin_pauses_a_source_that_barely_wins():
 
 
 def test_disabled_gate_always_speculates():
-    g = _core.SpecGate(enabled=False)
+    g = _core.testing.SpecGate(enabled=False)
     for _ in range(5):
         spec(g, ms=50.0, n=1)
     assert g.stats["gate_switch_offs"] == 0

@@ -22,6 +22,8 @@ import pytest
 
 from conftest import gen, GREEDY
 
+from specbound_cpp import _core
+
 WIDTHS = {"smollm2-135m": list(range(1, 65)), "qwen2.5-coder-0.5b": [1, 2, 3, 7, 8, 9, 16, 31, 33, 64]}
 PREFIX = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n    if n < 2:\n        return n\n"
 
@@ -31,8 +33,8 @@ def pair(request, model_file, make_session):
     """(name, session reusing graphs, session building every graph), both with PREFIX in the cache."""
     path = model_file(request.param)
     reuse, fresh = make_session(path, n_ctx=1024), make_session(path, n_ctx=1024)
-    fresh.graph_reuse = False
-    assert reuse.graph_reuse and not fresh.graph_reuse
+    _core.testing.set_graph_reuse(fresh, False)
+    assert _core.testing.graph_reuse(reuse) and not _core.testing.graph_reuse(fresh)
     return request.param, reuse, fresh
 
 
@@ -51,13 +53,13 @@ def test_widths_reused_bitwise(pair):
     batch = tokens_of(reuse, 64 + 40)[40:]
     for k in WIDTHS[name]:
         want = fresh.eval_logits(batch[:k], 40, True)
-        before = reuse.forward_timing()["n_reused"]
+        before = _core.testing.forward_timing(reuse)["n_reused"]
         first = reuse.eval_logits(batch[:k], 40, True)
         again = reuse.eval_logits(batch[:k], 40, True)
-        assert reuse.forward_timing()["n_reused"] >= before + 1, f"width {k}: the second call built its graph anew"
+        assert _core.testing.forward_timing(reuse)["n_reused"] >= before + 1, f"width {k}: the second call built its graph anew"
         assert np.array_equal(first.view(np.uint32), want.view(np.uint32)), f"width {k}: a new kept graph"
         assert np.array_equal(again.view(np.uint32), want.view(np.uint32)), f"width {k}: a reused graph"
-    assert fresh.forward_timing()["n_reused"] == 0
+    assert _core.testing.forward_timing(fresh)["n_reused"] == 0
 
 
 def test_batch_across_the_cell_boundary(pair):
@@ -80,9 +82,9 @@ def test_decoding_past_the_boundary(pair, specbound):
     for label, s in (("reuse", reuse), ("fresh", fresh)):
         s.reset()
         s.set_candidates(sorted(set(range(1024)) | set(prompt)))
-        before = s.forward_timing()
+        before = _core.testing.forward_timing(s)
         r = gen(s, prompt, 120, GREEDY, specbound)
-        after = s.forward_timing()
+        after = _core.testing.forward_timing(s)
         out[label] = (list(r["tokens"]), after["n_calls"] - before["n_calls"], after["n_reused"] - before["n_reused"])
     tokens, calls, reused = out["reuse"]
     assert tokens == out["fresh"][0]
@@ -97,13 +99,13 @@ def test_switching_reuse_off(pair):
     prompt = tokens_of(reuse, 30)
     reuse.reset()
     want = list(gen(reuse, prompt, 20, GREEDY)["tokens"])
-    reuse.graph_reuse = False
+    _core.testing.set_graph_reuse(reuse, False)
     try:
-        before = reuse.forward_timing()["n_reused"]
+        before = _core.testing.forward_timing(reuse)["n_reused"]
         reuse.reset()
         assert list(gen(reuse, prompt, 20, GREEDY)["tokens"]) == want
-        assert reuse.forward_timing()["n_reused"] == before
+        assert _core.testing.forward_timing(reuse)["n_reused"] == before
     finally:
-        reuse.graph_reuse = True
+        _core.testing.set_graph_reuse(reuse, True)
     reuse.reset()
     assert list(gen(reuse, prompt, 20, GREEDY)["tokens"]) == want

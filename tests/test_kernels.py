@@ -42,7 +42,7 @@ def skip_if_no_kernel(typ: str, build: str) -> None:
     """The AVX2 build's f16/bf16 kernels exist only for a ggml without AVX-512."""
     if build == "avx2" and typ in ("f16", "bf16"):
         try:
-            _core.kernel_matmul(typ, quantized_weights(typ, 1, 64, seed=0), 1, np.zeros((1, 64), np.float32), "ours")
+            _core.testing.kernel_matmul(typ, quantized_weights(typ, 1, 64, seed=0), 1, np.zeros((1, 64), np.float32), "ours")
         except ValueError as e:
             if "no kernel of ours" in str(e):
                 pytest.skip(f"{typ}: this ggml runs its AVX-512 arithmetic, which the AVX2 build does not mirror")
@@ -72,14 +72,14 @@ def bits(a: np.ndarray) -> np.ndarray:
 def quantized_weights(typ: str, rows: int, k: int, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     w = (rng.standard_normal((rows, k)) * rng.uniform(0.01, 0.2, (rows, 1))).astype(np.float32)
-    return _core.kernel_quantize(typ, w)
+    return _core.testing.kernel_quantize(typ, w)
 
 
 def assert_batch_invariant_and_vec_dot(typ, w, rows, x, threads=(1, 2, 3)):
-    ref = _core.kernel_matmul(typ, w, rows, x, "vec_dot")  # each column alone, ggml's arithmetic
+    ref = _core.testing.kernel_matmul(typ, w, rows, x, "vec_dot")  # each column alone, ggml's arithmetic
     for nt in threads:
         for n in range(1, x.shape[0] + 1):
-            out = _core.kernel_matmul(typ, w, rows, x[:n], "ours", nt)
+            out = _core.testing.kernel_matmul(typ, w, rows, x[:n], "ours", nt)
             assert np.array_equal(bits(out), bits(ref[:n])), f"{typ}: batch {n}, {nt} threads differs from vec_dot"
 
 
@@ -123,8 +123,8 @@ def test_kernel_close_to_float_reference(typ):
     k, rows = 1536, 64
     w = quantized_weights(typ, rows, k, seed=11)
     x = activations("normal", 8, k, seed=5)
-    ours = _core.kernel_matmul(typ, w, rows, x, "ours", 2).astype(np.float64)
-    exact = _core.kernel_matmul(typ, w, rows, x, "float").astype(np.float64)
+    ours = _core.testing.kernel_matmul(typ, w, rows, x, "ours", 2).astype(np.float64)
+    exact = _core.testing.kernel_matmul(typ, w, rows, x, "float").astype(np.float64)
     # activation quantization to 8 bits: a relative error of about 1% of the row norm
     err = np.abs(ours - exact).max() / np.abs(exact).max()
     assert err < 0.02, f"{typ}: max error {err:.4f} of the largest output"
@@ -134,11 +134,11 @@ def test_kernel_close_to_float_reference(typ):
 def test_kernel_rejects_bad_input():
     w = quantized_weights("q4_K", 4, 256, seed=0)
     with pytest.raises(ValueError):
-        _core.kernel_matmul("q4_K", w, 5, np.zeros((1, 256), np.float32), "ours")  # rows do not match the bytes
+        _core.testing.kernel_matmul("q4_K", w, 5, np.zeros((1, 256), np.float32), "ours")  # rows do not match the bytes
     with pytest.raises(ValueError):
-        _core.kernel_matmul("q4_K", w, 4, np.zeros((1, 256), np.float32), "sideways")
+        _core.testing.kernel_matmul("q4_K", w, 4, np.zeros((1, 256), np.float32), "sideways")
     with pytest.raises(ValueError):
-        _core.kernel_matmul("no_such_type", w, 4, np.zeros((1, 256), np.float32), "ours")
+        _core.testing.kernel_matmul("no_such_type", w, 4, np.zeros((1, 256), np.float32), "ours")
 
 
 # ---- real weights, through the engine's decode graph (ggml_custom_4d, thread pool)
@@ -181,20 +181,20 @@ def test_model_weights_through_decode_graph(fixture, request, make_session):
             assert_repacked_columns_are_single_tokens(sess, name, x, range(1, 17))
             continue
         rows = 333  # a slice of the rows, not a multiple of 16
-        alone = np.concatenate([sess.probe_matmul(name, x[j:j + 1], "detour", 2, rows) for j in range(16)])
+        alone = np.concatenate([_core.testing.probe_matmul(sess, name, x[j:j + 1], "detour", 2, rows) for j in range(16)])
         for nt in (1, 2, 3):
             for n in (1, 2, 3, 5, 8, 13, 16):
-                out = sess.probe_matmul(name, x[:n], "ours", nt, rows)
+                out = _core.testing.probe_matmul(sess, name, x[:n], "ours", nt, rows)
                 assert np.array_equal(bits(out), bits(alone[:n])), f"{name}: batch {n}, {nt} threads"
 
 
 def assert_repacked_columns_are_single_tokens(sess, name, x, widths, threads=(1, 2, 3)):
     """Each column of a batch through our decode op equals that column alone through
     ggml's own mul_mat on the repacked weight (llama.cpp's single-token gemv)."""
-    alone = np.concatenate([sess.probe_matmul(name, x[j:j + 1], "ggml", 2) for j in range(x.shape[0])])
+    alone = np.concatenate([_core.testing.probe_matmul(sess, name, x[j:j + 1], "ggml", 2) for j in range(x.shape[0])])
     for nt in threads:
         for n in widths:
-            out = sess.probe_matmul(name, x[:n], "ours", nt)
+            out = _core.testing.probe_matmul(sess, name, x[:n], "ours", nt)
             assert np.array_equal(bits(out), bits(alone[:n])), f"{name}: batch {n}, {nt} threads"
 
 

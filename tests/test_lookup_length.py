@@ -21,29 +21,29 @@ def rate(p, k, cost):
 @pytest.mark.parametrize("slope", [0.25, 0.45, 0.9])
 def test_choice_is_the_best_rate(p, slope):
     cost = linear(slope)
-    k = _core.best_lookup_length(p, 16, cost)
+    k = _core.testing.best_lookup_length(p, 16, cost)
     assert 1 <= k <= 16
     assert rate(p, k, cost) == pytest.approx(max(rate(p, j, cost) for j in range(1, 17)))
 
 
 def test_copying_drafts_long_and_guessing_drafts_short():
     steep = linear(0.45)  # Qwen2.5-Coder-1.5B's batch factors on 2 cores: ~0.45 per row
-    assert _core.best_lookup_length(1.0, 16, steep) == 16  # text being copied: the longest draft
-    assert _core.best_lookup_length(0.5, 16, steep) == 1
-    assert _core.best_lookup_length(0.0, 16, steep) == 1  # never below one draft (the gate pauses lookup)
+    assert _core.testing.best_lookup_length(1.0, 16, steep) == 16  # text being copied: the longest draft
+    assert _core.testing.best_lookup_length(0.5, 16, steep) == 1
+    assert _core.testing.best_lookup_length(0.0, 16, steep) == 1  # never below one draft (the gate pauses lookup)
     cheap = linear(0.25)
-    assert _core.best_lookup_length(0.8, 16, cheap) > _core.best_lookup_length(0.8, 16, steep)
+    assert _core.testing.best_lookup_length(0.8, 16, cheap) > _core.testing.best_lookup_length(0.8, 16, steep)
     # a measured cost table need not be linear: a costly width is skipped
     bumpy = linear(0.2)
     bumpy[2] = 10.0  # width 3 (2 drafts)
-    assert _core.best_lookup_length(0.9, 3, bumpy) in (1, 3)
+    assert _core.testing.best_lookup_length(0.9, 3, bumpy) in (1, 3)
 
 
 def test_bounds_checked():
     with pytest.raises(ValueError):
-        _core.best_lookup_length(0.5, 4, [1.0, 1.2])
+        _core.testing.best_lookup_length(0.5, 4, [1.0, 1.2])
     with pytest.raises(ValueError):
-        _core.best_lookup_length(0.5, 0, [1.0])
+        _core.testing.best_lookup_length(0.5, 0, [1.0])
 
 
 @pytest.mark.parametrize("p", [0.3, 0.8, 0.95])
@@ -52,11 +52,11 @@ def test_early_exit_length_counts_the_drafting_cost(p, per_draft):
     """Early-exit drafts cost their shallow layers to make (per_draft, a share
     of a single step): the choice maximises (1 + ... + p^k) / (k c + cost(k + 1))."""
     cost = [0.2 + 0.3 * w for w in range(1, 10)]  # an exit round's deep pass: its top layers only
-    k = _core.best_lookup_length(p, 8, cost, per_draft)
+    k = _core.testing.best_lookup_length(p, 8, cost, per_draft)
     best = max(range(1, 9), key=lambda j: sum(p**i for i in range(j + 1)) / (j * per_draft + cost[j]))
     assert k == best
     if per_draft > 0:  # dearer drafts never make the round longer
-        assert k <= _core.best_lookup_length(p, 8, cost, 0.0)
+        assert k <= _core.testing.best_lookup_length(p, 8, cost, 0.0)
 
 
 def chain_rate(accept, k, cost):
@@ -77,38 +77,38 @@ def test_chain_choice_is_the_best_rate(seed):
     rng = random.Random(seed)
     accept = [rng.choice([0.45, 0.55, 0.75, 0.9, 0.95, 0.99]) for _ in range(64)]
     cost = linear(rng.choice([0.1, 0.2, 0.45]), 65)
-    k = _core.best_chain_length(accept, cost)
+    k = _core.testing.best_chain_length(accept, cost)
     assert chain_rate(accept, k, cost) == pytest.approx(max(chain_rate(accept, j, cost) for j in range(1, 65)))
 
 
 def test_copied_span_is_drafted_whole_where_wide_passes_are_cheap():
     copied = [0.99] * 64  # 24-token keys all along
-    assert _core.best_chain_length(copied, linear(0.02, 65)) == 64
-    assert 16 < _core.best_chain_length(copied, linear(0.15, 65)) < 64
-    assert _core.best_chain_length(copied, linear(0.45, 65)) <= 16  # dear rows: shorter
+    assert _core.testing.best_chain_length(copied, linear(0.02, 65)) == 64
+    assert 16 < _core.testing.best_chain_length(copied, linear(0.15, 65)) < 64
+    assert _core.testing.best_chain_length(copied, linear(0.45, 65)) <= 16  # dear rows: shorter
     # a guess in the middle of the chain (a 2-token key) ends it there
     guess = [0.97] * 10 + [0.1] + [0.97] * 53
-    assert _core.best_chain_length(guess, linear(0.15, 65)) == 10
-    assert _core.best_chain_length([], [1.0]) == 1
+    assert _core.testing.best_chain_length(guess, linear(0.15, 65)) == 10
+    assert _core.testing.best_chain_length([], [1.0]) == 1
 
 
 def test_pass_cost_prior_and_what_the_request_measured():
     factors = [1.0, 1.1, 1.3, 1.6]  # widths 1..4, then the line through the last two: +0.3 per row
-    assert _core.pass_cost_relative({}, 1, factors) == 1.0
-    assert _core.pass_cost_relative({}, 3, factors) == pytest.approx(1.3)
-    assert _core.pass_cost_relative({}, 10, factors) == pytest.approx(1.6 + 0.3 * 6)
-    assert _core.pass_cost_relative({}, 9) == pytest.approx(1.0 + 0.5 * 8)  # no factors: kPriorSlope
+    assert _core.testing.pass_cost_relative({}, 1, factors) == 1.0
+    assert _core.testing.pass_cost_relative({}, 3, factors) == pytest.approx(1.3)
+    assert _core.testing.pass_cost_relative({}, 10, factors) == pytest.approx(1.6 + 0.3 * 6)
+    assert _core.testing.pass_cost_relative({}, 9) == pytest.approx(1.0 + 0.5 * 8)  # no factors: kPriorSlope
     # a width measured in this request is its own price (over the single step)
-    assert _core.pass_cost_relative({1: 10.0, 4: 20.0}, 4, factors) == pytest.approx(2.0)
+    assert _core.testing.pass_cost_relative({1: 10.0, 4: 20.0}, 4, factors) == pytest.approx(2.0)
     # others: the prior's excess scaled to fit what was measured (here twice the prior)
-    assert _core.pass_cost_relative({1: 10.0, 4: 22.0}, 3, factors) == pytest.approx(1.0 + 2 * 0.3)
-    assert _core.pass_cost_relative({1: 10.0, 4: 22.0}, 64, factors) == pytest.approx(1.0 + 2 * (0.6 + 0.3 * 60))
+    assert _core.testing.pass_cost_relative({1: 10.0, 4: 22.0}, 3, factors) == pytest.approx(1.0 + 2 * 0.3)
+    assert _core.testing.pass_cost_relative({1: 10.0, 4: 22.0}, 64, factors) == pytest.approx(1.0 + 2 * (0.6 + 0.3 * 60))
     # without factors, the line through the measured widths (what lookup used before)
-    assert _core.pass_cost_relative({1: 10.0, 5: 18.0}, 9) == pytest.approx(1.0 + 0.2 * 8)
+    assert _core.testing.pass_cost_relative({1: 10.0, 5: 18.0}, 9) == pytest.approx(1.0 + 0.2 * 8)
     # a row is never free, whatever a noisy profile says, so what a request measures can scale it
     flat = [1.0] * 16
-    assert _core.pass_cost_relative({}, 11, flat) == pytest.approx(1.0 + 0.02 * 10)
-    assert _core.pass_cost_relative({1: 10.0, 3: 20.0}, 11, flat) == pytest.approx(1.0 + 0.5 * 10)
+    assert _core.testing.pass_cost_relative({}, 11, flat) == pytest.approx(1.0 + 0.02 * 10)
+    assert _core.testing.pass_cost_relative({1: 10.0, 3: 20.0}, 11, flat) == pytest.approx(1.0 + 0.5 * 10)
 
 
 def test_profile_batch_factors_become_the_engines_table():

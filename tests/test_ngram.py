@@ -10,7 +10,7 @@ from specbound_cpp import _core
 
 
 def _pool(*texts):
-    p = _core.NgramPool(1 << 20)
+    p = _core.testing.NgramPool(1 << 20)
     for t in texts:
         p.feed(t)
     return p

@@ -16,11 +16,11 @@ MIB = 1 << 20
 
 
 def test_pool_memory_is_bounded():
-    p = _core.NgramPool(3 * MIB)  # rounded down to a power of two of 8-byte slots
+    p = _core.testing.NgramPool(3 * MIB)  # rounded down to a power of two of 8-byte slots
     assert p.stats["bytes"] == 2 * MIB and p.stats["slots"] == 2 * MIB // 8
     assert not p.stats["allocated"]  # nothing taken before the first feed
-    assert _core.NgramPool(1).stats["bytes"] == 64 << 10  # the floor
-    small = _core.NgramPool(64 << 10)
+    assert _core.testing.NgramPool(1).stats["bytes"] == 64 << 10  # the floor
+    small = _core.testing.NgramPool(64 << 10)
     rng = random.Random(0)
     text = [rng.randrange(50_000) for _ in range(20_000)]  # 8 keys per token: 20x the slots
     small.feed(text)
@@ -32,7 +32,7 @@ def test_pool_memory_is_bounded():
 
 
 def test_pool_feed_is_idempotent_and_clear_empties():
-    p = _core.NgramPool(MIB)
+    p = _core.testing.NgramPool(MIB)
     text = [1, 2, 3, 4, 5, 1, 2, 3]
     p.feed(text)
     used = p.stats["used"]

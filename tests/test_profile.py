@@ -92,6 +92,6 @@ def test_call_stages_reused_and_built(measured):
 def test_bandwidth_probe():
     from specbound_cpp import _core
 
-    assert _core.read_bandwidth_gbs(1 << 22, 2, 2) > 0
+    assert _core.testing.read_bandwidth_gbs(1 << 22, 2, 2) > 0
     with pytest.raises(ValueError):
-        _core.read_bandwidth_gbs(100, 2)
+        _core.testing.read_bandwidth_gbs(100, 2)

@@ -3,7 +3,7 @@
 A forward call runs each row through its own layer range [enter, exit). The
 plan says which rows are active in which layers (segments), where states
 leave (exits: the rows whose range ends there) and which exit columns the
-heads (logits, exit check) read. _core.plan_forward(rows, n_layer, ...) returns
+heads (logits, exit check) read. _core.testing.plan_forward(rows, n_layer, ...) returns
 it as a dict; a row is (token, pos, enter, exit, logits, check).
 """
 
@@ -23,7 +23,7 @@ def row(enter, exit_, pos=0, token=1, logits=False, check=False):
 
 
 def plan(rows, n_layer=L, **limits):
-    return _core.plan_forward(rows, n_layer, **limits)
+    return _core.testing.plan_forward(rows, n_layer, **limits)
 
 
 def test_full_depth_batch_is_one_segment():

@@ -53,11 +53,11 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 
 def probe_tensor(sess, name: str, k: int, rows: int, threads: int, paths: list[str]) -> dict:
     x = columns(k, 16)
-    alone = {p: np.stack([sess.probe_matmul(name, x[j : j + 1], p, threads, rows)[0] for j in range(16)]) for p in paths}
+    alone = {p: np.stack([_core.testing.probe_matmul(sess, name, x[j : j + 1], p, threads, rows)[0] for j in range(16)]) for p in paths}
     vec_dot = alone["detour"]
     out = {}
     for p in paths:
-        bad = [n for n in range(2, 17) if not same_bits(sess.probe_matmul(name, x[:n], p, threads, rows), alone[p][:n])]
+        bad = [n for n in range(2, 17) if not same_bits(_core.testing.probe_matmul(sess, name, x[:n], p, threads, rows), alone[p][:n])]
         out[p] = {"invariant": not bad, "differs_at_n": bad, "equals_vec_dot": same_bits(alone[p], vec_dot)}
     return out
 

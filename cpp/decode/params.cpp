@@ -1,7 +1,5 @@
 #include "decode/params.h"
 
-#include "speculation/exit_decision.h"
-#include "speculation/ngram_pool.h"
 #include "vocab/vocab.h"
 
 #include <cmath>
@@ -10,19 +8,7 @@
 namespace sb {
 
 void check_spec_params(const SpecParams & p, int n_layer) {
-    // written so that NaN fails every range
-    if (!(p.alpha >= 0 && p.tau > 0 && p.tau <= 1 && p.w_max >= 0 && p.ngram >= 0 && p.tau_step >= 0 && p.tau_step <= 0.1f))
-        throw std::invalid_argument(
-            "SpecBound needs alpha >= 0, 0 < tau <= 1, w_max >= 0, ngram >= 0 and 0 <= tau_step <= 0.1");
-    if (!p.exit_decision.empty() && p.exit_decision.size() != 1 + kExitFeatures)
-        throw std::invalid_argument("exit_decision needs " + std::to_string(1 + kExitFeatures) +
-                                    " weights (a bias, then one per exit feature)");
-    for (float w : p.exit_decision)
-        if (!std::isfinite(w)) throw std::invalid_argument("exit_decision weights must be finite");
-    if (p.ngram > NgramPool::kMaxKey)
-        throw std::invalid_argument("ngram (the longest lookup key) must be at most " + std::to_string(NgramPool::kMaxKey));
-    for (float f : p.batch_factors)
-        if (!(f > 0 && std::isfinite(f))) throw std::invalid_argument("batch_factors must be finite and positive");
+    check_spec_fields(p);  // each field's own rule (speculation/params.h)
     bool ok = p.d_max >= 0 && p.d_max < n_layer;
     for (size_t i = 0; i < p.exit_layers.size(); ++i)
         ok = ok && p.exit_layers[i] > 0 && p.exit_layers[i] < n_layer && (i == 0 || p.exit_layers[i] > p.exit_layers[i - 1]);

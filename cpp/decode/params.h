@@ -20,7 +20,7 @@ class Vocab;
 // The conditions a request puts on the full model's choice, as the caller
 // gives them; make_constraints turns them into the sampler's Constraints. The
 // Python logits processor is not here: it is lent to each engine call (see
-// bindings.cpp), so a request only says whether it has one.
+// bindings/session_decode.cpp), so a request only says whether it has one.
 struct ConstraintParams {
     std::optional<std::string> grammar;  // GBNF text (libllama's grammar sampler)
     std::string grammar_root = "root";
@@ -41,20 +41,31 @@ struct GenerateParams {
     ConstraintParams constraints;
 };
 
+// Each field of GenerateResult that Python reads, declared once, as
+// X(type, name, doc): the struct, its read-only binding and
+// GenerateResult.fields (python/specbound_cpp/params.py's RESULT_FIELDS).
+#define SB_GENERATE_RESULT(X)                                                                                      \
+    X(std::vector<int32_t>, tokens, "emitted tokens (stop-string tokens included; Python trims text)")           \
+    X(std::string, finish_reason, "'stop' or 'length'")                                                            \
+    X(int, n_prompt, "prompt tokens")                                                                              \
+    X(int, n_prompt_reused, "prompt tokens whose KV was kept from the previous call")                              \
+    X(double, prompt_ms, "time of the prompt's pass")                                                              \
+    X(double, decode_ms, "time of the decoding after it")                                                          \
+    X(int, rounds, "decoding rounds")
+
 struct GenerateResult {
-    std::vector<int32_t> tokens;    // emitted tokens (stop-string tokens included; Python trims text)
-    std::string finish_reason;      // "stop" or "length"
-    int n_prompt = 0;
-    int n_prompt_reused = 0;        // prompt tokens whose KV was kept from the previous call
-    double prompt_ms = 0, decode_ms = 0;
-    int rounds = 0;
+#define SB_GENERATE_RESULT_FIELD(type, name, doc) type name{};
+    SB_GENERATE_RESULT(SB_GENERATE_RESULT_FIELD)
+#undef SB_GENERATE_RESULT_FIELD
     // with keep_logits: row i (n_vocab floats) is the full model's logits that
     // chose tokens[i], before penalties - the same bits in both decoding modes
+    // (Python reads them through Session.result_logits, not as a field)
     std::vector<float> logits;
 };
 
-// Throws std::invalid_argument unless exit_layers ascend within (0, n_layer),
-// 0 <= d_max < n_layer, alpha >= 0, 0 < tau <= 1, w_max >= 0, 0 <= ngram <= 24, batch factors finite and > 0.
+// Throws std::invalid_argument unless each field keeps its rule
+// (SB_SPEC_PARAMS, speculation/params.h), exit_layers ascend within
+// (0, n_layer) and d_max < n_layer.
 void check_spec_params(const SpecParams & p, int n_layer);
 
 // The logits processor callback of a request that has one (null: none).

@@ -1,6 +1,38 @@
 #include "speculation/params.h"
 
+#include "speculation/exit_decision.h"
+#include "speculation/ngram_pool.h"
+
+#include <cmath>
+#include <stdexcept>
+
 namespace sb {
+
+namespace {
+
+bool all_finite(const std::vector<float> & v) {
+    for (float x : v)
+        if (!std::isfinite(x)) return false;
+    return true;
+}
+
+bool all_positive(const std::vector<float> & v) {
+    for (float x : v)
+        if (!(x > 0)) return false;
+    return true;
+}
+
+} // namespace
+
+void check_spec_fields(const SpecParams & p) {
+#define SB_CHECK_SPEC_FIELD(type, name, init, valid, rule, doc)                                      \
+    {                                                                                              \
+        [[maybe_unused]] const type & v = p.name;                                                  \
+        if (!(valid)) throw std::invalid_argument(std::string("SpecBound needs ") + rule);         \
+    }
+    SB_SPEC_PARAMS(SB_CHECK_SPEC_FIELD)
+#undef SB_CHECK_SPEC_FIELD
+}
 
 SpecParams default_spec_params(const HParams & hp) {
     // Without a calibrated profile: what calibration chose on both models

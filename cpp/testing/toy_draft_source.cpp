@@ -2,7 +2,7 @@
 // text, text[j] as the token at position first_pos + j, up to per_round drafts
 // a round. It shows what a new source takes: this one file (a class over
 // speculation/source.h, and the hook that hands one to the controller), and
-// in bindings.cpp the hook's declaration and call. Whatever it proposes,
+// in bindings/ the hook's declaration (bindings.h) and call (module.cpp). Whatever it proposes,
 // SpecBound must still emit plain decoding's tokens (tests/test_draft_source.py).
 #include "session.h"
 #include "speculation/source.h"

@@ -13,6 +13,8 @@ import os
 import time
 from contextlib import contextmanager
 
+from . import _core
+
 # Widths priced: early-exit rounds use up to w_max + 1 rows, lookup rounds up
 # to 65 (64 drafts), priced from these by interpolation (specbound_setup).
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
@@ -50,8 +52,6 @@ def open_session(path: str, threads: int, n_past: int, ggml_kernels: bool = Fals
     """A session with real keys/values in the first n_past + max(BATCH_SIZES)
     cells, every cell a probe writes (an unwritten cache holds arbitrary bits,
     which can make timings meaningless)."""
-    from specbound_cpp import _core
-
     with _kernels_env("ggml" if ggml_kernels else None):
         s = _core.Session(path, _n_ctx(n_past), 512, threads, threads, 0, False)
     s.eval_logits(_warm_tokens(lambda b: s.tokenize(b, True, False), n_past + max(BATCH_SIZES)), 0, False)
@@ -115,7 +115,7 @@ def _time_batch(s, k: int, n_past: int) -> float:
         if n_past != s.n_past:
             raise ValueError(f"llama.cpp holds {s.n_past} cached positions, not {n_past}")
         return s.time_batch(k)
-    return s.time_forward(k, n_past, 0, s.n_layer, True, False, 1, True)
+    return _core.testing.time_forward(s, k, n_past, 0, s.n_layer, True, False, 1, True)
 
 
 def batch_factors(sessions: dict, n_past: int, reps: int, sizes=BATCH_SIZES) -> dict[str, dict[str, float]]:
@@ -130,7 +130,7 @@ def batch_factors(sessions: dict, n_past: int, reps: int, sizes=BATCH_SIZES) -> 
     return {name: {str(k): round(b[k] / b[1], 3) for k in sizes} | {"ms_1": round(b[1], 3)} for name, b in best.items()}
 
 
-# the stages of one call that Session.forward_timing() accumulates
+# the stages of one call that _core.testing.forward_timing(session) accumulates
 CALL_STAGES = ("plan_ms", "build_ms", "compute_ms", "read_ms")
 
 
@@ -141,24 +141,24 @@ def call_stages(s, n_past: int, reps: int) -> dict:
     L = s.n_layer
     out = {}
     for reuse in (True, False, True, False):
-        s.graph_reuse = reuse
-        s.time_forward(1, n_past, 0, L, True, False, 1, True)  # with reuse on, the graph is kept from here
+        _core.testing.set_graph_reuse(s, reuse)
+        _core.testing.time_forward(s, 1, n_past, 0, L, True, False, 1, True)  # with reuse on, the graph is kept from here
         best = None
         for _ in range(reps):
-            before = s.forward_timing()
-            s.time_forward(1, n_past, 0, L, True, False, 1, True)
-            after = s.forward_timing()
+            before = _core.testing.forward_timing(s)
+            _core.testing.time_forward(s, 1, n_past, 0, L, True, False, 1, True)
+            after = _core.testing.forward_timing(s)
             stages = {k: after[k] - before[k] for k in CALL_STAGES}
             if best is None or sum(stages.values()) < sum(best.values()):
                 best = stages
-        one = s.time_forward(1, n_past, 0, 1, False, False, reps, True)
-        two = s.time_forward(1, n_past, 0, 2, False, False, reps, True)
+        one = _core.testing.time_forward(s, 1, n_past, 0, 1, False, False, reps, True)
+        two = _core.testing.time_forward(s, 1, n_past, 0, 2, False, False, reps, True)
         key = "reused" if reuse else "built"
         fixed = one - (two - one)
         prev = out.get(key)
         if prev is None or sum(best.values()) < sum(prev[k] for k in CALL_STAGES):
             out[key] = {**{k: round(v, 4) for k, v in best.items()}, "fixed_ms": round(fixed, 4)}
-    s.graph_reuse = True
+    _core.testing.set_graph_reuse(s, True)
     return out
 
 

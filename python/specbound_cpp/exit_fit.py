@@ -5,7 +5,7 @@
   the form the engine applies before the exit head: h + up (down h) + bias;
 - a learned exit decision: logistic regression from cheap features of an exit
   check to "the exit head's top-1 is the full model's token". The features are
-  the engine's (`_core.exit_features`, speculation/exit_decision.h), computed here in
+  the engine's (`_core.testing.exit_features`, speculation/exit_decision.h), computed here in
   bulk.
 
 Neither changes what is emitted: the deep pass checks every draft.

@@ -29,6 +29,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import llama_chat_format
 
+from . import _core
 from . import embeddings as _embeddings
 from . import llama_checks as checks
 from .constraints import engine_constraints
@@ -58,7 +59,7 @@ class _Request:
     echo: bool
     logprobs: Optional[int]
     stopping_criteria: Any
-    constraints: Any  # _core.ConstraintParams
+    constraints: _core.ConstraintParams
     processor: Optional[Callable]  # lent to the engine call by call, never kept by it
     model: Optional[str]
 
@@ -210,8 +211,6 @@ class Llama:
         self._session.set_ngram_pool_bytes(int(ngram_pool_mb * 2**20))
 
     def _open_session(self, path: str, n_ctx: int, n_batch: int, ngl: int, verbose: bool):
-        from . import _core
-
         try:
             return _core.Session(path, n_ctx, n_batch, self.n_threads, self.n_threads_batch, ngl, bool(verbose),
                                  flash_attn=self.flash_attn, rope=self._rope)

@@ -1,50 +1,58 @@
 """The engine's parameter and result structs (`_core.GenerateParams`,
 `SpecParams`, `GenerateResult`, `SpecStats`) built from and read into plain
 Python values: one GenerateParams per request, passed whole to
-`Session.begin` / `Session.generate`."""
+`Session.begin` / `Session.generate`.
+
+The field names come from the C++ structs' field lists (SB_SPEC_PARAMS,
+SB_SPEC_STATS in cpp/speculation/params.h, SB_GENERATE_RESULT in
+cpp/decode/params.h), through the binding's `fields` tuples: a field is
+declared once, there."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 from . import _core
 
-SPEC_FIELDS = ("alpha", "tau", "exit_layers", "d_max", "w_max", "ngram", "exit_decision", "tau_step", "batch_factors")
-RESULT_FIELDS = ("tokens", "n_tokens", "finish_reason", "n_prompt", "n_prompt_reused", "prompt_ms", "decode_ms",
-                 "rounds")  # fmt: skip
-SPEC_STATS_FIELDS = (
-    "rounds", "draft_tokens", "accepted_tokens", "emitted_tokens", "exit_checks", "layer_evals",
-    "layer_evals_committed", "layer_evals_rejected", "stops_d_max", "stops_w_max", "stops_limit",
-    "rounds_all_accepted", "exit_depth_hist", "ngram_rounds", "ngram_accepted", "lookup_key_drafts",
-    "lookup_key_accepted", "lookup_key_rejected", "exit_vocab_added", "exit_rounds",
-    "exit_accepted", "exit_tau", "draft_ms", "verify_ms",
-)  # fmt: skip
+SPEC_FIELDS: tuple[str, ...] = tuple(_core.SpecParams.fields)
+RESULT_FIELDS: tuple[str, ...] = tuple(_core.GenerateResult.fields)
+SPEC_STATS_FIELDS: tuple[str, ...] = tuple(_core.SpecStats.fields)
+
+# a SpecParams value from a plain Python one, by the field's C++ type as the
+# list writes it (SpecParams.field_types): numbers from JSON profiles or user
+# arguments may come as the other kind (8.0 for 8)
+CONVERT_BY_CPP_TYPE: Dict[str, Callable[[Any], Any]] = {
+    "float": float,
+    "int": int,
+    "std::vector<int>": lambda v: [int(x) for x in v],
+    "std::vector<float>": lambda v: [float(x) for x in v],
+}
+SPEC_CONVERT: Dict[str, Callable[[Any], Any]] = {
+    name: CONVERT_BY_CPP_TYPE[_core.SpecParams.field_types[name]] for name in SPEC_FIELDS
+}
 
 
-def spec_params(values: Dict[str, Any], base: Optional[Any] = None) -> Any:
+def spec_params(values: Mapping[str, Any], base: Optional[_core.SpecParams] = None) -> _core.SpecParams:
     """A `_core.SpecParams`: `base` (or the struct's defaults) with `values` set
-    (any of SPEC_FIELDS). The engine checks it (`_core.check_spec_params`)."""
+    (any of SPEC_FIELDS, converted to the field's type). The engine checks it
+    (`_core.check_spec_params`)."""
     p = _core.SpecParams()
     for name, v in (spec_dict(base) if base is not None else {}).items():
         setattr(p, name, v)
     for name, v in values.items():
         if name not in SPEC_FIELDS:
             raise TypeError(f"unknown SpecBound parameter {name!r}")
-        if name == "exit_layers":
-            v = [int(x) for x in v]
-        elif name in ("exit_decision", "batch_factors"):
-            v = [float(x) for x in v]
-        setattr(p, name, v)
+        setattr(p, name, SPEC_CONVERT[name](v))
     return p
 
 
-def spec_dict(p: Any) -> Dict[str, Any]:
+def spec_dict(p: _core.SpecParams) -> Dict[str, Any]:
     return {name: getattr(p, name) for name in SPEC_FIELDS}
 
 
 def sampling_params(temperature: float = 0.0, top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
                     seed: int = 0, penalty_last_n: int = 64, repeat_penalty: float = 1.0,
-                    frequency_penalty: float = 0.0, presence_penalty: float = 0.0) -> Any:  # fmt: skip
+                    frequency_penalty: float = 0.0, presence_penalty: float = 0.0) -> _core.SamplingParams:  # fmt: skip
     """A `_core.SamplingParams` under llama-cpp-python's argument names."""
     s = _core.SamplingParams()
     s.temperature, s.top_k, s.top_p, s.min_p, s.seed = float(temperature), int(top_k), float(top_p), float(min_p), seed
@@ -53,9 +61,10 @@ def sampling_params(temperature: float = 0.0, top_k: int = 40, top_p: float = 0.
     return s
 
 
-def generate_params(max_tokens: int, sampling: Any = None, *, stop: Sequence[str] = (), specbound: bool = False,
-                    spec: Any = None, keep_logits: bool = False, spec_gate: bool = False,
-                    constraints: Any = None) -> Any:  # fmt: skip
+def generate_params(max_tokens: int, sampling: Optional[_core.SamplingParams] = None, *, stop: Sequence[str] = (),
+                    specbound: bool = False, spec: Optional[_core.SpecParams] = None, keep_logits: bool = False,
+                    spec_gate: bool = False,
+                    constraints: Optional[_core.ConstraintParams] = None) -> _core.GenerateParams:  # fmt: skip
     """A `_core.GenerateParams`. sampling: a SamplingParams (default: greedy);
     spec: the SpecParams used with specbound; constraints: a ConstraintParams."""
     g = _core.GenerateParams()
@@ -71,12 +80,12 @@ def generate_params(max_tokens: int, sampling: Any = None, *, stop: Sequence[str
     return g
 
 
-def result_dict(r: Any) -> Dict[str, Any]:
+def result_dict(r: _core.GenerateResult) -> Dict[str, Any]:
     """A GenerateResult's fields as a dict (a snapshot of a live result)."""
     return {name: getattr(r, name) for name in RESULT_FIELDS}
 
 
-def stats_dict(session: Any) -> Dict[str, Any]:
+def stats_dict(session: _core.Session) -> Dict[str, Any]:
     """The last generation's SpecBound counters and its online gate's, as one dict."""
     st = session.spec_stats()
     d = {name: getattr(st, name) for name in SPEC_STATS_FIELDS}

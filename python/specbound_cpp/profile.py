@@ -73,13 +73,13 @@ def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, comp
     s.set_candidates(cand)
 
     def t(enter=0, exit=L, logits=False, check=False):
-        return s.time_forward(1, n_past, enter, exit, logits, check, reps, True)
+        return _core.testing.time_forward(s, 1, n_past, enter, exit, logits, check, reps, True)
 
     layer = (t() - t(exit=1)) / (L - 1)
     stages = call_stages(s, n_past, reps)
     factors = _compared_factors(s, path, threads, n_past, reps, compare_ggml, compare_llamacpp)
-    gbs = _core.read_bandwidth_gbs(1 << 30, threads)
-    floor_ms = s.decode_weight_bytes / (gbs * 1e9) * 1e3
+    gbs = _core.testing.read_bandwidth_gbs(1 << 30, threads)
+    floor_ms = _core.testing.decode_weight_bytes(s) / (gbs * 1e9) * 1e3
     res = {
         "model": model, "n_layer": L, "threads": threads, "n_past": n_past, "n_candidates": len(cand),
         "layer_ms": round(layer, 4),
@@ -88,7 +88,7 @@ def profile(model: str, threads: int = 2, n_past: int = 128, reps: int = 5, comp
         **_priced(factors["ours"]),
         "kernels": dict(s.kernels()),
         "read_bandwidth_gbs": round(gbs, 1),
-        "weight_mb_per_token": round(s.decode_weight_bytes / 1e6, 1),
+        "weight_mb_per_token": round(_core.testing.decode_weight_bytes(s) / 1e6, 1),
         "memory_floor_ms": round(floor_ms, 3),
         "call_stages": stages,
     }

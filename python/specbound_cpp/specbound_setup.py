@@ -21,7 +21,7 @@ MAX_LOOKUP_ROWS = 65  # a lookup round's widest pass: 64 drafts and the token be
 
 @dataclass
 class SpecBoundSetup:
-    spec: Any  # the checked _core.SpecParams of every speculative generation
+    spec: Optional[_core.SpecParams]  # the checked SpecParams of every speculative generation
     candidates: Set[int]  # exit-head vocabulary (each prompt's tokens are added)
     source: str  # where the parameters came from, or why speculation is off
     active: bool  # speculate (the caller may still switch it off: Llama.specbound)
@@ -80,9 +80,7 @@ def setup_specbound(session, path: str, n_vocab: int, specbound: bool, overrides
         setup.source += " + arguments"
     if "exit_layers" in overrides and "d_max" not in overrides:
         values["d_max"] = max(values["exit_layers"], default=0)
-    values.update(alpha=float(values["alpha"]), tau=float(values["tau"]), d_max=int(values["d_max"]),
-                  w_max=int(values["w_max"]), ngram=int(values["ngram"]), tau_step=float(values["tau_step"]))  # fmt: skip
-    setup.spec = spec_params({k: values[k] for k in SPEC_FIELDS})
+    setup.spec = spec_params({k: values[k] for k in SPEC_FIELDS})  # each converted to its field's type
     _core.check_spec_params(setup.spec, session.n_layer)
     return setup
 

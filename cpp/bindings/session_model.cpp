@@ -1,0 +1,45 @@
+// Session's construction, vocabulary and model shape.
+#include "bindings/bindings.h"
+
+// the model: construction, vocabulary, shape
+void bind_session_model(nb::class_<Session> & c) {
+    c.def("__init__",
+          [](Session * s, const std::string & path, int n_ctx, int n_batch, int n_threads, int n_threads_batch,
+             int n_gpu_layers, bool verbose, bool flash_attn, const sb::RopeOverrides & rope) {
+              nb::gil_scoped_release nogil;
+              sb::EngineParams e{ n_ctx, n_threads, n_threads_batch, n_gpu_layers, flash_attn };
+              e.rope = rope;
+              new (s) Session(path, { e, n_batch, verbose });
+          },
+          "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a,
+          "flash_attn"_a = false, "rope"_a = sb::RopeOverrides())
+        .def("tokenize",
+             [](Session & s, nb::bytes text, bool add_special, bool parse_special) {
+                 return s.vocab.tokenize(std::string(text.c_str(), text.size()), add_special, parse_special);
+             })
+        .def("detokenize",
+             [](Session & s, const std::vector<int32_t> & toks, bool special) {
+                 std::string t = s.vocab.detokenize(toks, special);
+                 return nb::bytes(t.data(), t.size());
+             })
+        .def("token_piece",
+             [](Session & s, int32_t tok, bool special) {
+                 std::string t = s.vocab.piece(tok, special);
+                 return nb::bytes(t.data(), t.size());
+             })
+        .def_prop_ro("n_vocab", [](Session & s) { return s.engine.hparams().n_vocab; })
+        .def_prop_ro("n_ctx", [](Session & s) { return s.engine.n_ctx(); })
+        .def_prop_ro("n_layer", [](Session & s) { return s.engine.hparams().n_layer; })
+        .def_prop_ro("n_embd", [](Session & s) { return s.engine.hparams().n_embd; })
+        .def_prop_ro("n_ff", [](Session & s) { return s.engine.hparams().n_ff; })
+        .def_prop_ro("n_head", [](Session & s) { return s.engine.hparams().n_head; })
+        .def_prop_ro("n_head_kv", [](Session & s) { return s.engine.hparams().n_head_kv; })
+        .def_prop_ro("head_dim", [](Session & s) { return s.engine.hparams().head_dim; })
+        .def_prop_ro("arch", [](Session & s) { return s.engine.hparams().arch_name; })
+        .def_prop_ro("token_bos", [](Session & s) { return s.vocab.bos(); })
+        .def_prop_ro("token_eos", [](Session & s) { return s.vocab.eos(); })
+        .def_prop_ro("add_bos", [](Session & s) { return s.vocab.add_bos(); })
+        .def("is_eog", [](Session & s, int32_t t) { return s.vocab.is_eog(t); })
+        .def_prop_ro("chat_template", [](Session & s) { return s.vocab.chat_template(); })
+        .def("metadata", [](Session & s) { return s.vocab.metadata(); });
+}
