@@ -251,6 +251,54 @@ static void bind_rope(nb::module_ & m) {
         .def_rw("orig_ctx", &sb::RopeOverrides::orig_ctx);
 }
 
+// llama-cpp-python's kv_overrides, one entry per key (model/kv_override.h)
+static void bind_kv_override(nb::module_ & m) {
+    nb::class_<sb::KvOverride>(m, "KvOverride")
+        .def(nb::init<>())
+        .def_rw("key", &sb::KvOverride::key)
+        .def_prop_rw("tag", [](const sb::KvOverride & o) { return (int) o.tag; },
+                     [](sb::KvOverride & o, int t) {
+                         if (t < 0 || t > 3) throw std::invalid_argument("tag must be 0-3 (int, float, bool, str)");
+                         o.tag = (sb::KvOverride::Tag) t;
+                     })
+        .def_rw("i", &sb::KvOverride::i)
+        .def_rw("f", &sb::KvOverride::f)
+        .def_rw("b", &sb::KvOverride::b)
+        .def_rw("s", &sb::KvOverride::s);
+}
+
+// vocab_only=True: libllama's vocabulary alone, no weights (as llama-cpp-python loads it)
+static void bind_vocab(nb::module_ & m) {
+    nb::class_<sb::Vocab>(m, "Vocab")
+        .def("__init__",
+             [](sb::Vocab * v, const std::string & path, bool verbose, const std::vector<sb::KvOverride> & ov) {
+                 nb::gil_scoped_release nogil;
+                 new (v) sb::Vocab(sb::checked_model_path(path), verbose, ov);
+             },
+             "path"_a, "verbose"_a, "kv_overrides"_a = std::vector<sb::KvOverride>())
+        .def("tokenize",
+             [](sb::Vocab & v, nb::bytes text, bool add_special, bool parse_special) {
+                 return v.tokenize(std::string(text.c_str(), text.size()), add_special, parse_special);
+             })
+        .def("detokenize",
+             [](sb::Vocab & v, const std::vector<int32_t> & toks, bool special) {
+                 std::string t = v.detokenize(toks, special);
+                 return nb::bytes(t.data(), t.size());
+             })
+        .def("token_piece",
+             [](sb::Vocab & v, int32_t tok, bool special) {
+                 std::string t = v.piece(tok, special);
+                 return nb::bytes(t.data(), t.size());
+             })
+        .def_prop_ro("n_vocab", &sb::Vocab::n_vocab)
+        .def_prop_ro("token_bos", &sb::Vocab::bos)
+        .def_prop_ro("token_eos", &sb::Vocab::eos)
+        .def_prop_ro("add_bos", &sb::Vocab::add_bos)
+        .def("is_eog", &sb::Vocab::is_eog)
+        .def_prop_ro("chat_template", &sb::Vocab::chat_template)
+        .def("metadata", &sb::Vocab::metadata);
+}
+
 // embeddings (llama.cpp's embedding mode): [n_tokens, n_embd] unpooled, else [1, n_embd]
 static void bind_session_embeddings(nb::class_<Session> & c) {
     c.def("embeddings",
@@ -273,14 +321,20 @@ static void bind_session_embeddings(nb::class_<Session> & c) {
 static void bind_session_model(nb::class_<Session> & c) {
     c.def("__init__",
           [](Session * s, const std::string & path, int n_ctx, int n_batch, int n_threads, int n_threads_batch,
-             int n_gpu_layers, bool verbose, bool flash_attn, const sb::RopeOverrides & rope) {
+             int n_gpu_layers, bool verbose, bool flash_attn, const sb::RopeOverrides & rope, int type_k, int type_v,
+             const std::vector<sb::KvOverride> & kv_overrides) {
               nb::gil_scoped_release nogil;
               sb::EngineParams e{ n_ctx, n_threads, n_threads_batch, n_gpu_layers, flash_attn };
               e.rope = rope;
+              e.type_k = (ggml_type) type_k;  // checked by the KV cache (kv/kv_cache.h)
+              e.type_v = (ggml_type) type_v;
+              e.kv_overrides = kv_overrides;
               new (s) Session(path, { e, n_batch, verbose });
           },
           "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a,
-          "flash_attn"_a = false, "rope"_a = sb::RopeOverrides())
+          "flash_attn"_a = false, "rope"_a = sb::RopeOverrides(), "type_k"_a = (int) GGML_TYPE_F16,
+          "type_v"_a = (int) GGML_TYPE_F16, "kv_overrides"_a = std::vector<sb::KvOverride>())
+        .def_prop_ro("kv_bytes_per_token", [](Session & s) { return s.engine.kv().bytes_per_token(); })
         .def("tokenize",
              [](Session & s, nb::bytes text, bool add_special, bool parse_special) {
                  return s.vocab.tokenize(std::string(text.c_str(), text.size()), add_special, parse_special);
@@ -589,6 +643,8 @@ NB_MODULE(_core, m) {
     bind_lookup_length_tests(m);
     bind_pool_tests(m);
     bind_rope(m);
+    bind_kv_override(m);
+    bind_vocab(m);
     bind_exit_feature_tests(m);
     bind_toy_draft_source(m);
     nb::class_<Session> session(m, "Session");
