@@ -168,7 +168,7 @@ class Llama:
         })  # fmt: skip
         checks.check_load_args(n_ctx, n_batch, n_gpu_layers, n_threads, n_threads_batch, seed)
         # the KV cache's types (the engine refuses what llama.cpp refuses, ValueError)
-        self._type_k, self._type_v = checks.kv_cache_types(type_k, type_v)
+        self._type_k, self._type_v = checks.kv_cache_types(type_k, type_v, n_gpu_layers)
         # metadata overrides, seen by our GGUF reader and libllama's vocabulary alike
         self.kv_overrides = kv_overrides
         self._kv_overrides = checks.kv_override_list(kv_overrides)
@@ -294,6 +294,7 @@ class Llama:
     @staticmethod
     def _type_name(t: int) -> str:
         names = {v: k[len("GGML_TYPE_"):].lower() for k, v in vars(llama_cpp).items() if k.startswith("GGML_TYPE_")}
+        names[30] = "bf16"  # not among llama_cpp 0.3.36's constants
         return names.get(t, str(t))
 
     @property

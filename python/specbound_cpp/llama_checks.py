@@ -159,16 +159,25 @@ def prompt_token_ids(prompt: List[Any], n_vocab: int) -> List[int]:
 
 
 
-def kv_cache_types(type_k: Any, type_v: Any) -> tuple:
+# cache types that are plain ggml ops on any backend; the quantized ones take
+# llama.cpp's Hadamard rotation, which the engine computes with a CPU op of its own
+# (BF16, 30, is not among llama_cpp 0.3.36's Python constants)
+_FLOAT_KV_TYPES = (llama_cpp.GGML_TYPE_F32, llama_cpp.GGML_TYPE_F16, 30)
+
+
+def kv_cache_types(type_k: Any, type_v: Any, n_gpu_layers: int) -> tuple:
     """type_k / type_v (GGML_TYPE_* ints; None: F16, llama.cpp's default) as the
     engine takes them. Which types the cache holds, and the flash_attn they
-    need, the engine checks against the model (ValueError naming the type)."""
+    need, the engine checks against the model (ValueError naming the type).
+    A quantized type with layers on a GPU is unsupported (UnsupportedOption)."""
     out = []
     for name, v in (("type_k", type_k), ("type_v", type_v)):
         if v is None:
             v = llama_cpp.GGML_TYPE_F16
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise ValueError(f"{name} must be a GGML_TYPE_* integer, got {v!r}")
+        if n_gpu_layers != 0 and int(v) not in _FLOAT_KV_TYPES:
+            raise UnsupportedOption(name, " with n_gpu_layers != 0 (a quantized KV cache runs on the CPU only)")
         out.append(int(v))
     return tuple(out)
 
