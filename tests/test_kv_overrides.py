@@ -88,3 +88,15 @@ def test_bad_overrides_are_value_errors_as_in_llama_cpp_python(bad, smollm2_path
         Llama(smollm2_path, n_ctx=256, verbose=False, kv_overrides=bad)
     with pytest.raises(ValueError, match="general.name"):
         llama_cpp.Llama(smollm2_path, n_ctx=256, verbose=False, kv_overrides=bad)
+
+
+def test_server_kv_overrides_setting():
+    """llama_cpp.server's --kv_overrides entries, read as it reads them."""
+    pytest.importorskip("fastapi")
+    from specbound_cpp.server import kv_overrides_setting
+
+    got = kv_overrides_setting(["a.b=bool:true", "c=int:7", "d=float:0.5", "e=str:hi", "f=no_type"])
+    assert got == {"a.b": True, "c": 7, "d": 0.5, "e": "hi"}
+    assert type(got["c"]) is int and kv_overrides_setting(None) is None
+    with pytest.raises(ValueError, match="Unknown value type"):
+        kv_overrides_setting(["g=list:1"])

@@ -40,6 +40,7 @@ CASES = {
     "k_q4_1_v_q5_1_fa": (Q4_1, Q5_1, True),
     "k_q5_0_v_iq4_nl_fa": (Q5_0, IQ4_NL, True),
     "kv_mxfp4_fa": (MXFP4, MXFP4, True),
+    "kv_nvfp4_fa": (NVFP4, NVFP4, True),
 }
 N_NEW = 48
 GREEDY_PROMPT = b"def binary_search(items, target):\n"
