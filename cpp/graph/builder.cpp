@@ -238,7 +238,7 @@ ggml_tensor * GraphBuilder::attend_unfused(int il, ggml_tensor * q, int n_kv, gg
     ggml_tensor * vt = kv.v_trans
         ? ggml_view_3d(ctx, vc, n_kv, hp.head_dim, hp.n_head_kv, vc->nb[1], vc->nb[1] * hp.head_dim, 0)
         : ggml_cont(ctx, ggml_transpose(ctx, ggml_view_3d(ctx, vc, hp.head_dim, n_kv, hp.n_head_kv, vc->nb[1],
-                                                          head_nb, 0)));
+                                                          ggml_row_size(vc->type, hp.head_dim), 0)));
     if (one_query_each) kq = rows_apart(kq, ggml_get_type_traits_cpu(vc->type)->vec_dot_type);
     ggml_tensor * kqv = ggml_mul_mat(ctx, vt, kq);  // [head_dim, m, n_head]
     ggml_tensor * out = ggml_permute(ctx, kqv, 0, 2, 1, 3);
