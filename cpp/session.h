@@ -33,7 +33,7 @@ struct Session {
     // The engine loads first: its GGUF checks name the problem with a bad file
     // (magic, truncation, architecture) before libllama reads the vocabulary.
     Session(const std::string & path, const SessionParams & p)
-        : engine(checked_model_path(path), with_verbose(p)), vocab(path, p.verbose), gen(engine, vocab, p.n_batch) {}
+        : engine(checked_model_path(path), with_verbose(p)), vocab(path, p.verbose, p.engine.kv_overrides), gen(engine, vocab, p.n_batch) {}
 
     // SpecBound parameters without a calibrated profile (speculation/params.h)
     SpecParams default_spec() const { return default_spec_params(engine.hparams()); }

@@ -24,11 +24,11 @@ def haystack():
     return LlamaCppChatGenerator, ChatMessage
 
 
-def make_generator(haystack, path):
+def make_generator(haystack, path, **model_kwargs):
     generator_class, _ = haystack
     # the reference configuration (conftest.new_reference): llama-cpp-python's defaults, 2 threads
     return generator_class(model=path, n_ctx=512, n_batch=512, generation_kwargs={"max_tokens": N, "temperature": 0},
-                           model_kwargs={"n_threads": 2, "n_threads_batch": 2, "verbose": False})  # fmt: skip
+                           model_kwargs={"n_threads": 2, "n_threads_batch": 2, "verbose": False, **model_kwargs})
 
 
 def reply(haystack, generator) -> str:
@@ -60,6 +60,30 @@ def test_haystack_generator_builds_our_llama_with_the_same_text(haystack, smollm
     got = reply(haystack, ours)
     assert ours._model.last_stats["completion_tokens"] > 0
     assert got == want and len(want) > 0
+
+
+def test_haystack_generator_with_a_refused_option_falls_back(haystack, smollm2_path):
+    """A draft model (ours refuses it): patched, Haystack gets llama-cpp-python's
+    class (one FallbackWarning) and the text it gets unpatched."""
+    import llama_cpp
+    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+    import specbound_cpp
+
+    original = llama_cpp.Llama
+    theirs = make_generator(haystack, smollm2_path, draft_model=LlamaPromptLookupDecoding(num_pred_tokens=2))
+    theirs.warm_up()
+    want = reply(haystack, theirs)
+    theirs.close()
+    with specbound_cpp.patched_llama_cpp():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ours = make_generator(haystack, smollm2_path, draft_model=LlamaPromptLookupDecoding(num_pred_tokens=2))
+            ours.warm_up()
+    fallbacks = [str(w.message) for w in caught if issubclass(w.category, specbound_cpp.FallbackWarning)]
+    assert len(fallbacks) == 1 and "draft_model" in fallbacks[0], fallbacks
+    assert type(ours._model) is original
+    assert reply(haystack, ours) == want and len(want) > 0
 
 
 def test_patch_and_unpatch_calls(smollm2_path):
@@ -104,16 +128,45 @@ def test_framework_keywords(smollm2_path):
 SHORT = dict(n_ctx=256, n_threads=2, n_threads_batch=2, verbose=False)
 
 
+def lookup_draft():
+    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+    return LlamaPromptLookupDecoding(num_pred_tokens=2)
+
+
 def greedy_text(llm) -> str:
     return llm("The capital of France is", max_tokens=8, temperature=0)["choices"][0]["text"]
 
 
 # option -> (the keyword arguments that set it, what the app does with the object)
 REFUSED = {
-    "type_k": (dict(type_k=8), greedy_text),  # GGML_TYPE_Q8_0: a quantized K cache
-    "kv_overrides": (dict(kv_overrides={"llama.context_length": 4096}), greedy_text),
+    "draft_model": (dict(draft_model=lookup_draft()), greedy_text),  # llama-cpp-python's prompt-lookup drafts
     "no_such_option": (dict(no_such_option=1), greedy_text),  # llama-cpp-python ignores unknown keywords
 }
+# supported since: built as ours while patched, without a warning
+SUPPORTED = {
+    "type_k": dict(type_k=8),  # GGML_TYPE_Q8_0: a quantized K cache
+    "kv_overrides": dict(kv_overrides={"llama.context_length": 4096}),
+    "vocab_only": dict(vocab_only=True),
+}
+
+
+@pytest.mark.parametrize("option", sorted(SUPPORTED))
+def test_patched_construction_with_a_supported_option_builds_ours(smollm2_path, option):
+    import llama_cpp
+
+    import specbound_cpp
+
+    with specbound_cpp.patched_llama_cpp():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            llm = llama_cpp.Llama(smollm2_path, **SHORT, **SUPPORTED[option])
+    assert type(llm) is specbound_cpp.Llama
+    assert not [w for w in caught if issubclass(w.category, specbound_cpp.FallbackWarning)]
+    want = llama_cpp.Llama(smollm2_path, **SHORT, **SUPPORTED[option])
+    assert llm.tokenize(b"The capital of France is") == want.tokenize(b"The capital of France is")
+    if option != "vocab_only":
+        assert greedy_text(llm) == greedy_text(want)
 
 
 @pytest.mark.parametrize("option", sorted(REFUSED))
@@ -176,8 +229,8 @@ def test_the_stand_in_while_patched(smollm2_path):
 # patched with the same settings: the reference configuration (n_batch 512, 2
 # threads), greedy. LangChain passes its default rope base of 10000 (SmolLM2's
 # own is 100000): ours applies it as llama.cpp does. With `falls_back`, a
-# quantized K cache (type_k), which ours refuses: patched, the framework gets
-# llama-cpp-python's class, and the same text.
+# draft model (llama-cpp-python's prompt-lookup drafts), which ours refuses:
+# patched, the framework gets llama-cpp-python's class, and the same text.
 FRAMEWORK_PROMPT = "def fibonacci(n):"
 
 
@@ -199,7 +252,7 @@ def framework_both_ways(smollm2_path, make, text_of, falls_back):
             ours = make(smollm2_path, falls_back)
     fallbacks = [str(w.message) for w in caught if issubclass(w.category, specbound_cpp.FallbackWarning)]
     assert len(fallbacks) == int(falls_back), [str(w.message) for w in caught]
-    assert all("type_k" in m for m in fallbacks)
+    assert all("draft_model" in m for m in fallbacks)
     assert type(ours[1]) is (original if falls_back else specbound_cpp.Llama)
     return want, text_of(ours[0]), ours[1]
 
@@ -207,7 +260,7 @@ def framework_both_ways(smollm2_path, make, text_of, falls_back):
 def make_langchain(path, falls_back):
     from langchain_community.llms import LlamaCpp
 
-    refused = {"type_k": 8} if falls_back else {}
+    refused = {"draft_model": lookup_draft()} if falls_back else {}
     llm = LlamaCpp(model_path=path, n_ctx=512, n_batch=512, n_threads=2, temperature=0, max_tokens=N, verbose=False,
                    model_kwargs={"n_threads_batch": 2, **refused})  # fmt: skip
     assert llm.rope_freq_base == 10000.0  # LangChain's default, not the model's
@@ -227,7 +280,7 @@ def test_langchain_llamacpp_patched_gives_the_same_text(smollm2_path, falls_back
 def make_llamaindex(path, falls_back):
     from llama_index.llms.llama_cpp import LlamaCPP
 
-    refused = {"type_k": 8} if falls_back else {}
+    refused = {"draft_model": lookup_draft()} if falls_back else {}
     llm = LlamaCPP(model_path=path, temperature=0.0, max_new_tokens=N, context_window=512, verbose=False,
                    model_kwargs={"n_threads": 2, "n_threads_batch": 2, **refused})  # fmt: skip
     return llm, llm._model

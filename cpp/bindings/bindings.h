@@ -56,6 +56,8 @@ nb::dict pool_dict(const sb::NgramPool & p);
 
 void bind_params(nb::module_ & m);                         // params.cpp
 void bind_rope(nb::module_ & m);                           // params.cpp
+void bind_kv_override(nb::module_ & m);                    // params.cpp
+void bind_vocab(nb::module_ & m);                          // vocab.cpp
 void bind_results(nb::module_ & m);                        // results.cpp
 void bind_session_model(nb::class_<Session> & c);          // session_model.cpp
 void bind_session_decode(nb::class_<Session> & c);         // session_decode.cpp

@@ -9,6 +9,8 @@ NB_MODULE(_core, m) {
     bind_params(m);
     bind_results(m);
     bind_rope(m);
+    bind_kv_override(m);
+    bind_vocab(m);
     nb::class_<Session> session(m, "Session");
     bind_session_model(session);
     bind_session_decode(session);

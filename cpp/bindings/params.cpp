@@ -62,3 +62,19 @@ void bind_rope(nb::module_ & m) {
         .def_rw("beta_slow", &sb::RopeOverrides::beta_slow)
         .def_rw("orig_ctx", &sb::RopeOverrides::orig_ctx);
 }
+
+// llama-cpp-python's kv_overrides, one entry per key (model/kv_override.h)
+void bind_kv_override(nb::module_ & m) {
+    nb::class_<sb::KvOverride>(m, "KvOverride")
+        .def(nb::init<>())
+        .def_rw("key", &sb::KvOverride::key)
+        .def_prop_rw("tag", [](const sb::KvOverride & o) { return (int) o.tag; },
+                     [](sb::KvOverride & o, int t) {
+                         if (t < 0 || t > 3) throw std::invalid_argument("tag must be 0-3 (int, float, bool, str)");
+                         o.tag = (sb::KvOverride::Tag) t;
+                     })
+        .def_rw("i", &sb::KvOverride::i)
+        .def_rw("f", &sb::KvOverride::f)
+        .def_rw("b", &sb::KvOverride::b)
+        .def_rw("s", &sb::KvOverride::s);
+}

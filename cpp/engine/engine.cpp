@@ -48,14 +48,14 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     if (ggml_backend_reg_count() == 0) ggml_backend_load_all();
     try {
         QuietLog quiet(!params.verbose);  // ggml's repack reports every tensor it repacks
-        load_model(model_, path, params.n_gpu_layers);
+        load_model(model_, path, params.n_gpu_layers, params.kv_overrides);
         resolve_rope(model_.hp, params.rope);
     } catch (const std::invalid_argument & e) {
         // every message names the file
         std::string msg = e.what();
         throw std::invalid_argument(msg.find(path) == std::string::npos ? path + ": " + msg : msg);
     }
-    init_kv_cache(kv_, model_, params.n_ctx, !params.flash_attn);
+    init_kv_cache(kv_, model_, params.n_ctx, !params.flash_attn, params.type_k, params.type_v);
     if (device_columns_ < 0) device_columns_ = default_device_columns(model_);
 
     // CPU backend, never with the AMX extra buffer type: weights stay in the
@@ -143,6 +143,10 @@ std::vector<std::string> Engine::device_report() const {
     std::vector<std::string> out = { device_line(ggml_backend_get_device(cpu_)) };
     // the attention path is part of the arithmetic a verdict holds for
     out.push_back(params_.flash_attn ? "attention: flash (fused op)" : "attention: unfused (q.k, softmax, v)");
+    // so are the cache types (they set the dot products' arithmetic); named when
+    // not llama.cpp's default F16, so verdicts cached for the default still hold
+    if (kv_.type_k != GGML_TYPE_F16 || kv_.type_v != GGML_TYPE_F16)
+        out.push_back(std::string("KV cache: K ") + ggml_type_name(kv_.type_k) + ", V " + ggml_type_name(kv_.type_v));
     if (gpu_) out.push_back(device_line(model_.gpu_dev) + ", last " + std::to_string(model_.n_gpu_layers) + " layers");
     if (debug_noninvariant_) out.push_back("SPECBOUND_DEBUG_NONINVARIANT: prompt-phase kernels in the decode phase");
     if (debug_device_path_) out.push_back("SPECBOUND_DEBUG_DEVICE_PATH: the GPU decode path for CPU weights");

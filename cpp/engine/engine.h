@@ -40,8 +40,11 @@ struct EngineParams {
     // attention as llama.cpp's flash-attention op (true) or unfused (false,
     // llama-cpp-python's default): each gives that setting's bits
     bool flash_attn = false;
+    // the KV cache's types (llama-cpp-python's type_k / type_v; kv/kv_cache.h)
+    ggml_type type_k = GGML_TYPE_F16, type_v = GGML_TYPE_F16;
     bool verbose = false;  // ggml's messages while loading (repacking)
-    RopeOverrides rope;    // llama-cpp-python's rope / YaRN options (default: the model's own)
+    RopeOverrides rope;
+    std::vector<KvOverride> kv_overrides;  // llama-cpp-python's kv_overrides (model/kv_override.h)    // llama-cpp-python's rope / YaRN options (default: the model's own)
 };
 
 // Where the time of forward() goes, summed over calls: planning and making the

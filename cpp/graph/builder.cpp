@@ -116,8 +116,49 @@ ggml_tensor * GraphBuilder::rope(ggml_tensor * x, const Segment & s, int il) {
                          r.ext_factor, r.attn_factor, r.beta_fast, r.beta_slow);
 }
 
+// x's rows of n values (n a power of two) times the normalized Hadamard matrix
+// H_n / sqrt(n), with the arithmetic ggml's CPU backend gives a matmul hinted
+// GGML_HINT_SRC0_IS_HADAMARD (llama.cpp's rotation of a quantized KV cache,
+// without use_ref): each value scaled by 1/sqrt(n) first, then the butterfly
+// passes of span 1, 2, 4, ... (u + v, u - v, each rounded once). ggml itself
+// computes a plain matmul instead when use_ref is set (the decode phase here):
+// this op keeps the prompt phase's arithmetic, row by row, whatever the batch.
+static void hadamard_rows(ggml_tensor * dst, const ggml_tensor * a, int ith, int nth, void * userdata) {
+    const int64_t n = (int64_t) (intptr_t) userdata;
+    const int64_t rows = ggml_nelements(a) / n;
+    const float scale = 1.0f / sqrtf((float) n);
+    for (int64_t r = ith; r < rows; r += nth) {
+        const float * x = (const float *) a->data + r * n;
+        float * y = (float *) dst->data + r * n;
+        for (int64_t j = 0; j < n; ++j) y[j] = x[j] * scale;
+        for (int64_t span = 1; span < n; span <<= 1)
+            for (int64_t i = 0; i < n; i += 2 * span)
+                for (int64_t j = i; j < i + span; ++j) {
+                    const float u = y[j], w = y[j + span];
+                    y[j] = u + w;
+                    y[j + span] = u - w;
+                }
+    }
+}
+
+ggml_tensor * GraphBuilder::hadamard(ggml_tensor * x, int n) {
+    ggml_tensor * c = ggml_is_contiguous(x) ? x : ggml_cont(ctx, x);
+    ggml_tensor * r = ggml_map_custom1(ctx, c, hadamard_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) n);
+    return ggml_reshape(ctx, r, x);
+}
+
 ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, const Segment & s,
                                       float kq_scale) {
+    if (kv.rot_k) {  // quantized K: the cache holds rotated keys, queries rotate alike (q.k unchanged)
+        q = hadamard(q, kv.rot_k);
+        k = hadamard(k, kv.rot_k);
+    }
+    if (kv.rot_v) return hadamard(attention_rotated(il, q, k, hadamard(v, kv.rot_v), s, kq_scale), kv.rot_v);
+    return attention_rotated(il, q, k, v, s, kq_scale);
+}
+
+ggml_tensor * GraphBuilder::attention_rotated(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v,
+                                              const Segment & s, float kq_scale) {
     const HParams & hp = m.hp;
     const int64_t m_rows = q->ne[2];
     const int64_t row = (int64_t) hp.head_dim * hp.n_head_kv;
@@ -134,11 +175,12 @@ ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, 
     ggml_tensor * mask = hp.is_swa(il) ? s.mask_swa : s.mask;
     // With use_ref set on the CPU backend (decode phase) ggml's flash attention
     // computes each query row on its own and skips masked cells; the unfused
-    // path gets the same property from f16_rows_apart (attend_unfused): the
-    // result does not depend on the batch or on how many cells are padded in.
+    // path gets the same property from rows_apart (attend_unfused): the result
+    // does not depend on the batch or on how many cells are padded in.
     if (!device_path(kc->buffer)) {
-        if (!flash_attn && invariant) qp = f16_rows_apart(qp);
-        return attend(il, qp, s.n_kv, mask, kq_scale);
+        const bool one_query_each = !flash_attn && invariant;
+        if (one_query_each) qp = rows_apart(qp, ggml_get_type_traits_cpu(kc->type)->vec_dot_type);
+        return attend(il, qp, s.n_kv, mask, kq_scale, one_query_each);
     }
     // On a GPU the kernel and its split over the cells depend on the number of
     // queries and cells: each query alone, over the cells it would attend alone.
@@ -147,35 +189,44 @@ ggml_tensor * GraphBuilder::attention(int il, ggml_tensor * q, ggml_tensor * k, 
         const int n_kv = s.n_kv_row[j];
         ggml_tensor * qj = ggml_view_3d(ctx, qp, hp.head_dim, 1, hp.n_head, qp->nb[1], qp->nb[2], (size_t) j * qp->nb[1]);
         ggml_tensor * mj = ggml_view_2d(ctx, mask, n_kv, 1, mask->nb[1], (size_t) j * mask->nb[1]);
-        ggml_tensor * oj = attend(il, qj, n_kv, mj, kq_scale);
+        ggml_tensor * oj = attend(il, qj, n_kv, mj, kq_scale, false);
         out = out ? ggml_concat(ctx, out, oj, 1) : oj;
     }
     return out;
 }
 
-ggml_tensor * GraphBuilder::attend(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale) {
-    if (!flash_attn) return attend_unfused(il, q, n_kv, mask, kq_scale);
+ggml_tensor * GraphBuilder::attend(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale,
+                                   bool one_query_each) {
+    if (!flash_attn) return attend_unfused(il, q, n_kv, mask, kq_scale, one_query_each);
     if (kv.v_trans) throw std::logic_error("flash attention needs the values untransposed");
     const HParams & hp = m.hp;
     ggml_tensor * kc = kv.k[il], * vc = kv.v[il];
     const size_t head_nb = ggml_row_size(kc->type, hp.head_dim);
     ggml_tensor * kview = ggml_view_3d(ctx, kc, hp.head_dim, n_kv, hp.n_head_kv, kc->nb[1], head_nb, 0);
-    ggml_tensor * vview = ggml_view_3d(ctx, vc, hp.head_dim, n_kv, hp.n_head_kv, vc->nb[1], head_nb, 0);
+    ggml_tensor * vview = ggml_view_3d(ctx, vc, hp.head_dim, n_kv, hp.n_head_kv, vc->nb[1],
+                                       ggml_row_size(vc->type, hp.head_dim), 0);
+    // llama.cpp's build_attn_mha hands the flash-attention op an F16 copy of an
+    // F32 cache (type_k / type_v = f32), so the dot products round as F16 ones
+    if (kview->type == GGML_TYPE_F32) kview = ggml_cast(ctx, kview, GGML_TYPE_F16);
+    if (vview->type == GGML_TYPE_F32) vview = ggml_cast(ctx, vview, GGML_TYPE_F16);
     ggml_tensor * out = ggml_flash_attn_ext(ctx, q, kview, vview, mask, kq_scale, 0.0f, 0.0f);
     ggml_prec_set_acc(out, GGML_PREC_F32);
     return ggml_reshape_2d(ctx, out, (int64_t) hp.head_dim * hp.n_head, q->ne[1]);
 }
 
 // llama.cpp's attention with flash_attn off, which llama-cpp-python runs by
-// default: kq = k.q (F16 dot products), softmax(kq * scale + mask), then v.kq.
-// A single query (llama.cpp decoding one token) gets ggml's vec_dot_f16 for
-// every dot product. In the decode phase q and the probabilities go in as F16
-// copies whose rows are not contiguous, which keeps llamafile's sgemm (another
-// summation order, taken for 2 or more columns) out: every column then gets a
-// single query's arithmetic. Cells past a query's own are masked: their
-// probabilities are exactly 0 and add nothing, so the padding to n_kv (a
-// multiple of 256, as llama.cpp's) does not move a bit either.
-ggml_tensor * GraphBuilder::attend_unfused(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale) {
+// default: kq = k.q (dot products in the K cache type's vec_dot type: F16 for
+// F16, Q8_0 or Q8_1 for a quantized K), softmax(kq * scale + mask), then v.kq.
+// A single query (llama.cpp decoding one token) gets ggml's vec_dot for every
+// dot product. With one_query_each (decode phase) q and the probabilities go in
+// already converted to that vec_dot type, as copies whose rows are not
+// contiguous: mul_mat then converts nothing and skips llamafile's sgemm (another
+// summation order, taken for 2 or more columns), so every column gets a single
+// query's arithmetic. Cells past a query's own are masked: their probabilities
+// are exactly 0 and add nothing, so the padding to n_kv (a multiple of 256, as
+// llama.cpp's) does not move a bit either.
+ggml_tensor * GraphBuilder::attend_unfused(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale,
+                                           bool one_query_each) {
     const HParams & hp = m.hp;
     ggml_tensor * kc = kv.k[il], * vc = kv.v[il];
     const size_t head_nb = ggml_row_size(kc->type, hp.head_dim);
@@ -183,23 +234,25 @@ ggml_tensor * GraphBuilder::attend_unfused(int il, ggml_tensor * q, int n_kv, gg
     ggml_tensor * kq = ggml_mul_mat(ctx, kview, q);  // [n_kv, m, n_head]
     ggml_prec_set_acc(kq, GGML_PREC_F32);
     kq = ggml_soft_max_ext(ctx, kq, mask, kq_scale, 0.0f);
-    const bool one_query_each = invariant && q->type == GGML_TYPE_F16;  // set by attention() on the CPU
     // [n_kv, head_dim, n_head_kv]: in place where the cache keeps values transposed
     ggml_tensor * vt = kv.v_trans
         ? ggml_view_3d(ctx, vc, n_kv, hp.head_dim, hp.n_head_kv, vc->nb[1], vc->nb[1] * hp.head_dim, 0)
         : ggml_cont(ctx, ggml_transpose(ctx, ggml_view_3d(ctx, vc, hp.head_dim, n_kv, hp.n_head_kv, vc->nb[1],
-                                                          head_nb, 0)));
-    ggml_tensor * kqv = ggml_mul_mat(ctx, vt, one_query_each ? f16_rows_apart(kq) : kq);  // [head_dim, m, n_head]
+                                                          ggml_row_size(vc->type, hp.head_dim), 0)));
+    if (one_query_each) kq = rows_apart(kq, ggml_get_type_traits_cpu(vc->type)->vec_dot_type);
+    ggml_tensor * kqv = ggml_mul_mat(ctx, vt, kq);  // [head_dim, m, n_head]
     ggml_tensor * out = ggml_permute(ctx, kqv, 0, 2, 1, 3);
     return ggml_cont_2d(ctx, out, (int64_t) hp.head_dim * hp.n_head, q->ne[1]);
 }
 
-// An F16 copy of x [a, b, c] laid out as [a, c, b] and viewed back as [a, b, c]:
+// A copy of x [a, b, c] in `type` (F16, BF16, F32, or the Q8 type a quantized
+// cache's vec_dot takes), laid out as [a, c, b] and viewed back as [a, b, c]:
 // its rows are not contiguous, so ggml's mul_mat takes it as already in its
 // vec_dot type and runs vec_dot per output element, never llamafile's sgemm.
-// The conversion rounds as mul_mat's own (IEEE round to nearest even).
-ggml_tensor * GraphBuilder::f16_rows_apart(ggml_tensor * x) {
-    ggml_tensor * swapped = ggml_new_tensor_3d(ctx, GGML_TYPE_F16, x->ne[0], x->ne[2], x->ne[1]);
+// The copy converts each row with that type's own CPU from_float, the function
+// mul_mat itself would convert a single query with, so the bits are the same.
+ggml_tensor * GraphBuilder::rows_apart(ggml_tensor * x, ggml_type type) {
+    ggml_tensor * swapped = ggml_new_tensor_3d(ctx, type, x->ne[0], x->ne[2], x->ne[1]);
     ggml_tensor * h = ggml_cpy(ctx, ggml_permute(ctx, x, 0, 2, 1, 3), swapped);
     return ggml_permute(ctx, h, 0, 2, 1, 3);
 }

@@ -62,18 +62,25 @@ struct GraphBuilder {
     ggml_tensor * attention(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, const Segment & s,
                             float kq_scale = 0.0f);
     ggml_tensor * ffn_swiglu(const Layer & L, ggml_tensor * x);
+    // rows of n values of x rotated as llama.cpp rotates a quantized KV cache's
+    ggml_tensor * hadamard(ggml_tensor * x, int n);
     ggml_tensor * ffn_geglu(const Layer & L, ggml_tensor * x);  // GELU (tanh approximation) gate
 
   private:
+    // attention() after the rotations of a quantized cache (KvCache::rot_k, rot_v)
+    ggml_tensor * attention_rotated(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, const Segment & s,
+                                    float kq_scale);
     // a decode-phase op on this buffer takes the device path (chunks, per-query attention)
     bool device_path(ggml_backend_buffer_t buf) const;
     ggml_tensor * matmul_by_columns(ggml_tensor * w, ggml_tensor * x);
     // flash attention of queries q [head_dim, m, n_head] over the first n_kv cells of layer il
-    ggml_tensor * attend(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale);
+    // (one_query_each: the unfused path's per-query arithmetic, see attend_unfused)
+    ggml_tensor * attend(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale, bool one_query_each);
     // the same without flash attention: softmax(k.q) then v, as llama.cpp's unfused path
-    ggml_tensor * attend_unfused(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale);
-    // x [n, m, heads] contiguous in F32 as an F16 copy whose rows are not contiguous
-    ggml_tensor * f16_rows_apart(ggml_tensor * x);
+    ggml_tensor * attend_unfused(int il, ggml_tensor * q, int n_kv, ggml_tensor * mask, float kq_scale,
+                                 bool one_query_each);
+    // x [n, m, heads] in F32 as a copy in `type` whose rows are not contiguous
+    ggml_tensor * rows_apart(ggml_tensor * x, ggml_type type);
     // x quantized to `type`: for our kernels (ours) or as mul_mat's non-contiguous input
     ggml_tensor * quantized(ggml_tensor * x, ggml_type type, bool ours);
     struct QuantizedInput { ggml_tensor * x; ggml_type type; bool ours; ggml_tensor * q; };

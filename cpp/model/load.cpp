@@ -194,11 +194,12 @@ static void upload_to_gpu(Model & m, std::vector<ggml_tensor *> tensors) {
     if (out_copy) m.output = out_copy;
 }
 
-void load_model(Model & m, const std::string & path, int n_gpu_layers) {
+void load_model(Model & m, const std::string & path, int n_gpu_layers, const std::vector<KvOverride> & kv_overrides) {
     m.path = path;
     gguf_init_params gp = { /*no_alloc*/ true, /*ctx*/ &m.ctx_meta };
     m.gguf = gguf_init_from_file(path.c_str(), gp);
     if (!m.gguf) throw std::invalid_argument("not a valid GGUF file (bad magic, truncated or corrupt header): " + path);
+    apply_kv_overrides(m.gguf, kv_overrides);  // before anything reads the metadata
     read_hparams(m.gguf, m.hp);
     bind_tensors(m);
     map_file(m);

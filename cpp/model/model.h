@@ -8,6 +8,7 @@
 #include <gguf.h>
 
 #include "model/arch.h"
+#include "model/kv_override.h"
 
 #include <array>
 #include <cstdint>
@@ -126,6 +127,8 @@ struct Model {
 
 // Throws std::invalid_argument (bad/unsupported file) or std::runtime_error.
 // Missing files are reported by the Python layer before this is reached.
-void load_model(Model & model, const std::string & path, int n_gpu_layers);
+// kv_overrides: metadata values replacing the file's (model/kv_override.h)
+void load_model(Model & model, const std::string & path, int n_gpu_layers,
+                const std::vector<KvOverride> & kv_overrides = {});
 
 } // namespace sb

@@ -9,10 +9,12 @@
 
 namespace sb {
 
-Vocab::Vocab(const std::string & path, bool verbose) {
+Vocab::Vocab(const std::string & path, bool verbose, const std::vector<KvOverride> & kv_overrides) {
     check_vocab_metadata(path);  // what libllama would abort on: refuse it here
     llama_model_params mp = llama_model_default_params();
     mp.vocab_only = true;
+    const std::vector<llama_model_kv_override> overrides = llama_overrides(kv_overrides);
+    mp.kv_overrides = overrides.empty() ? nullptr : overrides.data();
     {
         QuietLog quiet(!verbose);  // only for the duration of this load
         model_ = llama_model_load_from_file(path.c_str(), mp);

@@ -2,6 +2,8 @@
 // loaded with vocab_only (no weights).
 #pragma once
 
+#include "model/kv_override.h"
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -14,7 +16,8 @@ namespace sb {
 
 class Vocab {
   public:
-    Vocab(const std::string & path, bool verbose);
+    // kv_overrides: as libllama applies them (model/kv_override.h)
+    Vocab(const std::string & path, bool verbose, const std::vector<KvOverride> & kv_overrides = {});
     ~Vocab();
     Vocab(const Vocab &) = delete;
     Vocab & operator=(const Vocab &) = delete;

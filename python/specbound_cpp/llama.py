@@ -163,13 +163,17 @@ class Llama:
         **obsolete: Any,
     ):
         checks.refuse_model_changes(obsolete, {
-            "vocab_only": vocab_only, "kv_overrides": kv_overrides is not None,
             "lora_path": lora_path is not None,
             "lora_base": lora_base is not None, "draft_model": draft_model is not None,
-            "tokenizer": tokenizer is not None, "type_k": type_k is not None,
-            "type_v": type_v is not None,
+            "tokenizer": tokenizer is not None,
         })  # fmt: skip
         checks.check_load_args(n_ctx, n_batch, n_gpu_layers, n_threads, n_threads_batch, seed)
+        # the KV cache's types (the engine refuses what llama.cpp refuses, ValueError)
+        self._type_k, self._type_v = checks.kv_cache_types(type_k, type_v, n_gpu_layers)
+        # metadata overrides, seen by our GGUF reader and libllama's vocabulary alike
+        self.kv_overrides = kv_overrides
+        self._kv_overrides = checks.kv_override_list(kv_overrides)
+        self.vocab_only = bool(vocab_only)
         # rope and YaRN options as llama.cpp applies them (the model's own by default)
         self._rope = checks.rope_overrides(rope_scaling_type, rope_freq_base, rope_freq_scale, yarn_ext_factor,
                                            yarn_attn_factor, yarn_beta_fast, yarn_beta_slow, yarn_orig_ctx)
@@ -197,7 +201,10 @@ class Llama:
         self._cond = threading.Condition(threading.Lock())
         self._owner: Optional[int] = None
         self._pieces: Dict[bool, Dict[int, bytes]] = {False: {}, True: {}}
-        self._open(path, n_ctx, n_batch, 0x7FFFFFFF if n_gpu_layers == -1 else n_gpu_layers, verbose)
+        if self.vocab_only:
+            self._open_vocab(path, n_ctx, n_batch, verbose)
+        else:
+            self._open(path, n_ctx, n_batch, 0x7FFFFFFF if n_gpu_layers == -1 else n_gpu_layers, verbose)
         self.context_params = self._context_params(n_ctx, n_ubatch)
         self._setup_chat(chat_format, chat_handler)
         # embedding=True: embed / create_embedding, pooled as llama.cpp's context would (embeddings.py)
@@ -205,6 +212,10 @@ class Llama:
         self._pooling = _embeddings.resolve_pooling(pooling_type, self.metadata)
         overrides = dict(alpha=alpha, tau=tau, exit_layers=exit_layers, d_max=d_max, w_max=w_max, ngram=ngram,
                          exit_decision=exit_decision, tau_step=tau_step)  # fmt: skip
+        if self.vocab_only:  # no engine to speculate with
+            self._spec = self.specbound_params = self._candidates = self.specbound_source = self.invariance = None
+            self._spec_active = False
+            return
         self._setup_specbound(path, {k: v for k, v in overrides.items() if v is not None})
         if not ngram_pool_mb > 0:
             raise ValueError(f"ngram_pool_mb must be > 0, got {ngram_pool_mb!r}")
@@ -213,7 +224,8 @@ class Llama:
     def _open_session(self, path: str, n_ctx: int, n_batch: int, ngl: int, verbose: bool):
         try:
             return _core.Session(path, n_ctx, n_batch, self.n_threads, self.n_threads_batch, ngl, bool(verbose),
-                                 flash_attn=self.flash_attn, rope=self._rope)
+                                 flash_attn=self.flash_attn, rope=self._rope, type_k=self._type_k,
+                                 type_v=self._type_v, kv_overrides=self._kv_overrides)
         except (ValueError, RuntimeError, MemoryError):
             raise
         except Exception as e:  # e.g. IndexError/OverflowError from C++
@@ -224,28 +236,72 @@ class Llama:
         completions need from it."""
         if n_ctx == 0:  # the model's training context
             probe = self._open_session(path, 256, 256, ngl, verbose)
-            md = dict(probe.metadata())
+            n_ctx = self._n_ctx_train(path, dict(probe.metadata()))
             del probe
-            try:
-                n_ctx = int(md[f"{md.get('general.architecture', '')}.context_length"])
-            except (KeyError, ValueError):
-                raise ValueError(f"{path}: n_ctx=0 but the GGUF has no context_length") from None
         # llama.cpp rounds the context up to a multiple of 256 (llama_context)
         self.n_batch = min(n_ctx, n_batch)
         self._session = s = self._open_session(path, -(-n_ctx // 256) * 256, self.n_batch, ngl, verbose)
         self._n_ctx, self._n_vocab = s.n_ctx, s.n_vocab
         self._bos, self._eos, self._add_bos = s.token_bos, s.token_eos, bool(s.add_bos)
         self.metadata: Dict[str, str] = dict(s.metadata())
-        md = self.metadata
         # decode matmul path per weight type, decided at load by a bitwise
         # self-check of our kernels against ggml's vec_dot (see README)
         self.kernels: Dict[str, str] = dict(s.kernels())
         if verbose:
             print("specbound_cpp: decode kernels: " + ", ".join(f"{t} -> {k}" for t, k in self.kernels.items()),
                   file=sys.stderr)
-        # not in the binding: read what libllama would report from the metadata
+            print(f"specbound_cpp: KV cache K {self._type_name(self._type_k)}, V {self._type_name(self._type_v)}: "
+                  f"{s.kv_bytes_per_token} bytes per token", file=sys.stderr)
+        self._read_special_flags()
+
+    def _read_special_flags(self) -> None:
+        """Not in the binding: what libllama would report, from the metadata
+        (the file's, as `metadata` shows it) under kv_overrides, as libllama reads it."""
+        md = {**self.metadata, **{k: str(v).lower() if isinstance(v, bool) else str(v)
+                                  for k, v in (self.kv_overrides or {}).items()}}  # fmt: skip
         self._add_eos = md.get("tokenizer.ggml.add_eos_token", "false") == "true"
         self._sep = int(md.get("tokenizer.ggml.seperator_token_id", -1))
+
+    def _n_ctx_train(self, path: str, md: Dict[str, str]) -> int:
+        """n_ctx=0: the training context, overridden by kv_overrides as llama.cpp reads it."""
+        key = f"{md.get('general.architecture', '')}.context_length"
+        v = (self.kv_overrides or {}).get(key)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        try:
+            return int(md[key])
+        except (KeyError, ValueError):
+            raise ValueError(f"{path}: n_ctx=0 but the GGUF has no context_length") from None
+
+    def _open_vocab(self, path: str, n_ctx: int, n_batch: int, verbose: bool) -> None:
+        """vocab_only=True: libllama's vocabulary alone (vocab_only.py); n_ctx
+        as llama-cpp-python's context reports it."""
+        from . import _core
+        from .vocab_only import VocabOnlySession
+
+        vocab = _core.Vocab(path, bool(verbose), kv_overrides=self._kv_overrides)
+        self.metadata = dict(vocab.metadata())
+        if n_ctx == 0:
+            n_ctx = self._n_ctx_train(path, self.metadata)
+        self.n_batch = min(n_ctx, n_batch)
+        self._session = s = VocabOnlySession(vocab, -(-n_ctx // 256) * 256)
+        self._n_ctx, self._n_vocab = s.n_ctx, s.n_vocab
+        self._bos, self._eos, self._add_bos = s.token_bos, s.token_eos, bool(s.add_bos)
+        self.kernels = {}
+        self._read_special_flags()
+
+    @staticmethod
+    def _type_name(t: int) -> str:
+        names = {v: k[len("GGML_TYPE_"):].lower() for k, v in vars(llama_cpp).items() if k.startswith("GGML_TYPE_")}
+        names[30] = "bf16"  # not among llama_cpp 0.3.36's constants
+        return names.get(t, str(t))
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one position takes, all layers, keys and values, in
+        the type_k / type_v asked for: n_layer * (row size of type_k + row size
+        of type_v), a row being head_dim * n_head_kv values."""
+        return int(self._session.kv_bytes_per_token)
 
     def _context_params(self, n_ctx: int, n_ubatch: int):
         """llama-cpp-python's `context_params` as its Llama fills them for the
@@ -253,12 +309,13 @@ class Llama:
         read them (LlamaIndex's LlamaCPP takes its context window from n_ctx)."""
         p = llama_cpp.llama_context_default_params()
         md = self.metadata
-        p.n_ctx = n_ctx if n_ctx != 0 else int(md[f"{md['general.architecture']}.context_length"])
+        p.n_ctx = n_ctx if n_ctx != 0 else self._n_ctx_train(self.model_path, md)
         p.n_batch = self.n_batch
         p.n_ubatch = min(self.n_batch, n_ubatch)
         p.n_threads, p.n_threads_batch = self.n_threads, self.n_threads_batch
         p.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.flash_attn
                              else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)  # fmt: skip
+        p.type_k, p.type_v = self._type_k, self._type_v
         return p
 
     def _setup_chat(self, chat_format: Optional[str], chat_handler: Any) -> None:

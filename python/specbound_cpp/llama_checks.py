@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Union
 
+import llama_cpp
 import numpy as np
 
 from . import models as _models
@@ -156,3 +157,52 @@ def prompt_token_ids(prompt: List[Any], n_vocab: int) -> List[int]:
             raise ValueError(f"prompt token {t!r} is not a token id in [0, {n_vocab})")
     return [int(t) for t in prompt]
 
+
+
+# cache types that are plain ggml ops on any backend; the quantized ones take
+# llama.cpp's Hadamard rotation, which the engine computes with a CPU op of its own
+# (BF16, 30, is not among llama_cpp 0.3.36's Python constants)
+_FLOAT_KV_TYPES = (llama_cpp.GGML_TYPE_F32, llama_cpp.GGML_TYPE_F16, 30)
+
+
+def kv_cache_types(type_k: Any, type_v: Any, n_gpu_layers: int) -> tuple:
+    """type_k / type_v (GGML_TYPE_* ints; None: F16, llama.cpp's default) as the
+    engine takes them. Which types the cache holds, and the flash_attn they
+    need, the engine checks against the model (ValueError naming the type).
+    A quantized type with layers on a GPU is unsupported (UnsupportedOption)."""
+    out = []
+    for name, v in (("type_k", type_k), ("type_v", type_v)):
+        if v is None:
+            v = llama_cpp.GGML_TYPE_F16
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name} must be a GGML_TYPE_* integer, got {v!r}")
+        if n_gpu_layers != 0 and int(v) not in _FLOAT_KV_TYPES:
+            raise UnsupportedOption(name, " with n_gpu_layers != 0 (a quantized KV cache runs on the CPU only)")
+        out.append(int(v))
+    return tuple(out)
+
+
+def kv_override_list(kv_overrides: Optional[Dict[str, Any]]) -> list:
+    """llama-cpp-python's kv_overrides as the engine takes them, refused as it
+    refuses them: a string over 128 UTF-8 bytes, a value of another type
+    (ValueError). bool is checked before int, as there (True is an int)."""
+    from . import _core
+
+    out = []
+    for key, v in (kv_overrides or {}).items():
+        o = _core.KvOverride()
+        o.key = key
+        if isinstance(v, bool):
+            o.tag, o.b = 2, v
+        elif isinstance(v, int):
+            o.tag, o.i = 0, v
+        elif isinstance(v, float):
+            o.tag, o.f = 1, v
+        elif isinstance(v, str):
+            if len(v.encode("utf-8")) > 128:
+                raise ValueError(f"Value for {key} is too long: {v}")
+            o.tag, o.s = 3, v
+        else:
+            raise ValueError(f"Unknown value type for {key}: {v}")
+        out.append(o)
+    return out

@@ -22,7 +22,7 @@ import contextlib
 import functools
 import os
 import sys
-from typing import List, Optional
+from typing import Dict, List, Optional, Union
 
 from . import models
 
@@ -52,8 +52,29 @@ _PASSED = (
     "logits_all", "embedding", "offload_kqv", "flash_attn", "last_n_tokens_size", "lora_base", "lora_path", "numa",
     "chat_format", "type_k", "type_v", "verbose",
 )  # fmt: skip
-_REFUSED = ("hf_model_repo_id", "draft_model", "clip_model_path", "hf_pretrained_model_name_or_path", "kv_overrides",
+_REFUSED = ("hf_model_repo_id", "draft_model", "clip_model_path", "hf_pretrained_model_name_or_path",
             "rpc_servers", "chat_template_kwargs")  # fmt: skip
+
+
+def kv_overrides_setting(entries: Optional[List[str]]) -> Optional[Dict[str, Union[bool, int, float, str]]]:
+    """The server's --kv_overrides entries ("key=type:value", type bool, int,
+    float or str) as Llama's kv_overrides, read as llama_cpp.server reads them
+    (an entry without a type is skipped there, and here)."""
+    if entries is None:
+        return None
+    out: Dict[str, Union[bool, int, float, str]] = {}
+    for entry in entries:
+        key, value = entry.split("=")
+        if ":" not in value:
+            continue
+        kind, value = value.split(":")
+        if kind == "bool":
+            out[key] = value.lower() in ("true", "1")
+        elif kind in ("int", "float", "str"):
+            out[key] = {"int": int, "float": float, "str": str}[kind](value)
+        else:
+            raise ValueError(f"Unknown value type {kind}")
+    return out
 
 
 class SpecBoundProxy(LlamaProxy):
@@ -72,6 +93,7 @@ class SpecBoundProxy(LlamaProxy):
         if settings.cache:
             raise NotImplementedError("specbound_cpp.server does not support --cache (prompt prefixes are reused anyway)")
         kwargs = {name: getattr(settings, name) for name in _PASSED if hasattr(settings, name)}
+        kwargs["kv_overrides"] = kv_overrides_setting(getattr(settings, "kv_overrides", None))
         return _served(Llama)(settings.model, specbound=SpecBoundProxy.specbound, **kwargs)
 
 
