@@ -273,14 +273,16 @@ static void bind_session_embeddings(nb::class_<Session> & c) {
 static void bind_session_model(nb::class_<Session> & c) {
     c.def("__init__",
           [](Session * s, const std::string & path, int n_ctx, int n_batch, int n_threads, int n_threads_batch,
-             int n_gpu_layers, bool verbose, bool flash_attn, const sb::RopeOverrides & rope) {
+             int n_gpu_layers, bool verbose, bool flash_attn, const sb::RopeOverrides & rope,
+             const std::string & lora_path, float lora_scale) {
               nb::gil_scoped_release nogil;
               sb::EngineParams e{ n_ctx, n_threads, n_threads_batch, n_gpu_layers, flash_attn };
               e.rope = rope;
+              e.lora_path = lora_path, e.lora_scale = lora_scale;
               new (s) Session(path, { e, n_batch, verbose });
           },
           "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a,
-          "flash_attn"_a = false, "rope"_a = sb::RopeOverrides())
+          "flash_attn"_a = false, "rope"_a = sb::RopeOverrides(), "lora_path"_a = "", "lora_scale"_a = 1.0f)
         .def("tokenize",
              [](Session & s, nb::bytes text, bool add_special, bool parse_special) {
                  return s.vocab.tokenize(std::string(text.c_str(), text.size()), add_special, parse_special);

@@ -49,6 +49,7 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     try {
         QuietLog quiet(!params.verbose);  // ggml's repack reports every tensor it repacks
         load_model(model_, path, params.n_gpu_layers);
+        if (!params.lora_path.empty()) load_lora(model_, params.lora_path, params.lora_scale);
         resolve_rope(model_.hp, params.rope);
     } catch (const std::invalid_argument & e) {
         // every message names the file
@@ -144,6 +145,8 @@ std::vector<std::string> Engine::device_report() const {
     // the attention path is part of the arithmetic a verdict holds for
     out.push_back(params_.flash_attn ? "attention: flash (fused op)" : "attention: unfused (q.k, softmax, v)");
     if (gpu_) out.push_back(device_line(model_.gpu_dev) + ", last " + std::to_string(model_.n_gpu_layers) + " layers");
+    // the adapter's matmuls are part of the arithmetic too
+    if (!model_.lora.weights.empty()) out.push_back(model_.lora.describe());
     if (debug_noninvariant_) out.push_back("SPECBOUND_DEBUG_NONINVARIANT: prompt-phase kernels in the decode phase");
     if (debug_device_path_) out.push_back("SPECBOUND_DEBUG_DEVICE_PATH: the GPU decode path for CPU weights");
     // the decode path off the CPU is part of what a verdict holds for
@@ -155,7 +158,7 @@ std::vector<std::string> Engine::device_report() const {
 }
 
 size_t Engine::decode_weight_bytes() const {
-    size_t total = ggml_nbytes(model_.output);
+    size_t total = ggml_nbytes(model_.output) + (model_.lora.in_graph() ? model_.lora.bytes() : 0);
     for (const Layer & L : model_.layers)
         for (const ggml_tensor * w : L.matmul_weights()) total += w ? ggml_nbytes(w) : 0;
     return total;

@@ -42,6 +42,8 @@ struct EngineParams {
     bool flash_attn = false;
     bool verbose = false;  // ggml's messages while loading (repacking)
     RopeOverrides rope;    // llama-cpp-python's rope / YaRN options (default: the model's own)
+    std::string lora_path;    // a GGUF LoRA adapter ("": none), model/lora.h
+    float lora_scale = 1.0f;  // its scale, as llama-cpp-python's lora_scale
 };
 
 // Where the time of forward() goes, summed over calls: planning and making the

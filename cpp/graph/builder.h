@@ -47,6 +47,7 @@ struct GraphBuilder {
     bool flash_attn = false;
 
     ggml_tensor * rms_norm(ggml_tensor * x, ggml_tensor * w);
+    // w x, plus the LoRA adapter's term where it adapts w (graph/lora.cpp)
     ggml_tensor * matmul(ggml_tensor * w, ggml_tensor * x);
     // q, k, v of layer L from the normed input h [n_embd, m], ready for
     // attention(): projected (plus the layer's biases where it has them), split
@@ -65,6 +66,10 @@ struct GraphBuilder {
     ggml_tensor * ffn_geglu(const Layer & L, ggml_tensor * x);  // GELU (tanh approximation) gate
 
   private:
+    ggml_tensor * base_matmul(ggml_tensor * w, ggml_tensor * x);
+    // y + scale * B (A x), in llama.cpp's op order (graph/lora.cpp)
+    ggml_tensor * add_lora(ggml_tensor * y, const LoraWeight & lw, ggml_tensor * x);
+    ggml_tensor * adapter_matmul(ggml_tensor * w, ggml_tensor * x);
     // a decode-phase op on this buffer takes the device path (chunks, per-query attention)
     bool device_path(ggml_backend_buffer_t buf) const;
     ggml_tensor * matmul_by_columns(ggml_tensor * w, ggml_tensor * x);

@@ -163,7 +163,6 @@ class Llama:
     ):
         checks.refuse_model_changes(obsolete, {
             "vocab_only": vocab_only, "kv_overrides": kv_overrides is not None,
-            "lora_path": lora_path is not None,
             "lora_base": lora_base is not None, "draft_model": draft_model is not None,
             "tokenizer": tokenizer is not None, "type_k": type_k is not None,
             "type_v": type_v is not None,
@@ -174,6 +173,9 @@ class Llama:
                                            yarn_attn_factor, yarn_beta_fast, yarn_beta_slow, yarn_orig_ctx)
         path = checks.resolve_model_path(model_path, verbose)
         self.model_path = path
+        # a GGUF LoRA adapter, applied in the engine's graph as llama.cpp applies it
+        self.lora_base, self.lora_path, self.lora_scale = lora_base, lora_path, lora_scale
+        self._lora = checks.lora_args(lora_path, lora_scale, n_gpu_layers)
         self.verbose = verbose
         self.n_threads = n_threads or max(multiprocessing.cpu_count() // 2, 1)
         self.n_threads_batch = n_threads_batch or multiprocessing.cpu_count()
@@ -214,8 +216,12 @@ class Llama:
 
         try:
             return _core.Session(path, n_ctx, n_batch, self.n_threads, self.n_threads_batch, ngl, bool(verbose),
-                                 flash_attn=self.flash_attn, rope=self._rope)
-        except (ValueError, RuntimeError, MemoryError):
+                                 flash_attn=self.flash_attn, rope=self._rope, lora_path=self._lora[0],
+                                 lora_scale=self._lora[1])
+        except ValueError as e:
+            checks.refuse_unsupported_lora(e)
+            raise
+        except (RuntimeError, MemoryError):
             raise
         except Exception as e:  # e.g. IndexError/OverflowError from C++
             raise RuntimeError(f"failed to load {path}: {e}") from e
