@@ -219,7 +219,7 @@ class Llama:
                                  flash_attn=self.flash_attn, rope=self._rope, lora_path=self._lora[0],
                                  lora_scale=self._lora[1])
         except ValueError as e:
-            checks.refuse_unsupported_lora(e)
+            checks.raise_lora_error(e)
             raise
         except (RuntimeError, MemoryError):
             raise
