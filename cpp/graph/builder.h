@@ -49,6 +49,8 @@ struct GraphBuilder {
     ggml_tensor * rms_norm(ggml_tensor * x, ggml_tensor * w);
     // w x, plus the LoRA adapter's term where it adapts w (graph/lora.cpp)
     ggml_tensor * matmul(ggml_tensor * w, ggml_tensor * x);
+    // w x alone (Engine::probe_matmul measures the weight's own path)
+    ggml_tensor * base_matmul(ggml_tensor * w, ggml_tensor * x);
     // q, k, v of layer L from the normed input h [n_embd, m], ready for
     // attention(): projected (plus the layer's biases where it has them), split
     // into heads, q and k normed per head where the layer has q/k norms, then
@@ -66,7 +68,6 @@ struct GraphBuilder {
     ggml_tensor * ffn_geglu(const Layer & L, ggml_tensor * x);  // GELU (tanh approximation) gate
 
   private:
-    ggml_tensor * base_matmul(ggml_tensor * w, ggml_tensor * x);
     // y + scale * B (A x), in llama.cpp's op order (graph/lora.cpp)
     ggml_tensor * add_lora(ggml_tensor * y, const LoraWeight & lw, ggml_tensor * x);
     ggml_tensor * adapter_matmul(ggml_tensor * w, ggml_tensor * x);

@@ -24,7 +24,7 @@ stay what they were built as.
 
 The stand-in is a subclass of llama-cpp-python's `Llama` whose construction
 builds `specbound_cpp.Llama`, or, where that refuses an option llama-cpp-python
-takes (lora_path, type_k, vocab_only, kv_overrides, an unknown keyword,
+takes (type_k, vocab_only, kv_overrides, lora_path with GPU offload, an unknown keyword,
 ...: `llama_checks.UnsupportedOption` / `UnknownOption`), llama-cpp-python's
 own class, with one `FallbackWarning` naming the option: a patched app runs
 as it ran unpatched. `isinstance(obj, llama_cpp.Llama)` holds for both kinds
