@@ -305,3 +305,22 @@ def test_patched_app_gets_ours_or_llamacpp_python(model_file, adapters):
     kw = dict(max_tokens=24, temperature=0.0)
     assert ours("The three primary colors are", **kw)["choices"][0]["text"] == \
         theirs("The three primary colors are", **kw)["choices"][0]["text"]
+
+
+def test_embeddings_with_adapter(model_file, adapters, make_reference):
+    # embedding=True reads the same adapted layers: llama-cpp-python's values
+    # with the same adapter (to test_embeddings' tolerance), not the base model's
+    import llama_cpp
+    from test_embeddings import assert_close
+
+    from specbound_cpp import Llama
+
+    path, adapter = model_file("smollm2-135m"), adapters("smollm2-135m", "F16")
+    kw = dict(n_ctx=512, embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN)
+    ours = Llama(path, n_threads=2, verbose=False, lora_path=adapter, lora_scale=0.7, **kw)
+    ref = make_reference(path, lora_path=adapter, lora_scale=0.7, **kw)
+    base = Llama(path, n_threads=2, verbose=False, **kw)
+    text = "The quick brown fox jumps over the lazy dog."
+    assert_close(ours.embed(text), ref.embed(text), "smollm2 + LoRA, mean pooling")
+    a, b = np.asarray(ours.embed(text)), np.asarray(base.embed(text))
+    assert np.abs(a - b).max() / np.abs(b).max() > 1e-2, "the adapter does not move the embeddings"

@@ -49,13 +49,14 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     try {
         QuietLog quiet(!params.verbose);  // ggml's repack reports every tensor it repacks
         load_model(model_, path, params.n_gpu_layers);
-        if (!params.lora_path.empty()) load_lora(model_, params.lora_path, params.lora_scale);
         resolve_rope(model_.hp, params.rope);
     } catch (const std::invalid_argument & e) {
         // every message names the file
         std::string msg = e.what();
         throw std::invalid_argument(msg.find(path) == std::string::npos ? path + ": " + msg : msg);
     }
+    // its messages name the adapter's file, which is what is wrong with it
+    if (!params.lora_path.empty()) load_lora(model_, params.lora_path, params.lora_scale);
     init_kv_cache(kv_, model_, params.n_ctx, !params.flash_attn);
     if (device_columns_ < 0) device_columns_ = default_device_columns(model_);
 
