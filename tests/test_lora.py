@@ -101,7 +101,7 @@ def lora_session(make_session, path: str, adapter: str, scale: float, n_ctx: int
     return _core.Session(path, n_ctx, 512, 2, 2, 0, False, lora_path=adapter, lora_scale=scale)
 
 
-# (model, adapter type, lora_scale): F16, F32 and Q8_0 pairs; a scale that is not
+# (model, adapter type, lora_scale): F16, F32 and Q8_0 pairs (BF16: teacher-forced only); a scale that is not
 # exact in float (0.7) and one above 1; qwen2 adds biases after the adapter's
 # term; the random qwen3 has an LM head of its own, adapted too.
 CASES = [("smollm2-135m", "F16", 0.7), ("qwen2.5-coder-0.5b", "F32", 1.0), ("qwen3-random", "Q8_0", 1.5)]
@@ -143,7 +143,7 @@ def test_greedy_matches_llamacpp_and_differs_from_base(model, dtype, scale, mode
     assert changed == len(PROMPTS), f"{model}: the adapter changed {changed} of {len(PROMPTS)} continuations"
 
 
-@pytest.mark.parametrize("model,dtype,scale", [CASES[0], CASES[2]])
+@pytest.mark.parametrize("model,dtype,scale", [CASES[0], CASES[2], ("qwen3-random", "BF16", 1.0)])
 def test_teacher_forced_logits_bitwise_llamacpp(model, dtype, scale, model_file, adapters, make_session,
                                                 make_reference):
     n = 600  # two prompt-phase chunks of 512 and 88, as llama-cpp-python's n_batch 512 makes them
