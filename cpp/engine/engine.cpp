@@ -55,6 +55,8 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
         std::string msg = e.what();
         throw std::invalid_argument(msg.find(path) == std::string::npos ? path + ": " + msg : msg);
     }
+    // its messages name the adapter's file, which is what is wrong with it
+    if (!params.lora_path.empty()) load_lora(model_, params.lora_path, params.lora_scale);
     init_kv_cache(kv_, model_, params.n_ctx, !params.flash_attn, params.type_k, params.type_v);
     if (device_columns_ < 0) device_columns_ = default_device_columns(model_);
 
@@ -148,6 +150,8 @@ std::vector<std::string> Engine::device_report() const {
     if (kv_.type_k != GGML_TYPE_F16 || kv_.type_v != GGML_TYPE_F16)
         out.push_back(std::string("KV cache: K ") + ggml_type_name(kv_.type_k) + ", V " + ggml_type_name(kv_.type_v));
     if (gpu_) out.push_back(device_line(model_.gpu_dev) + ", last " + std::to_string(model_.n_gpu_layers) + " layers");
+    // the adapter's matmuls are part of the arithmetic too
+    if (!model_.lora.weights.empty()) out.push_back(model_.lora.describe());
     if (debug_noninvariant_) out.push_back("SPECBOUND_DEBUG_NONINVARIANT: prompt-phase kernels in the decode phase");
     if (debug_device_path_) out.push_back("SPECBOUND_DEBUG_DEVICE_PATH: the GPU decode path for CPU weights");
     // the decode path off the CPU is part of what a verdict holds for
@@ -159,7 +163,7 @@ std::vector<std::string> Engine::device_report() const {
 }
 
 size_t Engine::decode_weight_bytes() const {
-    size_t total = ggml_nbytes(model_.output);
+    size_t total = ggml_nbytes(model_.output) + (model_.lora.in_graph() ? model_.lora.bytes() : 0);
     for (const Layer & L : model_.layers)
         for (const ggml_tensor * w : L.matmul_weights()) total += w ? ggml_nbytes(w) : 0;
     return total;

@@ -43,8 +43,10 @@ struct EngineParams {
     // the KV cache's types (llama-cpp-python's type_k / type_v; kv/kv_cache.h)
     ggml_type type_k = GGML_TYPE_F16, type_v = GGML_TYPE_F16;
     bool verbose = false;  // ggml's messages while loading (repacking)
-    RopeOverrides rope;
-    std::vector<KvOverride> kv_overrides;  // llama-cpp-python's kv_overrides (model/kv_override.h)    // llama-cpp-python's rope / YaRN options (default: the model's own)
+    RopeOverrides rope;    // llama-cpp-python's rope / YaRN options (default: the model's own)
+    std::vector<KvOverride> kv_overrides;  // llama-cpp-python's kv_overrides (model/kv_override.h)
+    std::string lora_path;    // a GGUF LoRA adapter ("": none), model/lora.h
+    float lora_scale = 1.0f;  // its scale, as llama-cpp-python's lora_scale
 };
 
 // Where the time of forward() goes, summed over calls: planning and making the

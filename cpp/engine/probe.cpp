@@ -42,7 +42,7 @@ std::vector<float> Engine::probe_matmul(const std::string & name, const float * 
             if (!forced.by_type[w->type]) throw std::invalid_argument(std::string("no kernel of ours for ") + ggml_type_name(w->type));
         }
         GraphBuilder b(ctx, gf, model_, kv_, true, &forced);
-        out = b.matmul(wv, xt);
+        out = b.base_matmul(wv, xt);  // the weight's path, without a LoRA adapter's term
     } else {
         ggml_free(ctx);
         throw std::invalid_argument("path must be ggml, detour or ours");

@@ -35,7 +35,7 @@ ggml_tensor * GraphBuilder::rms_norm(ggml_tensor * x, ggml_tensor * w) {
 // type that read it (q/k/v, gate/up).
 //
 // Weights on a GPU: see device_columns (builder.h) and matmul_by_columns().
-ggml_tensor * GraphBuilder::matmul(ggml_tensor * w, ggml_tensor * x) {
+ggml_tensor * GraphBuilder::base_matmul(ggml_tensor * w, ggml_tensor * x) {
     // repacked weights are on the CPU, in a buffer that is not "host"
     if (const kernels::RepackedWeight * rw = kernel_table ? kernel_table->repacked_of(w) : nullptr)
         return invariant ? kernels::repacked_matmul_op(ctx, rw, quantized(x, rw->kernel->act_type, true))

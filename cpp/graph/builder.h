@@ -47,7 +47,10 @@ struct GraphBuilder {
     bool flash_attn = false;
 
     ggml_tensor * rms_norm(ggml_tensor * x, ggml_tensor * w);
+    // w x, plus the LoRA adapter's term where it adapts w (graph/lora.cpp)
     ggml_tensor * matmul(ggml_tensor * w, ggml_tensor * x);
+    // w x alone (Engine::probe_matmul measures the weight's own path)
+    ggml_tensor * base_matmul(ggml_tensor * w, ggml_tensor * x);
     // q, k, v of layer L from the normed input h [n_embd, m], ready for
     // attention(): projected (plus the layer's biases where it has them), split
     // into heads, q and k normed per head where the layer has q/k norms, then
@@ -70,6 +73,9 @@ struct GraphBuilder {
     // attention() after the rotations of a quantized cache (KvCache::rot_k, rot_v)
     ggml_tensor * attention_rotated(int il, ggml_tensor * q, ggml_tensor * k, ggml_tensor * v, const Segment & s,
                                     float kq_scale);
+    // y + scale * B (A x), in llama.cpp's op order (graph/lora.cpp)
+    ggml_tensor * add_lora(ggml_tensor * y, const LoraWeight & lw, ggml_tensor * x);
+    ggml_tensor * adapter_matmul(ggml_tensor * w, ggml_tensor * x);
     // a decode-phase op on this buffer takes the device path (chunks, per-query attention)
     bool device_path(ggml_backend_buffer_t buf) const;
     ggml_tensor * matmul_by_columns(ggml_tensor * w, ggml_tensor * x);

@@ -9,6 +9,7 @@
 
 #include "model/arch.h"
 #include "model/kv_override.h"
+#include "model/lora.h"
 
 #include <array>
 #include <cstdint>
@@ -92,6 +93,7 @@ struct Model {
     ggml_tensor * output = nullptr;     // tok_embd when embeddings are tied
     ggml_tensor * rope_freqs = nullptr; // optional (Llama 3 style rope scaling)
     std::vector<Layer> layers;
+    Lora lora;  // the Llama's LoRA adapter (none: no weights), loaded after the model (model/lora.h)
 
     // which layers live on the GPU backend (empty backend: all on CPU)
     int n_gpu_layers = 0;

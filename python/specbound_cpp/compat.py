@@ -24,8 +24,9 @@ stay what they were built as.
 
 The stand-in is a subclass of llama-cpp-python's `Llama` whose construction
 builds `specbound_cpp.Llama`, or, where that refuses an option llama-cpp-python
-takes (lora_path, draft_model, tokenizer, an unknown keyword, ...:
-`llama_checks.UnsupportedOption` / `UnknownOption`), llama-cpp-python's
+takes (lora_path with GPU offload, a quantized KV cache with GPU offload,
+draft_model, tokenizer, an unknown keyword, ...: `llama_checks.UnsupportedOption` /
+`UnknownOption`), llama-cpp-python's
 own class, with one `FallbackWarning` naming the option: a patched app runs
 as it ran unpatched. `isinstance(obj, llama_cpp.Llama)` holds for both kinds
 of object; a class that subclasses `llama_cpp.Llama` while patched gets

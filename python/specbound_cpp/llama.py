@@ -163,7 +163,6 @@ class Llama:
         **obsolete: Any,
     ):
         checks.refuse_model_changes(obsolete, {
-            "lora_path": lora_path is not None,
             "lora_base": lora_base is not None, "draft_model": draft_model is not None,
             "tokenizer": tokenizer is not None,
         })  # fmt: skip
@@ -179,6 +178,9 @@ class Llama:
                                            yarn_attn_factor, yarn_beta_fast, yarn_beta_slow, yarn_orig_ctx)
         path = checks.resolve_model_path(model_path, verbose)
         self.model_path = path
+        # a GGUF LoRA adapter, applied in the engine's graph as llama.cpp applies it
+        self.lora_base, self.lora_path, self.lora_scale = lora_base, lora_path, lora_scale
+        self._lora = checks.lora_args(lora_path, lora_scale, n_gpu_layers)
         self.verbose = verbose
         self.n_threads = n_threads or max(multiprocessing.cpu_count() // 2, 1)
         self.n_threads_batch = n_threads_batch or multiprocessing.cpu_count()
@@ -225,8 +227,12 @@ class Llama:
         try:
             return _core.Session(path, n_ctx, n_batch, self.n_threads, self.n_threads_batch, ngl, bool(verbose),
                                  flash_attn=self.flash_attn, rope=self._rope, type_k=self._type_k,
-                                 type_v=self._type_v, kv_overrides=self._kv_overrides)
-        except (ValueError, RuntimeError, MemoryError):
+                                 type_v=self._type_v, kv_overrides=self._kv_overrides, lora_path=self._lora[0],
+                                 lora_scale=self._lora[1])
+        except ValueError as e:
+            checks.raise_lora_error(e)
+            raise
+        except (RuntimeError, MemoryError):
             raise
         except Exception as e:  # e.g. IndexError/OverflowError from C++
             raise RuntimeError(f"failed to load {path}: {e}") from e

@@ -5,8 +5,9 @@ it would fail on later are refused at once, with the same exception types."""
 
 from __future__ import annotations
 
+import numbers
 import os
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import llama_cpp
 import numpy as np
@@ -68,6 +69,52 @@ def check_load_args(n_ctx, n_batch, n_gpu_layers, n_threads, n_threads_batch, se
         check_int("n_threads_batch", n_threads_batch, 1)
     if seed is None or isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, got {seed!r}")
+
+
+# what the engine's message starts with for an adapter llama.cpp loads and we do
+# not run (model/lora.h, kLoraUnsupported); every other adapter error names it
+# as "LoRA adapter <path>: ..." (model/lora.cpp)
+_LORA_UNSUPPORTED = "unsupported LoRA adapter: "
+_LORA_ERROR = "LoRA adapter "
+
+
+class LoraAdapterError(ValueError, RuntimeError):
+    """A LoRA adapter that cannot be loaded: missing, not a GGUF adapter, of
+    another architecture or model, truncated. llama-cpp-python 0.3.36 means to
+    raise RuntimeError here (its NULL check never fires: it builds the Llama
+    and crashes at the first evaluation); a bad model file is a ValueError:
+    this is both."""
+
+
+def lora_args(lora_path: Any, lora_scale: Any, n_gpu_layers: int) -> Tuple[str, float]:
+    """(adapter path, scale) as the engine takes them; ("", 1.0): no adapter.
+    llama-cpp-python applies an adapter only for a non-empty path, and raises
+    ValueError for one it cannot load: so do we, naming the reason."""
+    if not lora_path:
+        return "", 1.0
+    path = os.fspath(lora_path)
+    if n_gpu_layers != 0:
+        # llama.cpp would keep the adapter beside each offloaded weight, on the
+        # GPU; ours stays on the CPU, whose bits we have not compared with those
+        raise UnsupportedOption("lora_path", " with layers offloaded to a GPU (n_gpu_layers != 0)")
+    if not os.path.isfile(path):
+        raise LoraAdapterError(f"LoRA adapter {path!r} does not exist or is not a file")
+    if isinstance(lora_scale, bool) or not isinstance(lora_scale, numbers.Real):
+        raise TypeError(f"lora_scale must be a number, got {lora_scale!r}")
+    return path, float(lora_scale)
+
+
+def raise_lora_error(error: ValueError) -> None:
+    """The engine's refusal of an adapter llama.cpp loads but we do not run (an
+    adapter of the token embeddings, a quantized type other than q8_0) as
+    UnsupportedOption: a patched app then builds llama-cpp-python's class.
+    A bad adapter as LoraAdapterError. Other errors: returns."""
+    msg = str(error)
+    i = msg.find(_LORA_UNSUPPORTED)
+    if i >= 0:
+        raise UnsupportedOption("lora_path", f" with this adapter ({msg[i + len(_LORA_UNSUPPORTED):]})") from None
+    if _LORA_ERROR in msg:
+        raise LoraAdapterError(msg) from None
 
 
 def resolve_model_path(model_path: Any, verbose: bool) -> str:
