@@ -273,14 +273,17 @@ static void bind_session_embeddings(nb::class_<Session> & c) {
 static void bind_session_model(nb::class_<Session> & c) {
     c.def("__init__",
           [](Session * s, const std::string & path, int n_ctx, int n_batch, int n_threads, int n_threads_batch,
-             int n_gpu_layers, bool verbose, bool flash_attn, const sb::RopeOverrides & rope) {
+             int n_gpu_layers, bool verbose, bool flash_attn, const sb::RopeOverrides & rope,
+             const std::vector<std::string> & rpc_servers, const std::vector<float> & tensor_split, double rpc_timeout) {
               nb::gil_scoped_release nogil;
-              sb::EngineParams e{ n_ctx, n_threads, n_threads_batch, n_gpu_layers, flash_attn };
+              sb::EngineParams e{ n_ctx, n_threads, n_threads_batch, n_gpu_layers, rpc_servers, tensor_split, rpc_timeout,
+                                  flash_attn };
               e.rope = rope;
               new (s) Session(path, { e, n_batch, verbose });
           },
           "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a,
-          "flash_attn"_a = false, "rope"_a = sb::RopeOverrides())
+          "flash_attn"_a = false, "rope"_a = sb::RopeOverrides(), "rpc_servers"_a = std::vector<std::string>(),
+          "tensor_split"_a = std::vector<float>(), "rpc_timeout"_a = 120.0)
         .def("tokenize",
              [](Session & s, nb::bytes text, bool add_special, bool parse_special) {
                  return s.vocab.tokenize(std::string(text.c_str(), text.size()), add_special, parse_special);
@@ -378,6 +381,7 @@ static void bind_session_engine(nb::class_<Session> & c) {
         .def_prop_ro("debug_noninvariant", [](Session & s) { return s.engine.debug_noninvariant(); })
         .def_prop_ro("debug_device_path", [](Session & s) { return s.engine.debug_device_path(); })
         .def_prop_ro("decodes_off_cpu", [](Session & s) { return s.engine.decodes_off_cpu(); })
+        .def_prop_ro("broken", [](Session & s) { return s.engine.broken(); })
         .def_prop_rw("device_columns", [](Session & s) { return s.engine.device_columns(); },
                      [](Session & s, int n) { s.engine.set_device_columns(n); })
         .def_prop_ro("max_invariant_rows", [](Session & s) { return s.engine.max_invariant_rows(); })
@@ -578,6 +582,7 @@ static void bind_segment_plan_tests(nb::module_ & m) {
 }
 
 void bind_toy_draft_source(nb::module_ & m);  // cpp/testing/toy_draft_source.cpp
+void bind_rpc(nb::module_ & m);               // cpp/rpc/bindings_rpc.cpp
 
 NB_MODULE(_core, m) {
     m.doc() = "specbound_cpp engine (C++ over llama-cpp-python's ggml)";
@@ -591,6 +596,7 @@ NB_MODULE(_core, m) {
     bind_rope(m);
     bind_exit_feature_tests(m);
     bind_toy_draft_source(m);
+    bind_rpc(m);
     nb::class_<Session> session(m, "Session");
     bind_session_model(session);
     bind_session_decode(session);

@@ -4,6 +4,7 @@
 #include "engine/graph_cache.h"
 
 #include "model/quiet_log.h"
+#include "rpc/rpc.h"
 
 #include <ggml-cpu.h>
 
@@ -48,7 +49,9 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     if (ggml_backend_reg_count() == 0) ggml_backend_load_all();
     try {
         QuietLog quiet(!params.verbose);  // ggml's repack reports every tensor it repacks
-        load_model(model_, path, params.n_gpu_layers);
+        rpc::AbortGuard guard;  // ggml's RPC client aborts where a worker's handshake fails
+        load_model(model_, path, { params.n_gpu_layers, params.rpc_servers, params.tensor_split,
+                                   params.rpc_timeout_s });
         resolve_rope(model_.hp, params.rope);
     } catch (const std::invalid_argument & e) {
         // every message names the file
@@ -73,7 +76,7 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     debug_device_path_ = env_flag("SPECBOUND_DEBUG_DEVICE_PATH");
 
     std::vector<ggml_backend_t> backends;
-    if (model_.gpu_dev) {
+    if (!model_.devices.empty()) {
         // Measured on an H200 (tools/gpu/modes.py): with ggml-cuda's CUDA graphs
         // a replayed single-token pass did not give the bits of the same position
         // in a batch, even with every matmul by single columns; without them,
@@ -87,17 +90,20 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
             setenv("GGML_CUDA_DISABLE_GRAPHS", "1", 0);
 #endif
         }
-        gpu_ = ggml_backend_dev_init(model_.gpu_dev, nullptr);
-        if (!gpu_) throw std::runtime_error("cannot initialise the GPU backend");
-        backends.push_back(gpu_);
+        for (size_t d = 0; d < model_.devices.size(); ++d) {
+            devices_.push_back(ggml_backend_dev_init(model_.devices[d], nullptr));
+            if (!devices_.back()) throw std::runtime_error("cannot initialise the backend of " + model_.device_names[d]);
+            backends.push_back(devices_.back());
+        }
+        rpc::check(model_.proxies);
     }
     backends.push_back(cpu_);
     if (decodes_off_cpu())
         max_nodes_ = std::max(kMaxGraphNodes, kGraphBaseObjects + (size_t) device_objects_per_row_layer(1) *
                                                                      (size_t) model_.hp.n_layer * kMinDeviceRows);
-    sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), max_nodes_, false, gpu_ != nullptr);
+    sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), max_nodes_, false, !devices_.empty());
     meta_.resize(ggml_tensor_overhead() * max_nodes_ + ggml_graph_overhead_custom(max_nodes_, false));
-    graphs_ = std::make_unique<GraphCache>(backends, max_nodes_, meta_.size(), gpu_ != nullptr, kGraphSlots);
+    graphs_ = std::make_unique<GraphCache>(backends, max_nodes_, meta_.size(), !devices_.empty(), kGraphSlots);
 }
 
 void Engine::set_op_timing(bool on) {
@@ -139,11 +145,25 @@ static std::string device_line(ggml_backend_dev_t dev) {
     return std::string(ggml_backend_dev_name(dev)) + ": " + ggml_backend_dev_description(dev);
 }
 
+// "GPU CUDA0: <description>, layers 12-23" / "RPC 10.0.0.2:50052, layers 0-11, output head":
+// an RPC device by its worker's address, not ggml's name for it (RPC0, RPC1, ...
+// counts every load in the process), so that a verdict keyed by this holds.
+static std::string device_layers_line(const Model & m, size_t d) {
+    int lo = -1, hi = -1;
+    for (int il = 0; il < m.hp.n_layer; ++il)
+        if (m.layer_on_gpu(il) && m.layer_device[(size_t) il] == (int) d) { if (lo < 0) lo = il; hi = il; }
+    std::string line = m.proxies.empty() ? m.device_names[d] + ": " + ggml_backend_dev_description(m.devices[d])
+                                         : m.device_names[d];
+    line += lo < 0 ? ", no layers" : ", layers " + std::to_string(lo) + "-" + std::to_string(hi);
+    if (m.head_device == (int) d) line += ", output head";
+    return line;
+}
+
 std::vector<std::string> Engine::device_report() const {
     std::vector<std::string> out = { device_line(ggml_backend_get_device(cpu_)) };
     // the attention path is part of the arithmetic a verdict holds for
     out.push_back(params_.flash_attn ? "attention: flash (fused op)" : "attention: unfused (q.k, softmax, v)");
-    if (gpu_) out.push_back(device_line(model_.gpu_dev) + ", last " + std::to_string(model_.n_gpu_layers) + " layers");
+    for (size_t d = 0; d < devices_.size(); ++d) out.push_back(device_layers_line(model_, d));
     if (debug_noninvariant_) out.push_back("SPECBOUND_DEBUG_NONINVARIANT: prompt-phase kernels in the decode phase");
     if (debug_device_path_) out.push_back("SPECBOUND_DEBUG_DEVICE_PATH: the GPU decode path for CPU weights");
     // the decode path off the CPU is part of what a verdict holds for
@@ -176,7 +196,7 @@ Engine::~Engine() {
     if (cand_buf_) ggml_backend_buffer_free(cand_buf_);
     if (cand_ctx_) ggml_free(cand_ctx_);
     if (sched_) ggml_backend_sched_free(sched_);
-    if (gpu_) ggml_backend_free(gpu_);
+    for (ggml_backend_t b : devices_) ggml_backend_free(b);
     if (cpu_) ggml_backend_free(cpu_);
 }
 

@@ -1,6 +1,7 @@
 // Engine::forward: plan the rows' segments (engine/forward_plan.h), build the
 // graph the plan describes, compute it, read the outputs back.
 #include "engine/engine.h"
+#include "rpc/rpc.h"
 
 #include "engine/forward_graph.h"
 #include "engine/graph_cache.h"
@@ -35,8 +36,32 @@ RowLimits Engine::row_limits(bool has_hidden_in) const {
     return { hp.n_layer, kv_.n_ctx, hp.n_vocab, !cand_ids_.empty(), has_hidden_in };
 }
 
+// With RPC workers: a worker that failed during the call (its Proxy answered
+// ggml in its place, or ggml aborted on this thread) becomes rpc::RpcError,
+// and the engine is broken from then on: the worker's buffers are gone or stale.
 void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, float * hidden_out, float * logits_out,
                      bool invariant, float * check_out) {
+    if (model_.proxies.empty()) return forward_body(rows, hidden_in, hidden_out, logits_out, invariant, check_out);
+    if (broken()) throw rpc::RpcError(broken_);
+    const char * reload = "; the model must be loaded again (Llama does it at its next call)";
+    try {
+        rpc::AbortGuard guard;
+        forward_body(rows, hidden_in, hidden_out, logits_out, invariant, check_out);
+    } catch (const rpc::GgmlAbort & e) {
+        for (const auto & p : model_.proxies)
+            if (p->failed()) broken_ = p->failure() + reload;
+        if (broken_.empty()) broken_ = std::string(e.what()) + reload;
+        throw rpc::RpcError(broken_);
+    }
+    for (const auto & p : model_.proxies)
+        if (p->failed()) {
+            broken_ = p->failure() + reload;
+            throw rpc::RpcError(broken_);
+        }
+}
+
+void Engine::forward_body(const std::vector<Row> & rows, const float * hidden_in, float * hidden_out,
+                          float * logits_out, bool invariant, float * check_out) {
     if (rows.empty()) return;
     if (debug_noninvariant_) invariant = false;
     // past this the graph's object pool would run out inside ggml (an abort)
