@@ -42,6 +42,26 @@ static int default_device_columns(const Model & m) {
     return Engine::kDefaultDeviceColumns;
 }
 
+// One backend per offload device, in the model's order.
+static std::vector<ggml_backend_t> init_backends(const Model & m) {
+    std::vector<ggml_backend_t> out;
+    for (size_t d = 0; d < m.devices.size(); ++d) {
+        out.push_back(ggml_backend_dev_init(m.devices[d], nullptr));
+        if (!out.back()) {
+            out.pop_back();
+            for (ggml_backend_t b : out) ggml_backend_free(b);
+            throw std::runtime_error("cannot initialise the backend of " + m.device_names[d]);
+        }
+    }
+    try {
+        rpc::check(m.proxies);  // a worker that failed while the weights and the KV cache went over
+    } catch (...) {
+        for (ggml_backend_t b : out) ggml_backend_free(b);
+        throw;
+    }
+    return out;
+}
+
 Engine::Engine(const std::string & path, const EngineParams & params) : params_(params) {
     if (params.n_ctx <= 0) throw std::invalid_argument("n_ctx must be positive");
     device_columns_ = device_columns_from_env();
@@ -90,12 +110,8 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
             setenv("GGML_CUDA_DISABLE_GRAPHS", "1", 0);
 #endif
         }
-        for (size_t d = 0; d < model_.devices.size(); ++d) {
-            devices_.push_back(ggml_backend_dev_init(model_.devices[d], nullptr));
-            if (!devices_.back()) throw std::runtime_error("cannot initialise the backend of " + model_.device_names[d]);
-            backends.push_back(devices_.back());
-        }
-        rpc::check(model_.proxies);
+        devices_ = init_backends(model_);
+        backends = devices_;
     }
     backends.push_back(cpu_);
     if (decodes_off_cpu())
