@@ -44,20 +44,23 @@ void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, flo
     if (model_.proxies.empty()) return forward_body(rows, hidden_in, hidden_out, logits_out, invariant, check_out);
     if (broken()) throw rpc::RpcError(broken_);
     const char * reload = "; the model must be loaded again (Llama does it at its next call)";
+    auto worker_failed = [&] {
+        for (const auto & p : model_.proxies)
+            if (p->failed()) broken_ = p->failure() + reload;
+        return broken();
+    };
     try {
         rpc::AbortGuard guard;
         forward_body(rows, hidden_in, hidden_out, logits_out, invariant, check_out);
     } catch (const rpc::GgmlAbort & e) {
-        for (const auto & p : model_.proxies)
-            if (p->failed()) broken_ = p->failure() + reload;
-        if (broken_.empty()) broken_ = std::string(e.what()) + reload;
+        if (!worker_failed()) broken_ = std::string(e.what()) + reload;
         throw rpc::RpcError(broken_);
+    } catch (...) {
+        // e.g. a graph that could not be allocated: the stand-in answered "no buffer"
+        if (worker_failed()) throw rpc::RpcError(broken_);
+        throw;
     }
-    for (const auto & p : model_.proxies)
-        if (p->failed()) {
-            broken_ = p->failure() + reload;
-            throw rpc::RpcError(broken_);
-        }
+    if (worker_failed()) throw rpc::RpcError(broken_);
 }
 
 void Engine::forward_body(const std::vector<Row> & rows, const float * hidden_in, float * hidden_out,
@@ -307,6 +310,14 @@ ggml_tensor * Engine::map_exit_states(ForwardGraph & g, const ForwardPlan & plan
 
 void Engine::allocate(ForwardGraph & g, ggml_backend_sched_t sched) {
     ggml_backend_sched_reset(sched);
+    // Our kernels (CUSTOM ops: a function pointer of this process) run on the
+    // CPU only. ggml-cuda declines them; ggml's RPC client claims every op, and
+    // the scheduler would hand one next to a worker's layers to the worker,
+    // which would call our pointer in its own process.
+    if (!devices_.empty())
+        for (int i = 0; i < ggml_graph_n_nodes(g.gf); ++i)
+            if (ggml_graph_node(g.gf, i)->op == GGML_OP_CUSTOM)
+                ggml_backend_sched_set_tensor_backend(sched, ggml_graph_node(g.gf, i), cpu_);
     if (!ggml_backend_sched_alloc_graph(sched, g.gf)) throw std::runtime_error("failed to allocate the compute graph");
 }
 

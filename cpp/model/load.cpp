@@ -217,6 +217,11 @@ static std::vector<std::vector<ggml_tensor *>> place_on_cpu(Model & m, const std
     ggml_backend_buffer_t cpu_buf = ggml_backend_cpu_buffer_from_ptr(m.mmap_addr, m.mmap_size);
     if (!cpu_buf) throw std::runtime_error("cannot wrap the model mapping in a ggml buffer");
     m.buffers.push_back(cpu_buf);
+    // With RPC workers: the scheduler keeps an op next to its weight only for
+    // weight buffers; without this it moves CPU layers' ops (and a copy of
+    // their weights, every call) to a worker that claims every op. Not with a
+    // GPU: ggml-cuda would then take over large CPU matmuls (op offload).
+    if (!m.proxies.empty()) ggml_backend_buffer_set_usage(cpu_buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
     std::vector<std::vector<ggml_tensor *>> off(m.devices.size());
     for (int64_t i = 0; i < gguf_get_n_tensors(m.gguf); ++i) {
         const char * name = gguf_get_tensor_name(m.gguf, i);

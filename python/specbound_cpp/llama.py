@@ -457,7 +457,11 @@ class Llama:
             print("specbound_cpp: an RPC worker failed earlier; loading the model again", file=sys.stderr)
         # until a load succeeds, every call tries again (and raises while a worker is down)
         self._reload_pending = True
-        self.__dict__.pop("_session", None)  # its buffers on the workers are freed first, through its relays
+        # A worker still down: raise now, keeping the broken session (its
+        # vocabulary serves tokenize() meanwhile). Then the broken session goes
+        # first: a worker serves one client at a time, and it holds the others.
+        _rpc.check_reachable(self._rpc, min(self._rpc_timeout, 10.0))
+        self.__dict__.pop("_session", None)
         self._open(*self._load_args)
         self._setup_specbound(self.model_path, self._spec_overrides)
         self._session.set_ngram_pool_bytes(self._ngram_pool_bytes)
