@@ -70,12 +70,20 @@ def dies(path: str, endpoints: str, pid: int) -> None:
     except RpcError as e:
         assert endpoints.split(",")[1] in str(e), str(e)
         print(f"OK dies: raised in {time.monotonic() - t0:.2f} s: {e}", flush=True)
+    port = int(endpoints.split(",")[1].rsplit(":", 1)[1])
+    deadline = time.monotonic() + 10  # the killed worker's listening socket closes as its process ends
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            time.sleep(0.05)
+        except OSError:
+            break
     try:
         llm(PROMPT, max_tokens=4, temperature=0.0)
         raise AssertionError("a call succeeded while the worker was down")
     except RpcError as e:
         assert "not reachable" in str(e), str(e)
-    port = int(endpoints.split(",")[1].rsplit(":", 1)[1])
+    assert llm.tokenize(b"still works")  # the broken model's vocabulary serves meanwhile
     worker = start_worker(port)
     try:
         again = llm(PROMPT, max_tokens=24, temperature=0.0)["choices"][0]["text"]

@@ -216,7 +216,38 @@ Engine::~Engine() {
     if (cpu_) ggml_backend_free(cpu_);
 }
 
+void Engine::release_devices() {
+    if (model_.proxies.empty()) return;
+    if (broken_.empty()) broken_ = "the model's RPC workers were released";
+    // kept graphs and their schedulers (whose compute buffers are on the
+    // workers) before the backends; an empty cache over the CPU stands in
+    graphs_ = std::make_unique<GraphCache>(std::vector<ggml_backend_t>{ cpu_ }, max_nodes_, meta_.size(), false,
+                                           kGraphSlots);
+    if (sched_) ggml_backend_sched_free(sched_);
+    sched_ = nullptr;
+    if (cand_buf_) ggml_backend_buffer_free(cand_buf_);
+    cand_buf_ = nullptr;
+    cand_w_ = nullptr;
+    cand_ids_.clear();
+    auto on_worker = [&](ggml_backend_buffer_t b) {
+        ggml_backend_dev_t d = ggml_backend_buft_get_device(ggml_backend_buffer_get_type(b));
+        return std::find(model_.devices.begin(), model_.devices.end(), d) != model_.devices.end();
+    };
+    for (std::vector<ggml_backend_buffer_t> * bufs : { &kv_.buffers, &model_.buffers }) {
+        auto gone = std::remove_if(bufs->begin(), bufs->end(), [&](ggml_backend_buffer_t b) {
+            if (!on_worker(b)) return false;
+            ggml_backend_buffer_free(b);
+            return true;
+        });
+        bufs->erase(gone, bufs->end());
+    }
+    for (ggml_backend_t b : devices_) ggml_backend_free(b);
+    devices_.clear();
+    model_.proxies.clear();  // the relays last: every buffer above was freed through them
+}
+
 void Engine::set_candidates(const std::vector<int32_t> & ids) {
+    if (broken()) throw rpc::RpcError(broken_);
     const ggml_tensor * out = model_.output;
     for (int32_t id : ids)
         if (id < 0 || id >= out->ne[1]) throw std::invalid_argument("candidate token id out of range");
@@ -247,6 +278,7 @@ void Engine::set_candidates(const std::vector<int32_t> & ids) {
 }
 
 bool Engine::add_candidate(int32_t id) {
+    if (broken()) throw rpc::RpcError(broken_);
     if (!cand_w_ || id < 0 || (size_t) id >= is_cand_.size() || is_cand_[(size_t) id]) return false;
     if ((int64_t) cand_ids_.size() >= cand_w_->ne[1]) return false;
     copy_head_row(id, cand_ids_.size());

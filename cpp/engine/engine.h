@@ -129,6 +129,11 @@ class Engine {
     // RPC: a worker failed during a call (it threw rpc::RpcError); the remote
     // state is gone and every later forward() throws: the model must be reloaded.
     bool broken() const { return !broken_.empty(); }
+    // RPC: frees everything held on the workers and closes the connections to
+    // them, keeping the rest (the vocabulary, the hyper-parameters); the engine
+    // is broken from then on. A worker serves one client at a time: a broken
+    // engine's connections would keep the next load waiting.
+    void release_devices();
     void set_device_columns(int n);
     bool debug_device_path() const { return debug_device_path_; }
     // bytes of the matmul weights one full-depth token reads (layers + LM head)

@@ -457,11 +457,10 @@ class Llama:
             print("specbound_cpp: an RPC worker failed earlier; loading the model again", file=sys.stderr)
         # until a load succeeds, every call tries again (and raises while a worker is down)
         self._reload_pending = True
-        # A worker still down: raise now, keeping the broken session (its
-        # vocabulary serves tokenize() meanwhile). Then the broken session goes
-        # first: a worker serves one client at a time, and it holds the others.
-        _rpc.check_reachable(self._rpc, min(self._rpc_timeout, 10.0))
-        self.__dict__.pop("_session", None)
+        # The broken session lets go of the workers first (a worker serves one
+        # client at a time) and stays until a load succeeds: its vocabulary
+        # serves tokenize() meanwhile.
+        self._session.release_devices()
         self._open(*self._load_args)
         self._setup_specbound(self.model_path, self._spec_overrides)
         self._session.set_ngram_pool_bytes(self._ngram_pool_bytes)
