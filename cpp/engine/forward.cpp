@@ -1,6 +1,7 @@
 // Engine::forward: plan the rows' segments (engine/forward_plan.h), build the
 // graph the plan describes, compute it, read the outputs back.
 #include "engine/engine.h"
+#include "model/quiet_log.h"
 #include "rpc/rpc.h"
 
 #include "engine/forward_graph.h"
@@ -51,6 +52,9 @@ void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, flo
     };
     try {
         rpc::AbortGuard guard;
+        // ggml's scheduler reports at debug level as the many splits across
+        // workers grow its arrays; with verbose=False, quiet as at load
+        QuietLog quiet(!params_.verbose);
         forward_body(rows, hidden_in, hidden_out, logits_out, invariant, check_out);
     } catch (const rpc::GgmlAbort & e) {
         if (!worker_failed()) broken_ = std::string(e.what()) + reload;
