@@ -86,6 +86,16 @@ def test_worker_refuses_a_port_in_use():
     assert out.returncode == 1 and "could not start" in out.stderr, out.stderr
 
 
+def test_ggml_abort_inside_the_guard_is_an_exception():
+    """The fallback where ggml's RPC client aborts on the calling thread (a
+    handshake it rejects): the abort unwinds to us as an exception, and the
+    process lives on."""
+    from specbound_cpp import _core
+
+    assert _core._guarded_ggml_abort("worker said no") == "ggml: test:1: worker said no"
+    assert _core._guarded_ggml_abort("again") == "ggml: test:1: again"
+
+
 def test_bad_rpc_arguments_raise(smollm2_path):
     from specbound_cpp import Llama
 
