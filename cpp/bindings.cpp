@@ -283,7 +283,7 @@ static void bind_session_model(nb::class_<Session> & c) {
           },
           "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a,
           "flash_attn"_a = false, "rope"_a = sb::RopeOverrides(), "rpc_servers"_a = std::vector<std::string>(),
-          "tensor_split"_a = std::vector<float>(), "rpc_timeout"_a = 120.0)
+          "tensor_split"_a = std::vector<float>(), "rpc_timeout"_a = 300.0)
         .def("tokenize",
              [](Session & s, nb::bytes text, bool add_special, bool parse_special) {
                  return s.vocab.tokenize(std::string(text.c_str(), text.size()), add_special, parse_special);

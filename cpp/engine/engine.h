@@ -42,7 +42,7 @@ struct EngineParams {
     // may take before the worker counts as failed
     std::vector<std::string> rpc_servers;
     std::vector<float> tensor_split;
-    double rpc_timeout_s = 120;
+    double rpc_timeout_s = 300;
     // attention as llama.cpp's flash-attention op (true) or unfused (false,
     // llama-cpp-python's default): each gives that setting's bits
     bool flash_attn = false;

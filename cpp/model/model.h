@@ -146,7 +146,7 @@ struct Placement {
     int n_gpu_layers = 0;
     std::vector<std::string> rpc_servers;
     std::vector<float> tensor_split;
-    double rpc_timeout_s = 120;
+    double rpc_timeout_s = 300;
 };
 void load_model(Model & model, const std::string & path, const Placement & placement);
 

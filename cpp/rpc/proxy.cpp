@@ -177,6 +177,7 @@ Proxy::~Proxy() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         for (int c : clients_) ::shutdown(c, SHUT_RDWR);  // wakes the relays' reads
+        for (int u : upstreams_) ::shutdown(u, SHUT_RDWR);
     }
     if (acceptor_.joinable()) acceptor_.join();
     for (std::thread & t : threads_)
@@ -218,9 +219,15 @@ void Proxy::relay(int client) {
         if (upstream < 0) fail("cannot connect (" + error + ")");
         else set_timeouts(upstream, timeout_s_);
     }
+    const int first_upstream = upstream;  // serve_one may shut it down (and set -1)
+    if (first_upstream >= 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        upstreams_.push_back(first_upstream);
+    }
     while (!stopping_ && serve_one(client, upstream)) {}
-    if (upstream >= 0) ::close(upstream);
     std::lock_guard<std::mutex> lock(mutex_);
+    upstreams_.erase(std::remove(upstreams_.begin(), upstreams_.end(), first_upstream), upstreams_.end());
+    if (first_upstream >= 0) ::close(first_upstream);
     clients_.erase(std::remove(clients_.begin(), clients_.end(), client), clients_.end());
     ::close(client);
 }
@@ -246,7 +253,8 @@ bool Proxy::serve_one(int client, int & upstream) {
     std::memcpy(&n, header + 1, 8);
     auto drop = [&](const std::string & why) {
         fail(why);
-        if (upstream >= 0) ::close(upstream);
+        // shut down, not closed: relay() closes it once it is off upstreams_
+        if (upstream >= 0) ::shutdown(upstream, SHUT_RDWR);
         upstream = -1;
     };
     const uint8_t cmd = header[0];

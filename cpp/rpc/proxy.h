@@ -67,7 +67,8 @@ class Proxy {
     std::atomic<bool> failed_{ false };
     mutable std::mutex mutex_;
     std::string failure_;
-    std::vector<int> clients_;  // open client sockets, shut down on destruction
+    std::vector<int> clients_;    // open sockets, both sides, shut down on destruction
+    std::vector<int> upstreams_;  // (a relay may be waiting for a worker's answer)
     std::vector<std::thread> threads_;
     std::thread acceptor_;
 };

@@ -161,7 +161,7 @@ class Llama:
         # ggml's RPC backend: workers (python -m specbound_cpp.rpc_server) the
         # offloaded layers are split over, and how long an answer may take
         rpc_servers: Union[None, str, Sequence[str]] = None,
-        rpc_timeout: float = 120.0,
+        rpc_timeout: float = 300.0,
         # llama.cpp options that no longer exist, which frameworks still pass
         # (LangChain's LlamaCpp: n_parts, f16_kv); llama-cpp-python ignores them
         **obsolete: Any,
