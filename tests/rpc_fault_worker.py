@@ -1,7 +1,7 @@
 """Subprocess of tests/test_rpc.py: one RPC fault, end to end, in a process of
 its own (whatever ggml does, the parent test survives and sees it).
 
-argv: the fault ("unreachable", "dies", "garbage", "stalls"), the GGUF path,
+argv: the fault ("unreachable", "dies", "garbage", "garbage_midway", "stalls"), the GGUF path,
 then the worker endpoints the parent started (host:port, comma-separated; the
 "dies" fault restarts the second one on its port). Prints "OK ..." lines on
 success; anything else (an assertion, an abort, a hang the parent times out)
@@ -131,6 +131,60 @@ def garbage(path: str) -> None:
             print(f"OK garbage ({name}): {e}", flush=True)
 
 
+def corrupting_relay(target: str, corrupt: threading.Event) -> int:
+    """A loopback relay to the worker `target` that replaces the worker's bytes
+    with random ones while `corrupt` is set: a worker answering garbage in the
+    middle of a generation."""
+    host, port = target.rsplit(":", 1)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+
+    def pipe(src, dst, garble):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(os.urandom(len(data)) if garble and corrupt.is_set() else data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def serve():
+        while True:
+            c, _ = srv.accept()
+            w = socket.create_connection((host, int(port)))
+            threading.Thread(target=pipe, args=(c, w, False), daemon=True).start()
+            threading.Thread(target=pipe, args=(w, c, True), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+def garbage_midway(path: str, endpoints: str) -> None:
+    """The second worker's answers turn to garbage between two completions:
+    the second raises RpcError; once they are sound again, the third reloads
+    and gives the first's text."""
+    corrupt = threading.Event()
+    first, second = endpoints.split(",")
+    relayed = f"{first},127.0.0.1:{corrupting_relay(second, corrupt)}"
+    llm = Llama(path, rpc_servers=relayed, n_gpu_layers=-1, **ARGS)
+    want = llm(PROMPT, max_tokens=16, temperature=0.0)["choices"][0]["text"]
+    corrupt.set()
+    try:
+        llm(PROMPT + " and", max_tokens=16, temperature=0.0)
+        raise AssertionError("a completion succeeded on garbage answers")
+    except RpcError as e:
+        assert "answered garbage" in str(e), str(e)
+        print(f"OK garbage midway: {e}", flush=True)
+    corrupt.clear()
+    again = llm(PROMPT, max_tokens=16, temperature=0.0)["choices"][0]["text"]
+    assert again == want, (again, want)
+    print("OK garbage midway: same text once the answers are sound", flush=True)
+
+
 def stalls(path: str, endpoints: str, pid: int) -> None:
     """A worker that stops answering (SIGSTOP) ends the call after rpc_timeout."""
     llm = Llama(path, rpc_servers=endpoints, n_gpu_layers=-1, rpc_timeout=3, **ARGS)
@@ -154,6 +208,8 @@ def main() -> int:
         garbage(path)
     elif fault == "dies":
         dies(path, sys.argv[3], int(sys.argv[4]))
+    elif fault == "garbage_midway":
+        garbage_midway(path, sys.argv[3])
     elif fault == "stalls":
         stalls(path, sys.argv[3], int(sys.argv[4]))
     else:

@@ -184,6 +184,12 @@ def test_worker_answering_garbage_raises(smollm2_path):
     assert "OK garbage (an HTTP server)" in out and "OK garbage (a wrong protocol version)" in out
 
 
+def test_worker_answering_garbage_mid_generation_raises_and_recovers(workers, smollm2_path):
+    endpoints, _ = workers
+    out = run_fault("garbage_midway", smollm2_path, endpoints)
+    assert "OK garbage midway: RPC worker" in out and "same text once the answers are sound" in out
+
+
 def test_worker_dying_mid_generation_raises_and_recovers(workers, smollm2_path):
     endpoints, procs = workers
     out = run_fault("dies", smollm2_path, endpoints, str(procs[1].pid))
