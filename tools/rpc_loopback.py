@@ -41,7 +41,8 @@ def start_worker(port: int, threads: int) -> subprocess.Popen:
     raise RuntimeError(f"worker on port {port} did not start")
 
 
-def decode_tps(llm, tokens: int) -> float:
+def decode_tps(llm, tokens: int):
+    """(decode tokens/s, the completion's token ids)"""
     llm(PROMPT, max_tokens=4, temperature=0.0)  # warm-up: graphs built, pages touched
     llm.reset()
     t0 = time.perf_counter()
@@ -52,7 +53,7 @@ def decode_tps(llm, tokens: int) -> float:
     llm(PROMPT, max_tokens=tokens, temperature=0.0)
     full = time.perf_counter() - t0
     n = llm.last_stats.get("completion_tokens", tokens)
-    return (n - 1) / (full - one)
+    return (n - 1) / (full - one), llm.last_completion_tokens
 
 
 def measure(name: str, args) -> None:
@@ -62,7 +63,8 @@ def measure(name: str, args) -> None:
     path = model_path(name, progress=False)
     common = dict(n_ctx=1024, n_threads=args.threads, n_threads_batch=args.threads, verbose=False)
     local = Llama(path, specbound=False, **common)
-    print(f"{name}: local plain {decode_tps(local, args.tokens):.2f} tok/s ({args.threads} threads)", flush=True)
+    tps, want = decode_tps(local, args.tokens)
+    print(f"{name}: local plain {tps:.2f} tok/s ({args.threads} threads)", flush=True)
     local.close()
     ports = [free_port()]
     while len(ports) < 2:
@@ -71,8 +73,9 @@ def measure(name: str, args) -> None:
     try:
         ends = ",".join(f"127.0.0.1:{p}" for p in ports)
         remote = Llama(path, rpc_servers=ends, n_gpu_layers=-1, specbound=False, **common)
-        print(f"{name}: RPC plain {decode_tps(remote, args.tokens):.2f} tok/s (2 loopback workers x "
-              f"{args.worker_threads} thread(s)); devices {remote._session.devices()[2:]}", flush=True)
+        tps, got = decode_tps(remote, args.tokens)
+        print(f"{name}: RPC plain {tps:.2f} tok/s (2 loopback workers x {args.worker_threads} thread(s)); "
+              f"same tokens as local: {got == want}; devices {remote._session.devices()[2:]}", flush=True)
         remote.close()
         spec = Llama(path, rpc_servers=ends, n_gpu_layers=-1, **common)
         v = spec.invariance or {}
