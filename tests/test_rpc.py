@@ -109,9 +109,9 @@ def test_bad_rpc_arguments_raise(smollm2_path):
 
 
 def test_plain_over_two_workers_is_local_plain(workers, smollm2_path):
-    # SmolLM2's Q4_1 weights are not repacked locally, so even the prompt's
-    # batched matmuls are the same kernels on both sides (README: on the 1.5B
-    # the repacked Q4_K prompt matmuls part the two at the 4th token)
+    # SmolLM2's Q4_1 weights are not repacked locally, so both sides run the
+    # same kernels (README: the 1.5B's Q4_K weights are repacked locally, not
+    # on a worker, and the two part at the 4th token)
     from specbound_cpp import Llama
 
     endpoints, _ = workers
