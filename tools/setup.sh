@@ -31,7 +31,8 @@
 #
 # Default llama.cpp flags: on Linux x86_64 GGML_NATIVE=OFF (the native build
 # picks AMX kernels that segfault, see docs/build.md) with the AVX/AVX2/AVX-512
-# extensions this CPU has; on macOS arm64 Metal; elsewhere llama.cpp's own defaults.
+# extensions this CPU has; on macOS arm64 Metal; elsewhere llama.cpp's own defaults;
+# on every platform GGML_RPC=ON (ggml's RPC backend, for rpc_servers= and the worker).
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION=0.3.36
@@ -40,6 +41,9 @@ IK_LLAMA_CPP_PYTHON_VERSION=0.1.5  # --bench-ik only
 # shellcheck source=tools/x86_flags.sh disable=SC1091
 source "$(dirname "${BASH_SOURCE[0]}")/x86_flags.sh"
 MACOS_ARM64_CMAKE_ARGS="-DGGML_METAL=on"
+# ggml's RPC backend on every platform: Llama(rpc_servers=...) and the worker
+# (python -m specbound_cpp.rpc_server) need libggml-rpc; it costs nothing when unused.
+RPC_CMAKE_ARGS="-DGGML_RPC=ON"
 
 usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"; }
 
@@ -120,13 +124,13 @@ if [[ -n "${SPECBOUND_CMAKE_ARGS:-}" ]]; then
   FLAGS_RAW="$SPECBOUND_CMAKE_ARGS"
 elif [[ "$OS" == "Linux" && ( "$ARCH" == "x86_64" || "$ARCH" == "amd64" ) ]]; then
   FLAGS_SRC="default for Linux x86_64 (this CPU's instruction sets, no AMX)"
-  FLAGS_RAW="$(x86_cmake_args)"
+  FLAGS_RAW="$(x86_cmake_args) $RPC_CMAKE_ARGS"
 elif [[ "$OS" == "Darwin" && ( "$ARCH" == "arm64" || "$ARCH" == "aarch64" ) ]]; then
   FLAGS_SRC="default for macOS arm64"
-  FLAGS_RAW="$MACOS_ARM64_CMAKE_ARGS"
+  FLAGS_RAW="$MACOS_ARM64_CMAKE_ARGS $RPC_CMAKE_ARGS"
 else
-  FLAGS_SRC="llama.cpp defaults for $OS $ARCH"
-  FLAGS_RAW=""
+  FLAGS_SRC="llama.cpp defaults for $OS $ARCH, plus the RPC backend"
+  FLAGS_RAW="$RPC_CMAKE_ARGS"
 fi
 read -r -a _flags <<< "$FLAGS_RAW" || true
 LLAMA_CMAKE_ARGS="${_flags[*]:-}"

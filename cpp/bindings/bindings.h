@@ -74,3 +74,4 @@ void bind_exit_feature_tests(nb::module_ & m);             // testing.cpp
 void bind_gate_tests(nb::module_ & m);                     // testing.cpp
 void bind_session_testing(nb::module_ & t);                // session_testing.cpp
 void bind_toy_draft_source(nb::module_ & m);               // cpp/testing/toy_draft_source.cpp
+void bind_rpc(nb::module_ & m);                            // cpp/rpc/bindings_rpc.cpp

@@ -11,6 +11,7 @@ NB_MODULE(_core, m) {
     bind_rope(m);
     bind_kv_override(m);
     bind_vocab(m);
+    bind_rpc(m);
     nb::class_<Session> session(m, "Session");
     bind_session_model(session);
     bind_session_decode(session);

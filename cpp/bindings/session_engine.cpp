@@ -10,6 +10,8 @@ void bind_session_engine(nb::class_<Session> & c) {
         .def("kernels", [](Session & s) { return s.engine.kernel_report(); })
         .def("devices", [](Session & s) { return s.engine.device_report(); })
         .def_prop_ro("decodes_off_cpu", [](Session & s) { return s.engine.decodes_off_cpu(); })
+        .def_prop_ro("broken", [](Session & s) { return s.engine.broken(); })
+        .def("release_devices", [](Session & s) { s.engine.release_devices(); })
         .def_prop_rw("device_columns", [](Session & s) { return s.engine.device_columns(); },
                      [](Session & s, int n) { s.engine.set_device_columns(n); })
         .def_prop_ro("max_invariant_rows", [](Session & s) { return s.engine.max_invariant_rows(); });

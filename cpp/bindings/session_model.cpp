@@ -6,9 +6,11 @@ void bind_session_model(nb::class_<Session> & c) {
     c.def("__init__",
           [](Session * s, const std::string & path, int n_ctx, int n_batch, int n_threads, int n_threads_batch,
              int n_gpu_layers, bool verbose, bool flash_attn, const sb::RopeOverrides & rope, int type_k, int type_v,
-             const std::vector<sb::KvOverride> & kv_overrides, const std::string & lora_path, float lora_scale) {
+             const std::vector<sb::KvOverride> & kv_overrides, const std::string & lora_path, float lora_scale,
+             const std::vector<std::string> & rpc_servers, const std::vector<float> & tensor_split, double rpc_timeout) {
               nb::gil_scoped_release nogil;
-              sb::EngineParams e{ n_ctx, n_threads, n_threads_batch, n_gpu_layers, flash_attn };
+              sb::EngineParams e{ n_ctx, n_threads, n_threads_batch, n_gpu_layers, rpc_servers, tensor_split, rpc_timeout,
+                                  flash_attn };
               e.rope = rope;
               e.type_k = (ggml_type) type_k;  // checked by the KV cache (kv/kv_cache.h)
               e.type_v = (ggml_type) type_v;
@@ -19,7 +21,8 @@ void bind_session_model(nb::class_<Session> & c) {
           "path"_a, "n_ctx"_a, "n_batch"_a, "n_threads"_a, "n_threads_batch"_a, "n_gpu_layers"_a, "verbose"_a,
           "flash_attn"_a = false, "rope"_a = sb::RopeOverrides(), "type_k"_a = (int) GGML_TYPE_F16,
           "type_v"_a = (int) GGML_TYPE_F16, "kv_overrides"_a = std::vector<sb::KvOverride>(),
-          "lora_path"_a = "", "lora_scale"_a = 1.0f)
+          "lora_path"_a = "", "lora_scale"_a = 1.0f, "rpc_servers"_a = std::vector<std::string>(),
+          "tensor_split"_a = std::vector<float>(), "rpc_timeout"_a = 300.0)
         .def_prop_ro("kv_bytes_per_token", [](Session & s) { return s.engine.kv().bytes_per_token(); })
         .def("tokenize",
              [](Session & s, nb::bytes text, bool add_special, bool parse_special) {

@@ -4,6 +4,7 @@
 #include "engine/graph_cache.h"
 
 #include "model/quiet_log.h"
+#include "rpc/rpc.h"
 
 #include <ggml-cpu.h>
 
@@ -41,6 +42,26 @@ static int default_device_columns(const Model & m) {
     return Engine::kDefaultDeviceColumns;
 }
 
+// One backend per offload device, in the model's order.
+static std::vector<ggml_backend_t> init_backends(const Model & m) {
+    std::vector<ggml_backend_t> out;
+    for (size_t d = 0; d < m.devices.size(); ++d) {
+        out.push_back(ggml_backend_dev_init(m.devices[d], nullptr));
+        if (!out.back()) {
+            out.pop_back();
+            for (ggml_backend_t b : out) ggml_backend_free(b);
+            throw std::runtime_error("cannot initialise the backend of " + m.device_names[d]);
+        }
+    }
+    try {
+        rpc::check(m.proxies);  // a worker that failed while the weights and the KV cache went over
+    } catch (...) {
+        for (ggml_backend_t b : out) ggml_backend_free(b);
+        throw;
+    }
+    return out;
+}
+
 Engine::Engine(const std::string & path, const EngineParams & params) : params_(params) {
     if (params.n_ctx <= 0) throw std::invalid_argument("n_ctx must be positive");
     device_columns_ = device_columns_from_env();
@@ -48,7 +69,9 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     if (ggml_backend_reg_count() == 0) ggml_backend_load_all();
     try {
         QuietLog quiet(!params.verbose);  // ggml's repack reports every tensor it repacks
-        load_model(model_, path, params.n_gpu_layers, params.kv_overrides);
+        rpc::AbortGuard guard;  // ggml's RPC client aborts where a worker's handshake fails
+        load_model(model_, path, { params.n_gpu_layers, params.rpc_servers, params.tensor_split,
+                                   params.rpc_timeout_s }, params.kv_overrides);
         resolve_rope(model_.hp, params.rope);
     } catch (const std::invalid_argument & e) {
         // every message names the file
@@ -75,7 +98,7 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
     debug_device_path_ = env_flag("SPECBOUND_DEBUG_DEVICE_PATH");
 
     std::vector<ggml_backend_t> backends;
-    if (model_.gpu_dev) {
+    if (!model_.devices.empty()) {
         // Measured on an H200 (tools/gpu/modes.py): with ggml-cuda's CUDA graphs
         // a replayed single-token pass did not give the bits of the same position
         // in a batch, even with every matmul by single columns; without them,
@@ -89,17 +112,16 @@ Engine::Engine(const std::string & path, const EngineParams & params) : params_(
             setenv("GGML_CUDA_DISABLE_GRAPHS", "1", 0);
 #endif
         }
-        gpu_ = ggml_backend_dev_init(model_.gpu_dev, nullptr);
-        if (!gpu_) throw std::runtime_error("cannot initialise the GPU backend");
-        backends.push_back(gpu_);
+        devices_ = init_backends(model_);
+        backends = devices_;
     }
     backends.push_back(cpu_);
     if (decodes_off_cpu())
         max_nodes_ = std::max(kMaxGraphNodes, kGraphBaseObjects + (size_t) device_objects_per_row_layer(1) *
                                                                      (size_t) model_.hp.n_layer * kMinDeviceRows);
-    sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), max_nodes_, false, gpu_ != nullptr);
+    sched_ = ggml_backend_sched_new(backends.data(), nullptr, (int) backends.size(), max_nodes_, false, !devices_.empty());
     meta_.resize(ggml_tensor_overhead() * max_nodes_ + ggml_graph_overhead_custom(max_nodes_, false));
-    graphs_ = std::make_unique<GraphCache>(backends, max_nodes_, meta_.size(), gpu_ != nullptr, kGraphSlots);
+    graphs_ = std::make_unique<GraphCache>(backends, max_nodes_, meta_.size(), !devices_.empty(), kGraphSlots);
 }
 
 void Engine::set_op_timing(bool on) {
@@ -141,6 +163,20 @@ static std::string device_line(ggml_backend_dev_t dev) {
     return std::string(ggml_backend_dev_name(dev)) + ": " + ggml_backend_dev_description(dev);
 }
 
+// "GPU CUDA0: <description>, layers 12-23" / "RPC 10.0.0.2:50052, layers 0-11, output head":
+// an RPC device by its worker's address, not ggml's name for it (RPC0, RPC1, ...
+// counts every load in the process), so that a verdict keyed by this holds.
+static std::string device_layers_line(const Model & m, size_t d) {
+    int lo = -1, hi = -1;
+    for (int il = 0; il < m.hp.n_layer; ++il)
+        if (m.layer_on_gpu(il) && m.layer_device[(size_t) il] == (int) d) { if (lo < 0) lo = il; hi = il; }
+    std::string line = m.proxies.empty() ? m.device_names[d] + ": " + ggml_backend_dev_description(m.devices[d])
+                                         : m.device_names[d];
+    line += lo < 0 ? ", no layers" : ", layers " + std::to_string(lo) + "-" + std::to_string(hi);
+    if (m.head_device == (int) d) line += ", output head";
+    return line;
+}
+
 std::vector<std::string> Engine::device_report() const {
     std::vector<std::string> out = { device_line(ggml_backend_get_device(cpu_)) };
     // the attention path is part of the arithmetic a verdict holds for
@@ -149,7 +185,7 @@ std::vector<std::string> Engine::device_report() const {
     // not llama.cpp's default F16, so verdicts cached for the default still hold
     if (kv_.type_k != GGML_TYPE_F16 || kv_.type_v != GGML_TYPE_F16)
         out.push_back(std::string("KV cache: K ") + ggml_type_name(kv_.type_k) + ", V " + ggml_type_name(kv_.type_v));
-    if (gpu_) out.push_back(device_line(model_.gpu_dev) + ", last " + std::to_string(model_.n_gpu_layers) + " layers");
+    for (size_t d = 0; d < devices_.size(); ++d) out.push_back(device_layers_line(model_, d));
     // the adapter's matmuls are part of the arithmetic too
     if (!model_.lora.weights.empty()) out.push_back(model_.lora.describe());
     if (debug_noninvariant_) out.push_back("SPECBOUND_DEBUG_NONINVARIANT: prompt-phase kernels in the decode phase");
@@ -184,11 +220,42 @@ Engine::~Engine() {
     if (cand_buf_) ggml_backend_buffer_free(cand_buf_);
     if (cand_ctx_) ggml_free(cand_ctx_);
     if (sched_) ggml_backend_sched_free(sched_);
-    if (gpu_) ggml_backend_free(gpu_);
+    for (ggml_backend_t b : devices_) ggml_backend_free(b);
     if (cpu_) ggml_backend_free(cpu_);
 }
 
+void Engine::release_devices() {
+    if (model_.proxies.empty()) return;
+    if (broken_.empty()) broken_ = "the model's RPC workers were released";
+    // kept graphs and their schedulers (whose compute buffers are on the
+    // workers) before the backends; an empty cache over the CPU stands in
+    graphs_ = std::make_unique<GraphCache>(std::vector<ggml_backend_t>{ cpu_ }, max_nodes_, meta_.size(), false,
+                                           kGraphSlots);
+    if (sched_) ggml_backend_sched_free(sched_);
+    sched_ = nullptr;
+    if (cand_buf_) ggml_backend_buffer_free(cand_buf_);
+    cand_buf_ = nullptr;
+    cand_w_ = nullptr;
+    cand_ids_.clear();
+    auto on_worker = [&](ggml_backend_buffer_t b) {
+        ggml_backend_dev_t d = ggml_backend_buft_get_device(ggml_backend_buffer_get_type(b));
+        return std::find(model_.devices.begin(), model_.devices.end(), d) != model_.devices.end();
+    };
+    for (std::vector<ggml_backend_buffer_t> * bufs : { &kv_.buffers, &model_.buffers }) {
+        auto gone = std::remove_if(bufs->begin(), bufs->end(), [&](ggml_backend_buffer_t b) {
+            if (!on_worker(b)) return false;
+            ggml_backend_buffer_free(b);
+            return true;
+        });
+        bufs->erase(gone, bufs->end());
+    }
+    for (ggml_backend_t b : devices_) ggml_backend_free(b);
+    devices_.clear();
+    model_.proxies.clear();  // the relays last: every buffer above was freed through them
+}
+
 void Engine::set_candidates(const std::vector<int32_t> & ids) {
+    if (broken()) throw rpc::RpcError(broken_);
     const ggml_tensor * out = model_.output;
     for (int32_t id : ids)
         if (id < 0 || id >= out->ne[1]) throw std::invalid_argument("candidate token id out of range");
@@ -219,6 +286,7 @@ void Engine::set_candidates(const std::vector<int32_t> & ids) {
 }
 
 bool Engine::add_candidate(int32_t id) {
+    if (broken()) throw rpc::RpcError(broken_);
     if (!cand_w_ || id < 0 || (size_t) id >= is_cand_.size() || is_cand_[(size_t) id]) return false;
     if ((int64_t) cand_ids_.size() >= cand_w_->ne[1]) return false;
     copy_head_row(id, cand_ids_.size());

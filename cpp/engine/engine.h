@@ -37,6 +37,12 @@ struct EngineParams {
     int n_threads = 2;
     int n_threads_batch = 2;
     int n_gpu_layers = 0;
+    // RPC workers ("host:port") the offloaded layers are split over (by
+    // tensor_split, else by free memory), and how long one of their answers
+    // may take before the worker counts as failed
+    std::vector<std::string> rpc_servers;
+    std::vector<float> tensor_split;
+    double rpc_timeout_s = 300;
     // attention as llama.cpp's flash-attention op (true) or unfused (false,
     // llama-cpp-python's default): each gives that setting's bits
     bool flash_attn = false;
@@ -124,7 +130,15 @@ class Engine {
     int device_columns() const { return device_columns_; }
     static constexpr int kDefaultDeviceColumns = 4;
     // whether the decode path for weights off the CPU can run (a GPU, or the debug switch)
-    bool decodes_off_cpu() const { return gpu_ != nullptr || debug_device_path_; }
+    bool decodes_off_cpu() const { return !devices_.empty() || debug_device_path_; }
+    // RPC: a worker failed during a call (it threw rpc::RpcError); the remote
+    // state is gone and every later forward() throws: the model must be reloaded.
+    bool broken() const { return !broken_.empty(); }
+    // RPC: frees everything held on the workers and closes the connections to
+    // them, keeping the rest (the vocabulary, the hyper-parameters); the engine
+    // is broken from then on. A worker serves one client at a time: a broken
+    // engine's connections would keep the next load waiting.
+    void release_devices();
     void set_device_columns(int n);
     bool debug_device_path() const { return debug_device_path_; }
     // bytes of the matmul weights one full-depth token reads (layers + LM head)
@@ -170,7 +184,10 @@ class Engine {
     KvCache kv_;
     EngineParams params_;
     ggml_backend_t cpu_ = nullptr;
-    ggml_backend_t gpu_ = nullptr;
+    std::vector<ggml_backend_t> devices_;  // one per Model::devices
+    std::string broken_;                  // why the engine cannot be used (RPC), "" while it can
+    void forward_body(const std::vector<Row> & rows, const float * hidden_in, float * hidden_out,
+                      float * logits_out, bool invariant, float * check_out);
     ggml_backend_sched_t sched_ = nullptr;
     void (*set_use_ref_)(ggml_backend_t, bool) = nullptr;
     bool debug_noninvariant_ = false;

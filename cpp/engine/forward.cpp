@@ -1,6 +1,8 @@
 // Engine::forward: plan the rows' segments (engine/forward_plan.h), build the
 // graph the plan describes, compute it, read the outputs back.
 #include "engine/engine.h"
+#include "model/quiet_log.h"
+#include "rpc/rpc.h"
 
 #include "engine/forward_graph.h"
 #include "engine/graph_cache.h"
@@ -35,8 +37,38 @@ RowLimits Engine::row_limits(bool has_hidden_in) const {
     return { hp.n_layer, kv_.n_ctx, hp.n_vocab, !cand_ids_.empty(), has_hidden_in };
 }
 
+// With RPC workers: a worker that failed during the call (its Proxy answered
+// ggml in its place, or ggml aborted on this thread) becomes rpc::RpcError,
+// and the engine is broken from then on: the worker's buffers are gone or stale.
 void Engine::forward(const std::vector<Row> & rows, const float * hidden_in, float * hidden_out, float * logits_out,
                      bool invariant, float * check_out) {
+    if (model_.proxies.empty()) return forward_body(rows, hidden_in, hidden_out, logits_out, invariant, check_out);
+    if (broken()) throw rpc::RpcError(broken_);
+    const char * reload = "; the model must be loaded again (Llama does it at its next call)";
+    auto worker_failed = [&] {
+        for (const auto & p : model_.proxies)
+            if (p->failed()) broken_ = p->failure() + reload;
+        return broken();
+    };
+    try {
+        rpc::AbortGuard guard;
+        // ggml's scheduler reports at debug level as the many splits across
+        // workers grow its arrays; with verbose=False, quiet as at load
+        QuietLog quiet(!params_.verbose);
+        forward_body(rows, hidden_in, hidden_out, logits_out, invariant, check_out);
+    } catch (const rpc::GgmlAbort & e) {
+        if (!worker_failed()) broken_ = std::string(e.what()) + reload;
+        throw rpc::RpcError(broken_);
+    } catch (...) {
+        // e.g. a graph that could not be allocated: the stand-in answered "no buffer"
+        if (worker_failed()) throw rpc::RpcError(broken_);
+        throw;
+    }
+    if (worker_failed()) throw rpc::RpcError(broken_);
+}
+
+void Engine::forward_body(const std::vector<Row> & rows, const float * hidden_in, float * hidden_out,
+                          float * logits_out, bool invariant, float * check_out) {
     if (rows.empty()) return;
     if (debug_noninvariant_) invariant = false;
     // past this the graph's object pool would run out inside ggml (an abort)
@@ -282,6 +314,14 @@ ggml_tensor * Engine::map_exit_states(ForwardGraph & g, const ForwardPlan & plan
 
 void Engine::allocate(ForwardGraph & g, ggml_backend_sched_t sched) {
     ggml_backend_sched_reset(sched);
+    // Our kernels (CUSTOM ops: a function pointer of this process) run on the
+    // CPU only. ggml-cuda declines them; ggml's RPC client claims every op, and
+    // the scheduler would hand one next to a worker's layers to the worker,
+    // which would call our pointer in its own process.
+    if (!devices_.empty())
+        for (int i = 0; i < ggml_graph_n_nodes(g.gf); ++i)
+            if (ggml_graph_node(g.gf, i)->op == GGML_OP_CUSTOM)
+                ggml_backend_sched_set_tensor_backend(sched, ggml_graph_node(g.gf, i), cpu_);
     if (!ggml_backend_sched_alloc_graph(sched, g.gf)) throw std::runtime_error("failed to allocate the compute graph");
 }
 

@@ -85,14 +85,13 @@ void init_kv_cache(KvCache & kv, const Model & m, int n_ctx, bool v_trans, ggml_
         ggml_format_name(kv.k.back(), "cache_k_l%d", il);
         ggml_format_name(kv.v.back(), "cache_v_l%d", il);
     }
-    // one buffer per device: CPU layers, GPU layers
-    for (int pass = 0; pass < 2; ++pass) {
-        bool gpu = pass == 1;
-        if (gpu && !m.gpu_dev) break;
-        ggml_backend_buffer_type_t buft = gpu ? ggml_backend_dev_buffer_type(m.gpu_dev) : ggml_backend_cpu_buffer_type();
+    // one buffer per device: the CPU's layers, then each offload device's
+    for (int dev = -1; dev < (int) m.devices.size(); ++dev) {
+        ggml_backend_buffer_type_t buft = dev >= 0 ? ggml_backend_dev_buffer_type(m.devices[(size_t) dev])
+                                                   : ggml_backend_cpu_buffer_type();
         std::vector<ggml_tensor *> ts;
         for (int il = 0; il < hp.n_layer; ++il) {
-            if (m.layer_on_gpu(il) != gpu) continue;
+            if ((m.layer_on_gpu(il) ? m.layer_device[(size_t) il] : -1) != dev) continue;
             ts.push_back(kv.k[il]);
             ts.push_back(kv.v[il]);
         }

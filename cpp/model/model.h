@@ -10,9 +10,11 @@
 #include "model/arch.h"
 #include "model/kv_override.h"
 #include "model/lora.h"
+#include "rpc/proxy.h"
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -95,10 +97,18 @@ struct Model {
     std::vector<Layer> layers;
     Lora lora;  // the Llama's LoRA adapter (none: no weights), loaded after the model (model/lora.h)
 
-    // which layers live on the GPU backend (empty backend: all on CPU)
+    // The devices layers are offloaded to (a GPU, or the devices of RPC
+    // workers) and the device of each layer and of the output head (an index
+    // into devices; -1: the CPU). The last n_gpu_layers layers are offloaded.
     int n_gpu_layers = 0;
-    ggml_backend_dev_t gpu_dev = nullptr;
-    bool layer_on_gpu(int il) const { return gpu_dev && il >= hp.n_layer - n_gpu_layers; }
+    std::vector<ggml_backend_dev_t> devices;
+    std::vector<std::string> device_names;  // stable across loads (RPC: the worker's address)
+    std::vector<int> layer_device;          // [n_layer]; empty: all on the CPU
+    int head_device = -1;
+    bool layer_on_gpu(int il) const { return !layer_device.empty() && layer_device[(size_t) il] >= 0; }
+    ggml_backend_dev_t device_of_layer(int il) const {
+        return layer_on_gpu(il) ? devices[(size_t) layer_device[(size_t) il]] : nullptr;
+    }
 
     ~Model();
     Model() = default;
@@ -106,6 +116,9 @@ struct Model {
     Model & operator=(const Model &) = delete;
 
     // owned resources
+    // The relays to RPC workers (rpc/proxy.h): first, so that they go last,
+    // after every buffer on a worker is freed through them.
+    std::vector<std::unique_ptr<rpc::Proxy>> proxies;
     gguf_context * gguf = nullptr;
     ggml_context * ctx_meta = nullptr;    // the file's tensors
     ggml_context * ctx_copies = nullptr;  // copies the file has no tensor for (tied output head)
@@ -129,8 +142,17 @@ struct Model {
 
 // Throws std::invalid_argument (bad/unsupported file) or std::runtime_error.
 // Missing files are reported by the Python layer before this is reached.
+// Where layers go: the last n_gpu_layers to the first GPU, or, with RPC
+// workers ("host:port"), split over their devices by tensor_split (empty: by
+// the devices' free memory), as llama.cpp splits layers.
+struct Placement {
+    int n_gpu_layers = 0;
+    std::vector<std::string> rpc_servers;
+    std::vector<float> tensor_split;
+    double rpc_timeout_s = 300;
+};
 // kv_overrides: metadata values replacing the file's (model/kv_override.h)
-void load_model(Model & model, const std::string & path, int n_gpu_layers,
+void load_model(Model & model, const std::string & path, const Placement & placement,
                 const std::vector<KvOverride> & kv_overrides = {});
 
 } // namespace sb

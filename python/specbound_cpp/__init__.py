@@ -11,7 +11,7 @@ import os
 import sys
 
 __version__ = "0.1.0"
-__all__ = ["Llama", "patch_llama_cpp", "unpatch_llama_cpp", "patched_llama_cpp"]
+__all__ = ["Llama", "RpcError", "patch_llama_cpp", "unpatch_llama_cpp", "patched_llama_cpp"]
 _COMPAT = ("patch_llama_cpp", "unpatch_llama_cpp", "patched_llama_cpp", "is_patched", "FallbackWarning")
 
 
@@ -44,6 +44,10 @@ def __getattr__(name):
         from .llama import Llama
 
         return Llama
+    if name == "RpcError":  # an RPC worker failed or cannot be reached (a ConnectionError)
+        from ._core import RpcError
+
+        return RpcError
     if name in _COMPAT:  # the drop-in switch for code that builds llama_cpp.Llama itself
         from . import compat
 

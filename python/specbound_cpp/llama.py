@@ -32,6 +32,7 @@ from llama_cpp import llama_chat_format
 from . import _core
 from . import embeddings as _embeddings
 from . import llama_checks as checks
+from . import rpc as _rpc
 from .constraints import engine_constraints
 from .logprobs import RowReader, completion_logprobs, token_logprobs
 from .params import generate_params, sampling_params, stats_dict
@@ -158,6 +159,10 @@ class Llama:
         tau_step: Optional[float] = None,
         spec_gate: bool = True,
         ngram_pool_mb: float = 16,
+        # ggml's RPC backend: workers (python -m specbound_cpp.rpc_server) the
+        # offloaded layers are split over, and how long an answer may take
+        rpc_servers: Union[None, str, Sequence[str]] = None,
+        rpc_timeout: float = 300.0,
         # llama.cpp options that no longer exist, which frameworks still pass
         # (LangChain's LlamaCpp: n_parts, f16_kv); llama-cpp-python ignores them
         **obsolete: Any,
@@ -176,6 +181,12 @@ class Llama:
         # rope and YaRN options as llama.cpp applies them (the model's own by default)
         self._rope = checks.rope_overrides(rope_scaling_type, rope_freq_base, rope_freq_scale, yarn_ext_factor,
                                            yarn_attn_factor, yarn_beta_fast, yarn_beta_slow, yarn_orig_ctx)
+        self._reload_pending = False
+        self._rpc = _rpc.parse_servers(rpc_servers)
+        self._rpc_timeout = _rpc.rpc_timeout_checked(rpc_timeout)
+        self._tensor_split = checks.tensor_split_checked(tensor_split)
+        if self._rpc and n_gpu_layers == 0:
+            raise ValueError("rpc_servers places offloaded layers on the workers: set n_gpu_layers (-1: all layers)")
         path = checks.resolve_model_path(model_path, verbose)
         self.model_path = path
         # a GGUF LoRA adapter, applied in the engine's graph as llama.cpp applies it
@@ -203,10 +214,11 @@ class Llama:
         self._cond = threading.Condition(threading.Lock())
         self._owner: Optional[int] = None
         self._pieces: Dict[bool, Dict[int, bytes]] = {False: {}, True: {}}
+        self._load_args = (path, n_ctx, n_batch, 0x7FFFFFFF if n_gpu_layers == -1 else n_gpu_layers, verbose)
         if self.vocab_only:
             self._open_vocab(path, n_ctx, n_batch, verbose)
         else:
-            self._open(path, n_ctx, n_batch, 0x7FFFFFFF if n_gpu_layers == -1 else n_gpu_layers, verbose)
+            self._open(*self._load_args)
         self.context_params = self._context_params(n_ctx, n_ubatch)
         self._setup_chat(chat_format, chat_handler)
         # embedding=True: embed / create_embedding, pooled as llama.cpp's context would (embeddings.py)
@@ -218,21 +230,26 @@ class Llama:
             self._spec = self.specbound_params = self._candidates = self.specbound_source = self.invariance = None
             self._spec_active = False
             return
-        self._setup_specbound(path, {k: v for k, v in overrides.items() if v is not None})
+        self._spec_overrides = {k: v for k, v in overrides.items() if v is not None}
+        self._setup_specbound(path, self._spec_overrides)
         if not ngram_pool_mb > 0:
             raise ValueError(f"ngram_pool_mb must be > 0, got {ngram_pool_mb!r}")
-        self._session.set_ngram_pool_bytes(int(ngram_pool_mb * 2**20))
+        self._ngram_pool_bytes = int(ngram_pool_mb * 2**20)
+        self._session.set_ngram_pool_bytes(self._ngram_pool_bytes)
 
     def _open_session(self, path: str, n_ctx: int, n_batch: int, ngl: int, verbose: bool):
+        # a worker that does not answer: our error, before ggml's client sees it
+        _rpc.check_reachable(self._rpc, min(self._rpc_timeout, 10.0))
         try:
             return _core.Session(path, n_ctx, n_batch, self.n_threads, self.n_threads_batch, ngl, bool(verbose),
                                  flash_attn=self.flash_attn, rope=self._rope, type_k=self._type_k,
                                  type_v=self._type_v, kv_overrides=self._kv_overrides, lora_path=self._lora[0],
-                                 lora_scale=self._lora[1])
+                                 lora_scale=self._lora[1], rpc_servers=self._rpc, tensor_split=self._tensor_split,
+                                 rpc_timeout=self._rpc_timeout)
         except ValueError as e:
             checks.raise_lora_error(e)
             raise
-        except (RuntimeError, MemoryError):
+        except (RuntimeError, MemoryError, ConnectionError):
             raise
         except Exception as e:  # e.g. IndexError/OverflowError from C++
             raise RuntimeError(f"failed to load {path}: {e}") from e
@@ -487,11 +504,29 @@ class Llama:
                 self._cond.wait()
             self._owner = me
         try:
+            if self._reload_pending or self._session.broken:
+                self._reload()
             yield
         finally:
             with self._cond:
                 self._owner = None
                 self._cond.notify_all()
+
+    def _reload(self) -> None:
+        """RPC: a worker failed during an earlier call, which raised RpcError;
+        the model is loaded again, over the same workers (they must answer)."""
+        if self.verbose:
+            print("specbound_cpp: an RPC worker failed earlier; loading the model again", file=sys.stderr)
+        # until a load succeeds, every call tries again (and raises while a worker is down)
+        self._reload_pending = True
+        # The broken session lets go of the workers first (a worker serves one
+        # client at a time) and stays until a load succeeds: its vocabulary
+        # serves tokenize() meanwhile.
+        self._session.release_devices()
+        self._open(*self._load_args)
+        self._setup_specbound(self.model_path, self._spec_overrides)
+        self._session.set_ngram_pool_bytes(self._ngram_pool_bytes)
+        self._reload_pending = False
 
     def create_completion(
         self,

@@ -117,6 +117,21 @@ def raise_lora_error(error: ValueError) -> None:
         raise LoraAdapterError(msg) from None
 
 
+def tensor_split_checked(tensor_split) -> List[float]:
+    """llama.cpp's tensor_split: each device's proportion of the offloaded
+    layers, in device order (with rpc_servers: the workers' devices in the
+    order given); None or [] splits by the devices' free memory."""
+    if tensor_split is None:
+        return []
+    try:
+        out = [float(x) for x in tensor_split]
+    except (TypeError, ValueError):
+        raise ValueError(f"tensor_split must be a list of numbers >= 0, got {tensor_split!r}") from None
+    if any(not (x >= 0) or x == float("inf") for x in out):
+        raise ValueError(f"tensor_split must be a list of finite numbers >= 0, got {tensor_split!r}")
+    return out
+
+
 def resolve_model_path(model_path: Any, verbose: bool) -> str:
     """A GGUF file's path, or the cached file of a known model's name (downloaded if need be)."""
     path = os.fspath(model_path)

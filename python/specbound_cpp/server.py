@@ -50,10 +50,10 @@ _PASSED = (
     "n_ctx", "n_batch", "n_ubatch", "n_threads", "n_threads_batch", "rope_scaling_type", "rope_freq_base",
     "rope_freq_scale", "yarn_ext_factor", "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow", "yarn_orig_ctx",
     "logits_all", "embedding", "offload_kqv", "flash_attn", "last_n_tokens_size", "lora_base", "lora_path", "numa",
-    "chat_format", "type_k", "type_v", "verbose",
+    "chat_format", "type_k", "type_v", "verbose", "rpc_servers",
 )  # fmt: skip
 _REFUSED = ("hf_model_repo_id", "draft_model", "clip_model_path", "hf_pretrained_model_name_or_path",
-            "rpc_servers", "chat_template_kwargs")  # fmt: skip
+            "chat_template_kwargs")  # fmt: skip
 
 
 def kv_overrides_setting(entries: Optional[List[str]]) -> Optional[Dict[str, Union[bool, int, float, str]]]:
