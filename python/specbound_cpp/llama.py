@@ -172,21 +172,11 @@ class Llama:
             "tokenizer": tokenizer is not None,
         })  # fmt: skip
         checks.check_load_args(n_ctx, n_batch, n_gpu_layers, n_threads, n_threads_batch, seed)
-        # the KV cache's types (the engine refuses what llama.cpp refuses, ValueError)
-        self._type_k, self._type_v = checks.kv_cache_types(type_k, type_v, n_gpu_layers)
-        # metadata overrides, seen by our GGUF reader and libllama's vocabulary alike
-        self.kv_overrides = kv_overrides
-        self._kv_overrides = checks.kv_override_list(kv_overrides)
-        self.vocab_only = bool(vocab_only)
+        self._check_cache_options(type_k, type_v, kv_overrides, vocab_only, n_gpu_layers)
         # rope and YaRN options as llama.cpp applies them (the model's own by default)
         self._rope = checks.rope_overrides(rope_scaling_type, rope_freq_base, rope_freq_scale, yarn_ext_factor,
                                            yarn_attn_factor, yarn_beta_fast, yarn_beta_slow, yarn_orig_ctx)
-        self._reload_pending = False
-        self._rpc = _rpc.parse_servers(rpc_servers)
-        self._rpc_timeout = _rpc.rpc_timeout_checked(rpc_timeout)
-        self._tensor_split = checks.tensor_split_checked(tensor_split)
-        if self._rpc and n_gpu_layers == 0:
-            raise ValueError("rpc_servers places offloaded layers on the workers: set n_gpu_layers (-1: all layers)")
+        self._check_placement(rpc_servers, rpc_timeout, tensor_split, n_gpu_layers)
         path = checks.resolve_model_path(model_path, verbose)
         self.model_path = path
         # a GGUF LoRA adapter, applied in the engine's graph as llama.cpp applies it
@@ -236,6 +226,23 @@ class Llama:
             raise ValueError(f"ngram_pool_mb must be > 0, got {ngram_pool_mb!r}")
         self._ngram_pool_bytes = int(ngram_pool_mb * 2**20)
         self._session.set_ngram_pool_bytes(self._ngram_pool_bytes)
+
+    def _check_cache_options(self, type_k, type_v, kv_overrides, vocab_only, n_gpu_layers: int) -> None:
+        # the KV cache's types (the engine refuses what llama.cpp refuses, ValueError)
+        self._type_k, self._type_v = checks.kv_cache_types(type_k, type_v, n_gpu_layers)
+        # metadata overrides, seen by our GGUF reader and libllama's vocabulary alike
+        self.kv_overrides = kv_overrides
+        self._kv_overrides = checks.kv_override_list(kv_overrides)
+        self.vocab_only = bool(vocab_only)
+
+    def _check_placement(self, rpc_servers, rpc_timeout, tensor_split, n_gpu_layers: int) -> None:
+        # where offloaded layers go: RPC workers (rpc.py), split by tensor_split or free memory
+        self._reload_pending = False
+        self._rpc = _rpc.parse_servers(rpc_servers)
+        self._rpc_timeout = _rpc.rpc_timeout_checked(rpc_timeout)
+        self._tensor_split = checks.tensor_split_checked(tensor_split)
+        if self._rpc and n_gpu_layers == 0:
+            raise ValueError("rpc_servers places offloaded layers on the workers: set n_gpu_layers (-1: all layers)")
 
     def _open_session(self, path: str, n_ctx: int, n_batch: int, ngl: int, verbose: bool):
         # a worker that does not answer: our error, before ggml's client sees it

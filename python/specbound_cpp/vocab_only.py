@@ -25,6 +25,7 @@ class VocabOnlySession:
         self.chat_template = vocab.chat_template
         self.tokenize, self.detokenize, self.token_piece = vocab.tokenize, vocab.detokenize, vocab.token_piece
         self.is_eog, self.metadata = vocab.is_eog, vocab.metadata
+        self.broken = False  # no devices to lose (what Llama checks before each call, for RPC workers)
 
     def kernels(self):
         return {}  # no weights, no decode kernels
