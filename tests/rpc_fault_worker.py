@@ -10,35 +10,19 @@ is a failure the parent reports."""
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 
 from specbound_cpp import Llama, RpcError
+from specbound_cpp.rpc_server import free_loopback_port as free_port, start_local_worker
 
 ARGS = dict(n_ctx=256, n_threads=2, n_threads_batch=2, verbose=False, specbound=False)
 PROMPT = "The three primary colors are"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def start_worker(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "specbound_cpp.rpc_server", "--port", str(port), "--threads", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"worker on port {port} did not start")
 
 
 def unreachable(path: str) -> None:
@@ -84,7 +68,7 @@ def dies(path: str, endpoints: str, pid: int) -> None:
     except RpcError as e:
         assert "not reachable" in str(e), str(e)
     assert llm.tokenize(b"still works")  # the broken model's vocabulary serves meanwhile
-    worker = start_worker(port)
+    worker = start_local_worker(port)
     try:
         again = llm(PROMPT, max_tokens=24, temperature=0.0)["choices"][0]["text"]
         assert again == want, (again, want)

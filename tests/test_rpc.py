@@ -15,35 +15,20 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from conftest import N_THREADS
+
+from specbound_cpp.rpc_server import free_loopback_port as free_port, start_local_worker
 
 FAULTS = os.path.join(os.path.dirname(__file__), "rpc_fault_worker.py")
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 ARGS = dict(n_ctx=512, n_threads=N_THREADS, n_threads_batch=N_THREADS, verbose=False)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def start_worker(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "specbound_cpp.rpc_server", "--port", str(port), "--threads", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"the worker on port {port} did not start: {proc.communicate()[1][-2000:]!r}")
 
 
 @pytest.fixture
@@ -53,7 +38,7 @@ def workers():
     try:
         for _ in range(2):
             port = free_port()
-            procs.append(start_worker(port))
+            procs.append(start_local_worker(port, stderr=subprocess.PIPE))
             ends.append(f"127.0.0.1:{port}")
         yield ",".join(ends), procs
     finally:

@@ -14,31 +14,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
-import time
+
+from specbound_cpp.rpc_server import free_loopback_port as free_port, start_local_worker
 
 PROMPT = "Write a Python function that returns the n-th Fibonacci number, with a docstring."
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def start_worker(port: int, threads: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "specbound_cpp.rpc_server", "--port", str(port),
-                             "--threads", str(threads)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"worker on port {port} did not start")
 
 
 def decode_tps(llm, tokens: int):
@@ -66,7 +50,7 @@ def measure(name: str, args) -> None:
     ports = [free_port()]
     while len(ports) < 2:
         ports += [p for p in [free_port()] if p not in ports]
-    procs = [start_worker(p, args.worker_threads) for p in ports]
+    procs = [start_local_worker(p, args.worker_threads) for p in ports]
     try:
         ends = ",".join(f"127.0.0.1:{p}" for p in ports)
         remote = Llama(path, rpc_servers=ends, n_gpu_layers=-1, specbound=False, **common)

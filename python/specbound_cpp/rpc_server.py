@@ -15,7 +15,9 @@ import argparse
 import multiprocessing
 import signal
 import socket
+import subprocess
 import sys
+import time
 from typing import List, Optional
 
 SECURITY_NOTE = (
@@ -23,6 +25,32 @@ SECURITY_NOTE = (
     "reach the port can use this worker and read its buffers. Bind it to loopback (the default) "
     "or to a private network you trust, never to a public address."
 )
+
+
+def free_loopback_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now (the system's pick)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_local_worker(port: int, threads: int = 1, timeout: float = 60.0, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """A worker on 127.0.0.1:port in a child process, returned once it accepts
+    connections (the tests and tools/rpc_loopback.py run theirs this way).
+    RuntimeError if it exits or does not listen within timeout seconds; with
+    stderr=subprocess.PIPE the error carries the end of what it printed."""
+    proc = subprocess.Popen([sys.executable, "-m", "specbound_cpp.rpc_server", "--port", str(port),
+                             "--threads", str(threads)], stdout=subprocess.DEVNULL, stderr=stderr)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    err = proc.communicate()[1] if stderr == subprocess.PIPE else None
+    raise RuntimeError(f"the worker on port {port} did not start" + (f": {err[-2000:]!r}" if err else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
