@@ -204,6 +204,7 @@ class Llama:
         self._cond = threading.Condition(threading.Lock())
         self._owner: Optional[int] = None
         self._pieces: Dict[bool, Dict[int, bytes]] = {False: {}, True: {}}
+        self._reload_pending = False  # an RPC worker failed: load again before the next call (_reload)
         self._load_args = (path, n_ctx, n_batch, 0x7FFFFFFF if n_gpu_layers == -1 else n_gpu_layers, verbose)
         if self.vocab_only:
             self._open_vocab(path, n_ctx, n_batch, verbose)
@@ -221,10 +222,15 @@ class Llama:
             self._spec_active = False
             return
         self._spec_overrides = {k: v for k, v in overrides.items() if v is not None}
-        self._setup_specbound(path, self._spec_overrides)
         if not ngram_pool_mb > 0:
             raise ValueError(f"ngram_pool_mb must be > 0, got {ngram_pool_mb!r}")
         self._ngram_pool_bytes = int(ngram_pool_mb * 2**20)
+        self._start_speculation()
+
+    def _start_speculation(self) -> None:
+        """SpecBound on a freshly loaded session (at construction, and again
+        after an RPC reload): its parameters and verdict, the n-gram pool's bound."""
+        self._setup_specbound(self.model_path, self._spec_overrides)
         self._session.set_ngram_pool_bytes(self._ngram_pool_bytes)
 
     def _check_cache_options(self, type_k, type_v, kv_overrides, vocab_only, n_gpu_layers: int) -> None:
@@ -237,7 +243,6 @@ class Llama:
 
     def _check_placement(self, rpc_servers, rpc_timeout, tensor_split, n_gpu_layers: int) -> None:
         # where offloaded layers go: RPC workers (rpc.py), split by tensor_split or free memory
-        self._reload_pending = False
         self._rpc = _rpc.parse_servers(rpc_servers)
         self._rpc_timeout = _rpc.rpc_timeout_checked(rpc_timeout)
         self._tensor_split = checks.tensor_split_checked(tensor_split)
@@ -531,8 +536,7 @@ class Llama:
         # serves tokenize() meanwhile.
         self._session.release_devices()
         self._open(*self._load_args)
-        self._setup_specbound(self.model_path, self._spec_overrides)
-        self._session.set_ngram_pool_bytes(self._ngram_pool_bytes)
+        self._start_speculation()
         self._reload_pending = False
 
     def create_completion(
