@@ -159,9 +159,10 @@ void KernelTable::decide(const ggml_tensor * w) {
 void KernelTable::add_repacked(const ggml_tensor * w, const RepackedKernel * k) {
     repacked.push_back({ k, w });
     repacked_index_[w] = &repacked.back();
-    // one column: ggml's gemv itself; several: ours with its arithmetic, where this CPU has one
-    repacked_report[w->type] = std::string(k->name) + " (repacked, as llama.cpp)" +
-                               (k->columns ? "; batches: sb_avx512vnni, the gemv's arithmetic" : "");
+    // one column: ggml's gemv itself or ours; several: ours with its arithmetic, where this CPU has one
+    const char * ours = k->columns_for_one ? "; every width: sb_avx512vnni, the gemv's arithmetic"
+                                           : "; batches: sb_avx512vnni, the gemv's arithmetic";
+    repacked_report[w->type] = std::string(k->name) + " (repacked, as llama.cpp)" + (k->columns ? ours : "");
 }
 
 bool sgemm_may_take(ggml_type t) {

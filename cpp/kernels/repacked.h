@@ -34,6 +34,9 @@ struct RepackedKernel {
     int interleave;      // rows per repacked group
     GemvFn gemv;
     RepackedColumnsFn columns;  // ours for several columns where this CPU has one, else null
+    // ours for a single column too (plain decoding): where it measured faster
+    // than ggml's gemv (docs/bench/floor-2026-12-07)
+    bool columns_for_one = false;
 };
 
 // x86 AVX-512 VNNI multi-column kernels (x86_repacked_avx512.cpp); call only on such a CPU

@@ -77,12 +77,21 @@ struct Mins {
     __m512i rows03, rows47;
 };
 inline Mins mins_by_row(const uint8_t * scales) {
-    alignas(64) int16_t m[64];
-    for (int j = 0; j < 8; ++j) {
-        const uint64_t s8 = scales8(scales + 12 * j, true);
-        for (int r = 0; r < 8; ++r) m[8 * r + j] = (int16_t) ((s8 >> (8 * r)) & 0xff);
-    }
-    return { _mm512_load_si512(m), _mm512_load_si512(m + 32) };
+    // word 8j + r of (lo, hi) = min_j(r), j < 4 in lo: then transposed to 8r + j
+    const __m512i lo = _mm512_cvtepu8_epi16(_mm256_set_epi64x(
+        (long long) scales8(scales + 36, true), (long long) scales8(scales + 24, true),
+        (long long) scales8(scales + 12, true), (long long) scales8(scales, true)));
+    const __m512i hi = _mm512_cvtepu8_epi16(_mm256_set_epi64x(
+        (long long) scales8(scales + 84, true), (long long) scales8(scales + 72, true),
+        (long long) scales8(scales + 60, true), (long long) scales8(scales + 48, true)));
+    alignas(64) static const int16_t idx[2][32] = {
+#define SB_MIN_IDX(r) (r), 8 + (r), 16 + (r), 24 + (r), 32 + (r), 40 + (r), 48 + (r), 56 + (r)
+        { SB_MIN_IDX(0), SB_MIN_IDX(1), SB_MIN_IDX(2), SB_MIN_IDX(3) },
+        { SB_MIN_IDX(4), SB_MIN_IDX(5), SB_MIN_IDX(6), SB_MIN_IDX(7) },
+#undef SB_MIN_IDX
+    };
+    return { _mm512_permutex2var_epi16(lo, _mm512_load_si512(idx[0]), hi),
+             _mm512_permutex2var_epi16(lo, _mm512_load_si512(idx[1]), hi) };
 }
 
 // int32 lanes (2r, 2r + 1) -> lane r of a ymm
