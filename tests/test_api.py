@@ -157,6 +157,20 @@ def test_tokenize_detokenize(ref, llm):
     assert llm.metadata["general.architecture"] == ref.metadata["general.architecture"]
 
 
+def test_detokenize_keeps_pieces_over_32_bytes(qwen05_path):
+    """Runs of spaces (indented code) and separator lines are single tokens of
+    more than 32 bytes in these vocabularies. llama-cpp-python 0.3.36 detokenizes
+    each through a 32-byte buffer and drops those pieces from its text
+    (abetlen/llama-cpp-python#2362); ours keeps them: the same tokens, whole text."""
+    llm = Llama(qwen05_path, vocab_only=True, verbose=False)  # Qwen2.5's vocabulary has such pieces
+    for text in (" " * 64 + "X", "#" + "-" * 64 + "\n", "x = 1\n" + " " * 40 + "return x"):
+        toks = llm.tokenize(text.encode(), add_bos=False)
+        pieces = [llm.detokenize([t]) for t in toks]
+        assert max(len(p) for p in pieces) > 32, (text, pieces)  # the case this test is about
+        assert llm.detokenize(toks) == text.encode()
+        assert b"".join(pieces) == text.encode()
+
+
 def test_prompt_too_long_then_usable(llm):
     prompt = list(llm.tokenize(b"word " * 600, add_bos=False))
     with pytest.raises(ValueError, match=r"Requested tokens \(\d+\) exceed context window of 512"):

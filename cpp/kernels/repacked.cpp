@@ -60,8 +60,8 @@ const RepackedKernel * find_repacked(ggml_type t) {
             table[0][i] = table[1][i] = base[i];
             table[0][i].gemv = table[1][i].gemv = lookup_gemv(base[i].name);
             if (cpu_has_avx512_vnni()) table[1][i].columns = x86_avx512vnni_repacked_columns(base[i].type);
-            // Q4_0 / IQ4_NL: ours one group at a time beat ggml's gemv by 15% on a
-            // 7B; Q4_K: ggml's gemv stays (ours was 16% slower on the 1.5B)
+            // Q4_0 / IQ4_NL: ours one group at a time beat ggml's gemv on a 7B
+            // Q4_0; Q4_K: ggml's gemv stays (ours was slower on the 1.5B)
             table[1][i].columns_for_one = table[1][i].columns && base[i].type != GGML_TYPE_Q4_K;
         }
         return true;
