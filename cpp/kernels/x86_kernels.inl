@@ -873,8 +873,17 @@ struct OwnSingleColumn<T, std::void_t<decltype(&T::dot_two_rows)>> : std::true_t
 template <class T>
 void one_column_two_streams(const Args & a, const uint8_t * prep, int64_t r0, int64_t r1) {
     const int64_t h = (r1 - r0) / 2;
+    // each stream prefetched about 2 KiB ahead: SmolLM2's small matrices
+    // (0.1-0.9 MB) are read before the hardware prefetcher has ramped up
+    // (token 3.22-3.46 -> 3.06-3.19 ms; no change on the 0.5B or Gemma 3)
+    const int64_t ahead = std::max<int64_t>(1, 2048 / (int64_t) a.w_row);
     float two[2];
     for (int64_t r = r0; r < r0 + h; ++r) {
+        if (r + ahead < r0 + h)
+            for (size_t off = 0; off < a.w_row; off += 64) {
+                _mm_prefetch((const char *) a.w + (r + ahead) * a.w_row + off, _MM_HINT_T0);
+                _mm_prefetch((const char *) a.w + (r + h + ahead) * a.w_row + off, _MM_HINT_T0);
+            }
         T::dot_two_rows(a.w + r * a.w_row, a.w + (r + h) * a.w_row, a.x, prep, a.k, two);
         a.dst[r] = two[0], a.dst[r + h] = two[1];
     }
