@@ -874,8 +874,8 @@ template <class T>
 void one_column_two_streams(const Args & a, const uint8_t * prep, int64_t r0, int64_t r1) {
     const int64_t h = (r1 - r0) / 2;
     // each stream prefetched about 2 KiB ahead: SmolLM2's small matrices
-    // (0.1-0.9 MB) are read before the hardware prefetcher has ramped up
-    // (token 3.22-3.46 -> 3.06-3.19 ms; no change on the 0.5B or Gemma 3)
+    // (0.1-0.9 MB) are otherwise read before the hardware prefetcher has
+    // ramped up (docs/bench/floor-2026-12-07)
     const int64_t ahead = std::max<int64_t>(1, 2048 / (int64_t) a.w_row);
     float two[2];
     for (int64_t r = r0; r < r0 + h; ++r) {
