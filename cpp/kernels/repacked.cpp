@@ -49,10 +49,12 @@ const RepackedKernel * find_repacked(ggml_type t) {
     // column) is read at each load
     static RepackedKernel table[2][5] = {};
     static const bool filled = [] {
+        // a single column of Q4_0 / IQ4_NL through ours: it beat ggml's gemv on a
+        // 7B Q4_0; Q4_K's stays with the gemv (ours was slower on the 1.5B)
         const RepackedKernel base[5] = {
-            { "ggml_gemv_q4_0_8x8_q8_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
+            { "ggml_gemv_q4_0_8x8_q8_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, 8, nullptr, nullptr, true },
             { "ggml_gemv_q4_K_8x8_q8_K", GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, 8, nullptr, nullptr },
-            { "ggml_gemv_iq4_nl_8x8_q8_0", GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
+            { "ggml_gemv_iq4_nl_8x8_q8_0", GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0, 8, nullptr, nullptr, true },
             { "ggml_gemv_mxfp4_8x8_q8_0", GGML_TYPE_MXFP4, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
             { "ggml_gemv_q2_K_8x8_q8_K", GGML_TYPE_Q2_K, GGML_TYPE_Q8_K, 8, nullptr, nullptr },
         };
@@ -60,9 +62,6 @@ const RepackedKernel * find_repacked(ggml_type t) {
             table[0][i] = table[1][i] = base[i];
             table[0][i].gemv = table[1][i].gemv = lookup_gemv(base[i].name);
             if (cpu_has_avx512_vnni()) table[1][i].columns = x86_avx512vnni_repacked_columns(base[i].type);
-            // Q4_0 / IQ4_NL: ours one group at a time beat ggml's gemv on a 7B
-            // Q4_0; Q4_K: ggml's gemv stays (ours was slower on the 1.5B)
-            table[1][i].columns_for_one = table[1][i].columns && base[i].type != GGML_TYPE_Q4_K;
         }
         return true;
     }();
@@ -82,7 +81,7 @@ static void repacked_compute(ggml_tensor * dst, int ith, int nth, void * userdat
     const int64_t il = rw.kernel->interleave, groups = w->ne[1] / il, n = xq->ne[1];
     const int64_t r0 = groups * ith / nth * il, r1 = groups * (ith + 1) / nth * il;
     const size_t row_bytes = w->nb[1];
-    if (rw.kernel->columns && (n > 1 || rw.kernel->columns_for_one)) {  // ours: the gemv's arithmetic for several columns per pass
+    if (rw.kernel->columns && (n > 1 || rw.kernel->columns_for_one)) {  // ours: the gemv's arithmetic, several columns per pass
         rw.kernel->columns(w->data, row_bytes, w->ne[0], xq->data, xq->nb[1], n, (float *) dst->data,
                            dst->nb[1] / sizeof(float), r0, r1);
         return;

@@ -34,8 +34,8 @@ struct RepackedKernel {
     int interleave;      // rows per repacked group
     GemvFn gemv;
     RepackedColumnsFn columns;  // ours for several columns where this CPU has one, else null
-    // ours for a single column too (plain decoding): where it measured faster
-    // than ggml's gemv (docs/bench/floor-2026-12-07)
+    // where `columns` exists, a single column (plain decoding) goes through it
+    // too: it measured faster than ggml's gemv (docs/bench/floor-2026-12-07)
     bool columns_for_one = false;
 };
 
