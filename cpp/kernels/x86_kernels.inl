@@ -614,12 +614,24 @@ using IQ4_XS = SuperBlocks<IQ4_XS_Step>;
 
 // ---- Q6_K weights, Q8_K activations: values q - 32, 16 signed 8-bit scales
 
+// The 128 six-bit values (0..63, before the - 32) of half j of a Q6_K
+// super-block, 32 per register: q[t] holds values 128 j + 32 t .. + 31
+inline void q6_K_values(const BlockQ6_K & w, int j, __m256i * q) {
+    const __m256i m15 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    const uint8_t * ql = w.ql + 64 * j;
+    const __m256i b1 = load256(ql), b2 = load256(ql + 32), bh = load256(w.qh + 32 * j);
+    q[0] = _mm256_or_si256(_mm256_and_si256(b1, m15), _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(b2, m15), _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(12)), 2));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m15), _mm256_and_si256(bh, _mm256_set1_epi8(48)));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m15),
+                           _mm256_srli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8((char) 0xC0)), 2));
+}
+
 struct Q6_K_Step {
     using WBlock = BlockQ6_K;
     // one super-block of weights times NC activation blocks: v[c] = sum(scale * q * x) - 32 * sum(scale * x sums)
     template <int NC>
     static void block(const BlockQ6_K & w, const BlockQ8_K * const * x, __m256i * v) {
-        const __m256i m15 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
         const __m128i s8 = _mm_loadu_si128((const __m128i *) w.scales);
         const __m256i scales16 = _mm256_cvtepi8_epi16(s8);
         __m256i sumi[NC], offset[NC];  // offset: 32 * sum(scale * activation sums), the "- 32"
@@ -628,16 +640,8 @@ struct Q6_K_Step {
             offset[c] = _mm256_slli_epi32(_mm256_madd_epi16(load256(x[c]->bsums), scales16), 5);
         }
         for (int j = 0; j < kQK_K / 128; ++j) {
-            const uint8_t * ql = w.ql + 64 * j;
-            const __m256i b1 = load256(ql), b2 = load256(ql + 32), bh = load256(w.qh + 32 * j);
             __m256i q[4], scale[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(b1, m15), _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(b2, m15),
-                                   _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(12)), 2));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m15),
-                                   _mm256_and_si256(bh, _mm256_set1_epi8(48)));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m15),
-                                   _mm256_srli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8((char) 0xC0)), 2));
+            q6_K_values(w, j, q);
             for (int t = 0; t < 4; ++t) {  // 16 elements per scale: scale is, then is + 1, widened
                 const long long is = 8 * j + 2 * t;
                 const __m128i pick = _mm_set_epi64x((is + 1) * 0x0101010101010101LL, is * 0x0101010101010101LL);
@@ -662,6 +666,10 @@ struct Q6_K_Step {
     static float finish(const KState & s) { return finish_values(s); }
 };
 using Q6_K = SuperBlocks<Q6_K_Step>;
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#include "kernels/x86_q6_K_avx512.inl"
+#endif
 
 // ---- F16 and BF16 weights and activations (ggml_vec_dot_f16 / _bf16, vec.cpp):
 // float lanes in several accumulators over steps of 32 or 64 values, a tree
@@ -914,12 +922,10 @@ void dot_columns(int nc, const uint8_t * wr, const uint8_t * const * xs, const u
     }
 }
 
-// Rows [r0, r1), all columns, kCols columns per pass over a weight row (the
-// row stays in L1 between passes). Column c's arithmetic is T::dot's for one
-// column whatever the pass width: that is the invariance.
+// Per-column data prepared once per call and thread (cheap: n * k / 32
+// blocks): the base of column 0's, and the bytes from one column's to the next
 template <class T>
-void rows(const Args & a, int64_t r0, int64_t r1) {
-    // per-column data prepared once per call and thread (cheap: n * k / 32 blocks)
+uint8_t * prepare_columns(const Args & a, size_t * stride) {
     thread_local std::vector<__m256i> scratch;
     const size_t prep = (T::bytes(a.k) + sizeof(__m256i) - 1) / sizeof(__m256i) * sizeof(__m256i);
     if (scratch.size() * sizeof(__m256i) < prep * a.n) scratch.resize(prep * a.n / sizeof(__m256i) + 1);
@@ -927,6 +933,17 @@ void rows(const Args & a, int64_t r0, int64_t r1) {
     // (a single column through vec_dot needs none)
     const bool prepared = prep > 0 && (a.n > 1 || OwnSingleColumn<T>::value);
     for (int64_t c = 0; c < a.n && prepared; ++c) T::prepare(a.x + c * a.x_col, a.k, base + c * prep);
+    *stride = prep;
+    return base;
+}
+
+// Rows [r0, r1), all columns, kCols columns per pass over a weight row (the
+// row stays in L1 between passes). Column c's arithmetic is T::dot's for one
+// column whatever the pass width: that is the invariance.
+template <class T>
+void rows(const Args & a, int64_t r0, int64_t r1) {
+    size_t prep;
+    uint8_t * base = prepare_columns<T>(a, &prep);
     if constexpr (OwnSingleColumn<T>::value) {
         if (a.n == 1) return one_column_two_streams<T>(a, base, r0, r1);
     }
@@ -943,6 +960,58 @@ void rows(const Args & a, int64_t r0, int64_t r1) {
         }
     }
 }
+
+#if defined(__AVX512F__)
+// T::run<nc> (blocks [b0, b1) of one row into nc accumulators) for a run-time nc
+template <class T>
+void run_columns(int nc, const uint8_t * wr, const uint8_t * const * xs, const uint8_t * const * ps, int64_t b0, int64_t b1,
+                 typename T::State * acc) {
+    switch (nc) {
+        case 1: T::template run<1>(wr, xs, ps, b0, b1, acc); break;
+        case 2: T::template run<2>(wr, xs, ps, b0, b1, acc); break;
+        case 3: T::template run<3>(wr, xs, ps, b0, b1, acc); break;
+        case 4: T::template run<4>(wr, xs, ps, b0, b1, acc); break;
+        case 5: T::template run<5>(wr, xs, ps, b0, b1, acc); break;
+        case 6: T::template run<6>(wr, xs, ps, b0, b1, acc); break;
+        case 7: T::template run<7>(wr, xs, ps, b0, b1, acc); break;
+        case 8: T::template run<8>(wr, xs, ps, b0, b1, acc); break;
+    }
+}
+
+// rows() tiled over k: a group of kTileRows rows goes through k a tile at a
+// time, each row's accumulators kept between tiles, so that the tile of the
+// columns' prepared activations (kTileBytes) stays in L1 where all of it
+// would not (ffn_down's k = 8960: 8 columns, 90 KB). Each accumulator still
+// takes the row's blocks in order, one after another: the same operations as
+// dot(), so the same bits.
+template <class T>
+void tiled_rows(const Args & a, int64_t r0, int64_t r1) {
+    constexpr int kTileRows = 8;
+    constexpr size_t kTileBytes = 16 << 10;
+    const int64_t nb = a.k / T::kBlock;
+    // one tile holds whole rows (the LM head's k = 1536): rows() does the same without the bookkeeping
+    if (a.n == 1 || (size_t) nb * T::kActBytes * (size_t) std::min<int64_t>(a.n, kCols) <= kTileBytes) return rows<T>(a, r0, r1);
+    size_t prep;
+    uint8_t * base = prepare_columns<T>(a, &prep);
+    const uint8_t * xs[kCols], * ps[kCols];
+    typename T::State acc[kTileRows][kCols];
+    for (int64_t c0 = 0; c0 < a.n; c0 += kCols) {
+        const int nc = (int) std::min<int64_t>(kCols, a.n - c0);
+        for (int c = 0; c < nc; ++c) xs[c] = a.x + (c0 + c) * a.x_col, ps[c] = base + (c0 + c) * prep;
+        const int64_t tile = std::max<int64_t>(1, (int64_t) (kTileBytes / (T::kActBytes * nc)));
+        for (int64_t g = r0; g < r1; g += kTileRows) {
+            const int rows_here = (int) std::min<int64_t>(kTileRows, r1 - g);
+            for (int i = 0; i < rows_here; ++i)
+                for (int c = 0; c < nc; ++c) acc[i][c] = T::zero();
+            for (int64_t b0 = 0; b0 < nb; b0 += tile)
+                for (int i = 0; i < rows_here; ++i)
+                    run_columns<T>(nc, a.w + (g + i) * a.w_row, xs, ps, b0, std::min(nb, b0 + tile), acc[i]);
+            for (int i = 0; i < rows_here; ++i)
+                for (int c = 0; c < nc; ++c) a.dst[(c0 + c) * a.dst_col + g + i] = T::finish(acc[i][c]);
+        }
+    }
+}
+#endif
 
 // which of ggml's F16/BF16 variants this ggml build runs (compile-time flags of its build)
 [[maybe_unused]] bool ggml_avx512() { return ggml_cpu_has_avx512() != 0; }
@@ -962,9 +1031,9 @@ struct Entry {
     bool (*usable)();         // the ggml build runs this arithmetic (null: always)
 };
 
-template <class T>
+template <class T, RowsFn Rows = rows<T>>
 Entry entry(const char * name, ggml_type t, ggml_type act, bool (*usable)() = nullptr) {
-    return { { name, t, act, rows<T> }, sizeof(typename T::WBlock), sizeof(typename T::XBlock), usable };
+    return { { name, t, act, Rows }, sizeof(typename T::WBlock), sizeof(typename T::XBlock), usable };
 }
 
 const Entry kEntries[] = {
@@ -972,7 +1041,11 @@ const Entry kEntries[] = {
     entry<Q5_0>(SB_X86_ISA "_q5_0", GGML_TYPE_Q5_0, GGML_TYPE_Q8_0),
     entry<Q4_1>(SB_X86_ISA "_q4_1", GGML_TYPE_Q4_1, GGML_TYPE_Q8_1),
     entry<Q4_K>(SB_X86_ISA "_q4_K", GGML_TYPE_Q4_K, GGML_TYPE_Q8_K),
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    entry<Q6_K_x16, tiled_rows<Q6_K_x16>>(SB_X86_ISA "_q6_K", GGML_TYPE_Q6_K, GGML_TYPE_Q8_K),
+#else
     entry<Q6_K>(SB_X86_ISA "_q6_K", GGML_TYPE_Q6_K, GGML_TYPE_Q8_K),
+#endif
     entry<Q5_K>(SB_X86_ISA "_q5_K", GGML_TYPE_Q5_K, GGML_TYPE_Q8_K),
     entry<Q3_K>(SB_X86_ISA "_q3_K", GGML_TYPE_Q3_K, GGML_TYPE_Q8_K),
     entry<IQ4_XS>(SB_X86_ISA "_iq4_xs", GGML_TYPE_IQ4_XS, GGML_TYPE_Q8_K),
