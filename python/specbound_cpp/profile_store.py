@@ -17,7 +17,7 @@ import numpy as np
 
 from .models import cache_dir, model_sha256
 
-PROFILE_VERSION = 4  # 2: prices of the repacked kernels and unfused attention; 3: reused decode graphs, own single-column kernels; 4: single columns as two streams
+PROFILE_VERSION = 5  # 2: prices of the repacked kernels and unfused attention; 3: reused decode graphs, own single-column kernels; 4: single columns as two streams; 5: 8-column repacked passes, 512-bit Q6_K (batches repriced)
 
 
 def profile_path(sha256: str) -> Path:
