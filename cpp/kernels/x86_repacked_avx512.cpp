@@ -165,31 +165,47 @@ void group_columns(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t n
 // instead of 34 ms (docs/bench/kernels-2026-12-07).
 constexpr int kCols = 8;
 
+// Every group of 8 rows in [r0, r1) times every column, kCols columns per
+// call of group(r, c0, nc). Beyond kCols columns, a block of about 256 KB of
+// weights (in L2) takes one pass of kCols columns after another, so that a
+// pass's activations stay in L1 through the block (all columns at once do
+// not); a column's arithmetic is the same in any order.
+template <class Group>
+void groups_by_passes(int64_t n, size_t row_bytes, int64_t r0, int64_t r1, const Group & group) {
+    const int64_t block = n <= kCols ? r1 - r0 : std::max<int64_t>(8, (int64_t) ((256 << 10) / (8 * row_bytes)) * 8);
+    for (int64_t rb = r0; rb < r1; rb += block)
+        for (int64_t c0 = 0; c0 < n; c0 += kCols)
+            for (int64_t r = rb; r < std::min(r1, rb + block); r += 8) group(r, c0, (int) std::min<int64_t>(kCols, n - c0));
+}
+
+template <int NC>
+void q4_K_group(const BlockQ4_Kx8 * w, const void * xq, size_t x_col, int64_t nb, float * dst, size_t dst_col, int64_t c0) {
+    const BlockQ8_K * x[NC];
+    float * out[NC];
+    for (int c = 0; c < NC; ++c) {
+        x[c] = (const BlockQ8_K *) ((const char *) xq + (c0 + c) * x_col);
+        out[c] = dst + (c0 + c) * dst_col;
+    }
+    group_columns<NC>(w, x, nb, out);
+}
+
 void q4_K_8x8_columns(const void * w, size_t row_bytes, int64_t k, const void * xq, size_t x_col, int64_t n,
                       float * dst, size_t dst_col, int64_t r0, int64_t r1) {
     const int64_t nb = k / kQK_K;
-    const BlockQ8_K * x[kCols];
-    float * out[kCols];
-    for (int64_t r = r0; r < r1; r += 8) {
+    groups_by_passes(n, row_bytes, r0, r1, [&](int64_t r, int64_t c0, int nc) {
         const BlockQ4_Kx8 * wg = (const BlockQ4_Kx8 *) ((const char *) w + r * row_bytes);
-        for (int64_t c0 = 0; c0 < n; c0 += kCols) {
-            const int nc = (int) std::min<int64_t>(kCols, n - c0);
-            for (int c = 0; c < nc; ++c) {
-                x[c] = (const BlockQ8_K *) ((const char *) xq + (c0 + c) * x_col);
-                out[c] = dst + (c0 + c) * dst_col + r;
-            }
-            switch (nc) {
-                case 1: group_columns<1>(wg, x, nb, out); break;
-                case 2: group_columns<2>(wg, x, nb, out); break;
-                case 3: group_columns<3>(wg, x, nb, out); break;
-                case 4: group_columns<4>(wg, x, nb, out); break;
-                case 5: group_columns<5>(wg, x, nb, out); break;
-                case 6: group_columns<6>(wg, x, nb, out); break;
-                case 7: group_columns<7>(wg, x, nb, out); break;
-                default: group_columns<8>(wg, x, nb, out); break;
-            }
+        float * d = dst + r;
+        switch (nc) {
+            case 1: return q4_K_group<1>(wg, xq, x_col, nb, d, dst_col, c0);
+            case 2: return q4_K_group<2>(wg, xq, x_col, nb, d, dst_col, c0);
+            case 3: return q4_K_group<3>(wg, xq, x_col, nb, d, dst_col, c0);
+            case 4: return q4_K_group<4>(wg, xq, x_col, nb, d, dst_col, c0);
+            case 5: return q4_K_group<5>(wg, xq, x_col, nb, d, dst_col, c0);
+            case 6: return q4_K_group<6>(wg, xq, x_col, nb, d, dst_col, c0);
+            case 7: return q4_K_group<7>(wg, xq, x_col, nb, d, dst_col, c0);
+            default: return q4_K_group<8>(wg, xq, x_col, nb, d, dst_col, c0);
         }
-    }
+    });
 }
 
 // ---- Q4_0 and IQ4_NL repacked 8x8 (block_q4_0x8, block_iq4_nlx8), Q8_0 activations
@@ -263,6 +279,20 @@ inline void block_sums(const BlockQ8_0 * x, int64_t nb, int32_t * out) {
     }
 }
 
+template <class V, int NC>
+void b32_group(const BlockX8 * w, const void * xq, size_t x_col, const int32_t * sums_buf, int64_t nb, float * dst,
+               size_t dst_col, int64_t c0) {
+    const BlockQ8_0 * x[NC];
+    const int32_t * sums[NC];
+    float * out[NC];
+    for (int c = 0; c < NC; ++c) {
+        x[c] = (const BlockQ8_0 *) ((const char *) xq + (c0 + c) * x_col);
+        sums[c] = sums_buf + (c0 + c) * nb;
+        out[c] = dst + (c0 + c) * dst_col;
+    }
+    group_columns_b32<V, NC>(w, x, sums, nb, out);
+}
+
 template <class V>
 void b32_8x8_columns(const void * w, size_t row_bytes, int64_t k, const void * xq, size_t x_col, int64_t n,
                      float * dst, size_t dst_col, int64_t r0, int64_t r1) {
@@ -271,30 +301,21 @@ void b32_8x8_columns(const void * w, size_t row_bytes, int64_t k, const void * x
     sums_buf.resize((size_t) (n * nb));
     for (int64_t c = 0; c < n; ++c)
         block_sums((const BlockQ8_0 *) ((const char *) xq + c * x_col), nb, sums_buf.data() + c * nb);
-    const BlockQ8_0 * x[kCols];
-    const int32_t * sums[kCols];
-    float * out[kCols];
-    for (int64_t r = r0; r < r1; r += 8) {
+    const int32_t * sums = sums_buf.data();
+    groups_by_passes(n, row_bytes, r0, r1, [&](int64_t r, int64_t c0, int nc) {
         const BlockX8 * wg = (const BlockX8 *) ((const char *) w + r * row_bytes);
-        for (int64_t c0 = 0; c0 < n; c0 += kCols) {
-            const int nc = (int) std::min<int64_t>(kCols, n - c0);
-            for (int c = 0; c < nc; ++c) {
-                x[c] = (const BlockQ8_0 *) ((const char *) xq + (c0 + c) * x_col);
-                sums[c] = sums_buf.data() + (c0 + c) * nb;
-                out[c] = dst + (c0 + c) * dst_col + r;
-            }
-            switch (nc) {
-                case 1: group_columns_b32<V, 1>(wg, x, sums, nb, out); break;
-                case 2: group_columns_b32<V, 2>(wg, x, sums, nb, out); break;
-                case 3: group_columns_b32<V, 3>(wg, x, sums, nb, out); break;
-                case 4: group_columns_b32<V, 4>(wg, x, sums, nb, out); break;
-                case 5: group_columns_b32<V, 5>(wg, x, sums, nb, out); break;
-                case 6: group_columns_b32<V, 6>(wg, x, sums, nb, out); break;
-                case 7: group_columns_b32<V, 7>(wg, x, sums, nb, out); break;
-                default: group_columns_b32<V, 8>(wg, x, sums, nb, out); break;
-            }
+        float * d = dst + r;
+        switch (nc) {
+            case 1: return b32_group<V, 1>(wg, xq, x_col, sums, nb, d, dst_col, c0);
+            case 2: return b32_group<V, 2>(wg, xq, x_col, sums, nb, d, dst_col, c0);
+            case 3: return b32_group<V, 3>(wg, xq, x_col, sums, nb, d, dst_col, c0);
+            case 4: return b32_group<V, 4>(wg, xq, x_col, sums, nb, d, dst_col, c0);
+            case 5: return b32_group<V, 5>(wg, xq, x_col, sums, nb, d, dst_col, c0);
+            case 6: return b32_group<V, 6>(wg, xq, x_col, sums, nb, d, dst_col, c0);
+            case 7: return b32_group<V, 7>(wg, xq, x_col, sums, nb, d, dst_col, c0);
+            default: return b32_group<V, 8>(wg, xq, x_col, sums, nb, d, dst_col, c0);
         }
-    }
+    });
 }
 
 } // namespace
