@@ -1022,15 +1022,16 @@ void tiled_rows(const Args & a, int64_t r0, int64_t r1) {
     }
 }
 
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 // Q6_K: the 512-bit kernel where the columns' arithmetic is what takes the
-// time; for up to 3 columns, where reading the weights does, the 256-bit
-// one, whose lighter unpacking keeps pace with the stream better (Qwen2.5-
-// Coder-1.5B, 2 columns: the LM head in 3.9-4.2 against 4.5 ms, the whole
-// pass 1.02-1.08 single steps against 1.13-1.19). The same bits either way.
+// time; below 4 columns, where reading the weights does, the 256-bit one,
+// whose lighter unpacking keeps pace with the stream better (measured in
+// docs/bench/kernels-2026-12-07). The same bits either way.
 void q6_K_rows(const Args & a, int64_t r0, int64_t r1) {
     if (a.n < 4) return rows<Q6_K>(a, r0, r1);
     tiled_rows<Q6_K_x16>(a, r0, r1);
 }
+#endif
 #endif
 
 // which of ggml's F16/BF16 variants this ggml build runs (compile-time flags of its build)

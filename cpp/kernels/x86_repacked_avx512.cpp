@@ -160,9 +160,8 @@ void group_columns(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t n
 }
 
 // Columns per pass over a group of 8 rows: 8, as many as 32 registers hold
-// (t or acc per column beside the 8 unpacked weight registers). Against 4,
-// Qwen2.5-Coder-1.5B's repacked Q4_K ops in a pass of 8 rows took 26.3
-// instead of 34 ms (docs/bench/kernels-2026-12-07).
+// (t or acc per column beside the 8 unpacked weight registers); the weights
+// are unpacked half as often as with 4 (docs/bench/kernels-2026-12-07).
 constexpr int kCols = 8;
 
 // Every group of 8 rows in [r0, r1) times every column, kCols columns per
