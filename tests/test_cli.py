@@ -129,6 +129,9 @@ def test_ctrl_c_stops_cleanly(smollm2_path):
         [sys.executable, "-m", "specbound_cpp.cli", "1, 2, 3, 4, 5,", "--raw", "--model", smollm2_path, "-n", "1500",
          "--ctx", "2048", "--threads", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # SIGINT as a terminal delivers it: a shell's background job (`cmd &`)
+        # starts with SIGINT ignored, which Python and this child would inherit
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     os.set_blocking(proc.stdout.fileno(), False)
     got = b""
