@@ -131,6 +131,24 @@ def test_kernel_close_to_float_reference(typ):
     assert not np.array_equal(ours, exact)  # the reference is independent (floats, no quantized activations)
 
 
+@pytest.mark.parametrize("typ", ["q8_0", "q5_0", "q4_0", "q4_1", "q5_1"])
+def test_kernel_extreme_weight_bytes(typ, build):
+    """Most weight bytes at the ends of their range (Q8_0's -128, which ggml's
+    quantizer never writes but a file may hold; the 4- and 5-bit types' 0 and
+    15 / 31): the pair kernels' -128 * sum(w) correction and the 256-bit
+    kernels' sign trick must stay exact there."""
+    k, rows = 1056, 13
+    blocks = bytearray(quantized_weights(typ, rows, k, seed=9))
+    size, first = {"q8_0": (34, 2), "q5_0": (22, 2), "q4_0": (18, 2), "q4_1": (20, 4), "q5_1": (24, 4)}[typ]  # block, its quants
+    rng = np.random.default_rng(2)
+    for b in range(0, len(blocks), size):
+        quants = np.frombuffer(bytes(blocks[b + first : b + size]), np.uint8)
+        extreme = np.where(rng.random(quants.size) < 0.5, 0x80 if typ == "q8_0" else 0x00, 0x7F if typ == "q8_0" else 0xFF)
+        blocks[b + first : b + size] = np.where(rng.random(quants.size) < 0.7, extreme, quants).astype(np.uint8).tobytes()
+    x = activations("ties", 17, k, seed=8)
+    assert_batch_invariant_and_vec_dot(typ, bytes(blocks), rows, x, threads=(1, 2))
+
+
 def test_kernel_rejects_bad_input():
     w = quantized_weights("q4_K", 4, 256, seed=0)
     with pytest.raises(ValueError):

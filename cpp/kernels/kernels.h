@@ -57,7 +57,7 @@ struct Kernel {
 // SPECBOUND_KERNELS=avx2 keeps to the AVX2 build on an AVX-512 VNNI CPU.
 const Kernel * find_kernel(ggml_type t);
 
-// this CPU has AVX-512 F, BW, VL and VNNI (what the AVX-512 VNNI builds need)
+// this CPU has AVX-512 F, BW, VL and VNNI, and BMI2 (what the AVX-512 VNNI builds need)
 bool cpu_has_avx512_vnni();
 
 // x86 kernels by instruction set (null where the type has none); call only

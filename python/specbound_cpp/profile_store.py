@@ -17,7 +17,7 @@ import numpy as np
 
 from .models import cache_dir, model_sha256
 
-PROFILE_VERSION = 5  # 2: prices of the repacked kernels and unfused attention; 3: reused decode graphs, own single-column kernels; 4: single columns as two streams; 5: 8-column repacked passes, 512-bit Q6_K (batches repriced)
+PROFILE_VERSION = 6  # 2: prices of the repacked kernels and unfused attention; 3: reused decode graphs, own single-column kernels; 4: single columns as two streams; 5: 8-column repacked passes, 512-bit Q6_K (batches repriced); 6: Q8_0/Q5_0/Q4_0 batches as column pairs in 512-bit registers
 
 
 def profile_path(sha256: str) -> Path:
