@@ -52,8 +52,13 @@ __all__ = ["PROFILE_VERSION", "ENABLE_MEASURED", "ENABLE_PREDICTED", "PROMPTS", 
            "calibrate", "exit_maps_path", "exit_vocab_size", "load_exit_maps", "load_profile", "main", "profile_path",
            "save_profile", "set_exit_maps"]
 
-# speculation is worth switching on when calibration sees at least this speedup
-ENABLE_MEASURED = 1.05   # timed on the calibration prompts
+# Early-exit drafts are kept when calibration sees at least this speedup from
+# them (otherwise Llama() drafts from the lookup alone). The timed bar is no
+# loss rather than 5%: the engine's gate switches a source off per request
+# where it does not beat plain decoding, and on Qwen2.5-Coder-0.5B, timed at
+# 1.03x here, exit drafts beside the lookup were worth 7-10% on HumanEval and
+# code edits (docs/bench/pairs-2026-12-07).
+ENABLE_MEASURED = 1.0    # timed on the calibration prompts
 ENABLE_PREDICTED = 1.03  # simulated from the exit heads' agreement and measured costs
 
 # Built-in prompts: not HumanEval (the benchmark), but the same kinds of text.

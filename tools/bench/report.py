@@ -106,9 +106,7 @@ def markdown(summary: List[dict], by_workload: List[dict], meta: dict) -> str:
         if sb:
             lines.append(
                 f"SpecBound on {model}: {sb.get('calibration')}, source `{sb['specbound_source']}`, "
-                f"params `{json.dumps(sb['specbound_params'])}`"
-                + (" (forced on: the profile measured no gain and switches speculation off, so `Llama()` "
-                   "decodes plain here, as in the ours_plain row)." if sb.get("forced_on") else ".")
+                f"params `{json.dumps(sb['specbound_params'])}`."
             )
         if "draft_model" in infos.get("llama_cpp_draft", {}):
             lines.append(

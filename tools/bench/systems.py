@@ -222,11 +222,9 @@ class OursRunner:
 
         spec = cfg["system"] in SPECBOUND_SYSTEMS
         extra = {"ngram": 0} if cfg["system"] == "specbound_exit_only" else {}
-        # A profile whose calibration measured no gain switches speculation off,
-        # and Llama() then decodes plain (the ours_plain row). The benchmark
-        # still runs SpecBound with the profile's parameters, to measure it.
+        # Llama()'s own choice from the profile: where calibration measured no
+        # gain from early exit, lookup drafts alone (specbound_setup)
         profile = load_profile(cfg["path"]) if spec else None
-        forced = dict(profile["params"]) if profile and not profile.get("enabled") and profile.get("params") else {}
         # On the CPU, SpecBound's exactness is verified: insist on it. Off the
         # CPU it is not, and Llama falls back to plain decoding where its
         # run-time invariance check fails (info's specbound_source says so).
@@ -239,14 +237,13 @@ class OursRunner:
             n_ctx=cfg["n_ctx"],
             n_gpu_layers=cfg.get("n_gpu_layers", 0),
             verbose=False,
-            **forced,
             **extra,
         )
         self.n_layer = _n_layer(self.llm.metadata)
         self.info = {"n_layer": self.n_layer}
         if spec:
             self.info.update(specbound_source=self.llm.specbound_source, specbound_params=self.llm.specbound_params,
-                             profile_enabled=bool(profile and profile.get("enabled")), forced_on=bool(forced))
+                             profile_enabled=bool(profile and profile.get("enabled")))
 
     def run(self, tokens: List[int], n: int) -> dict:
         self.llm.reset()
