@@ -88,3 +88,29 @@ def test_llama_uses_profile_and_stays_exact(calibrated, smollm2_path, monkeypatc
     assert a["choices"][0]["text"] == b["choices"][0]["text"]
     c = auto(prompt, max_tokens=64, temperature=0.0)
     assert c["choices"][0]["text"] == b["choices"][0]["text"]
+
+
+def test_profile_without_exit_gain_drafts_from_the_lookup(smollm2_path, tmp_path, monkeypatch):
+    """A profile whose calibration timed no gain from early exit keeps the
+    lookup drafts (it used to switch SpecBound off, lookup included); options
+    passed explicitly still win, and the text is plain decoding's."""
+    from specbound_cpp import Llama, calibrate
+    from specbound_cpp.models import model_sha256
+    from specbound_cpp.specbound_setup import LOOKUP_ONLY_SOURCE
+
+    monkeypatch.setenv("SPECBOUND_CACHE", str(tmp_path))
+    params = {"exit_layers": [27], "alpha": 0.5, "tau": 0.9, "w_max": 6, "d_max": 27}
+    calibrate.save_profile({"version": calibrate.PROFILE_VERSION, "model": "smollm2", "sha256": model_sha256(smollm2_path),
+                            "candidates": list(range(2048)), "enabled": False, "params": params,
+                            "batch_factors": {"1": 1.0, "2": 1.2, "4": 1.6, "8": 2.6, "16": 5.0, "32": 9.5, "64": 17.0}})
+    kw = dict(n_ctx=512, n_threads=2, n_threads_batch=2, verbose=False, spec_gate=False)
+    llm = Llama(smollm2_path, **kw)
+    assert llm.specbound_source == LOOKUP_ONLY_SOURCE
+    assert llm.specbound_params["exit_layers"] == [] and llm.specbound_params["ngram"] > 0
+    prompt = "a = [1, 2, 3, 4]\nb = [1, 2, 3, 4]\nc = [1, 2, 3, 4]\nd ="
+    text = llm(prompt, max_tokens=32, temperature=0.0)["choices"][0]["text"]
+    assert llm.last_stats["draft_tokens"] > 0 and llm.last_stats["exit_checks"] == 0
+    plain = Llama(smollm2_path, specbound=False, **kw)
+    assert text == plain(prompt, max_tokens=32, temperature=0.0)["choices"][0]["text"]
+    explicit = Llama(smollm2_path, **kw, exit_layers=[27])
+    assert explicit.specbound_params["exit_layers"] == [27] and explicit.specbound_source.endswith("+ arguments")
