@@ -1060,17 +1060,19 @@ Entry entry(const char * name, ggml_type t, ggml_type act, bool (*usable)() = nu
 }
 
 const Entry kEntries[] = {
+    // the 32-value block types: column pairs with AVX-512 VNNI (x86_pairs_avx512.inl)
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
     entry<Q8_0Pairs, paired_rows<Q8_0Pairs>>(SB_X86_ISA "_q8_0", GGML_TYPE_Q8_0, GGML_TYPE_Q8_0),
     entry<Q5_0Pairs, paired_rows<Q5_0Pairs>>(SB_X86_ISA "_q5_0", GGML_TYPE_Q5_0, GGML_TYPE_Q8_0),
+    entry<Q4_1Pairs, paired_rows<Q4_1Pairs>>(SB_X86_ISA "_q4_1", GGML_TYPE_Q4_1, GGML_TYPE_Q8_1),
+    entry<Q5_1Pairs, paired_rows<Q5_1Pairs>>(SB_X86_ISA "_q5_1", GGML_TYPE_Q5_1, GGML_TYPE_Q8_1),
+    entry<Q4_0Pairs, paired_rows<Q4_0Pairs>>(SB_X86_ISA "_q4_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0),
 #else
     entry<Q8_0>(SB_X86_ISA "_q8_0", GGML_TYPE_Q8_0, GGML_TYPE_Q8_0),
     entry<Q5_0>(SB_X86_ISA "_q5_0", GGML_TYPE_Q5_0, GGML_TYPE_Q8_0),
-#endif
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-    entry<Q4_1Pairs, paired_rows<Q4_1Pairs>>(SB_X86_ISA "_q4_1", GGML_TYPE_Q4_1, GGML_TYPE_Q8_1),
-#else
     entry<Q4_1>(SB_X86_ISA "_q4_1", GGML_TYPE_Q4_1, GGML_TYPE_Q8_1),
+    entry<Q5_1>(SB_X86_ISA "_q5_1", GGML_TYPE_Q5_1, GGML_TYPE_Q8_1),
+    entry<Q4_0>(SB_X86_ISA "_q4_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0),
 #endif
     entry<Q4_K>(SB_X86_ISA "_q4_K", GGML_TYPE_Q4_K, GGML_TYPE_Q8_K),
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
@@ -1082,11 +1084,6 @@ const Entry kEntries[] = {
     entry<Q3_K>(SB_X86_ISA "_q3_K", GGML_TYPE_Q3_K, GGML_TYPE_Q8_K),
     entry<IQ4_XS>(SB_X86_ISA "_iq4_xs", GGML_TYPE_IQ4_XS, GGML_TYPE_Q8_K),
     entry<Q2_K>(SB_X86_ISA "_q2_K", GGML_TYPE_Q2_K, GGML_TYPE_Q8_K),
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-    entry<Q5_1Pairs, paired_rows<Q5_1Pairs>>(SB_X86_ISA "_q5_1", GGML_TYPE_Q5_1, GGML_TYPE_Q8_1),
-#else
-    entry<Q5_1>(SB_X86_ISA "_q5_1", GGML_TYPE_Q5_1, GGML_TYPE_Q8_1),
-#endif
 #if defined(__AVX512F__)
     entry<HalfTwoRows<F16_x16>>(SB_X86_ISA "_f16", GGML_TYPE_F16, GGML_TYPE_F16, ggml_avx512),
     entry<HalfTwoRows<BF16_dp>>(SB_X86_ISA "_bf16_dp", GGML_TYPE_BF16, GGML_TYPE_BF16, ggml_avx512_bf16),
@@ -1094,11 +1091,6 @@ const Entry kEntries[] = {
 #else
     entry<HalfTwoRows<F16_x8>>(SB_X86_ISA "_f16", GGML_TYPE_F16, GGML_TYPE_F16, ggml_avx2_only),
     entry<HalfTwoRows<BF16_x8>>(SB_X86_ISA "_bf16", GGML_TYPE_BF16, GGML_TYPE_BF16, ggml_avx2_only),
-#endif
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-    entry<Q4_0Pairs, paired_rows<Q4_0Pairs>>(SB_X86_ISA "_q4_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0),
-#else
-    entry<Q4_0>(SB_X86_ISA "_q4_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0),
 #endif
     entry<IQ4_NL>(SB_X86_ISA "_iq4_nl", GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0),
 };

@@ -72,17 +72,20 @@ inline __m512i nibbles_twice(const uint8_t * qs) {
 }
 inline __m512i q8_0_weights_twice(const BlockQ8_0 & b) { return twice_dwords(load256(b.qs)); }
 inline __m512i q4_0_weights_twice(const BlockQ4_0 & b) { return _mm512_sub_epi8(nibbles_twice(b.qs), _mm512_set1_epi8(8)); }
-// Q5_0: q - 16 = the nibble, less 16 where the fifth bit (bit v of qh for
-// value v) is clear. Byte B of the pairs' layout holds value
-// 4 (B >> 3) + (B & 3): pdep spreads qh's nibbles to the low halves of the
-// mask's bytes, and the shift copies them to the high halves.
-inline __m512i q5_0_weights_twice(const BlockQ5_0 & b) {
+// The fifth bits of a Q5_0 / Q5_1 block (bit v of qh for value v) as a byte
+// mask over the pairs' layout: byte B holds value 4 (B >> 3) + (B & 3), so
+// pdep spreads qh's nibbles to the low halves of the mask's bytes, and the
+// shift copies them to the high halves.
+inline __mmask64 fifth_bits_twice(const uint8_t * qh_bytes) {
     uint32_t qh;
-    std::memcpy(&qh, b.qh, 4);
-    uint64_t bit = _pdep_u64(qh, 0x0F0F0F0F0F0F0F0FULL);
-    bit |= bit << 4;
+    std::memcpy(&qh, qh_bytes, 4);
+    const uint64_t bit = _pdep_u64(qh, 0x0F0F0F0F0F0F0F0FULL);
+    return (__mmask64) (bit | bit << 4);
+}
+// Q5_0: q - 16 = the nibble, less 16 where the fifth bit is clear
+inline __m512i q5_0_weights_twice(const BlockQ5_0 & b) {
     const __m512i nib = nibbles_twice(b.qs);
-    return _mm512_mask_sub_epi8(nib, (__mmask64) ~bit, nib, _mm512_set1_epi8(16));
+    return _mm512_mask_sub_epi8(nib, (__mmask64) ~fifth_bits_twice(b.qh), nib, _mm512_set1_epi8(16));
 }
 
 template <class WB, __m256i (*Weights)(const WB &), __m512i (*WeightsTwice)(const WB &)>
@@ -143,13 +146,9 @@ using Q4_0Pairs = SignedTimesQ8_0Pairs<BlockQ4_0, q4_0_weights, q4_0_weights_twi
 // correction; ggml adds m_w * s_x per block into one scalar (one FMA), here
 // lanes 0 and 1 of a 128-bit register for the pair's two columns.
 inline __m512i q4_1_weights_twice(const BlockQ4_1 & b) { return nibbles_twice(b.qs); }
-inline __m512i q5_1_weights_twice(const BlockQ5_1 & b) {  // the fifth bit as 16, placed as in Q5_0
-    uint32_t qh;
-    std::memcpy(&qh, b.qh, 4);
-    uint64_t bit = _pdep_u64(qh, 0x0F0F0F0F0F0F0F0FULL);
-    bit |= bit << 4;
+inline __m512i q5_1_weights_twice(const BlockQ5_1 & b) {  // the fifth bit as 16
     const __m512i nib = nibbles_twice(b.qs);
-    return _mm512_mask_add_epi8(nib, (__mmask64) bit, nib, _mm512_set1_epi8(16));
+    return _mm512_mask_add_epi8(nib, fifth_bits_twice(b.qh), nib, _mm512_set1_epi8(16));
 }
 
 template <class WB, __m256i (*Weights)(const WB &), __m512i (*WeightsTwice)(const WB &)>
