@@ -216,13 +216,22 @@ def assert_repacked_columns_are_single_tokens(sess, name, x, widths, threads=(1,
             assert np.array_equal(bits(out), bits(alone[:n])), f"{name}: batch {n}, {nt} threads"
 
 
+def repacked_columns_build(build: str) -> str:
+    """Which build of our repacked multi-column kernels a session of this build
+    reports: the AVX-512 one where the CPU has it, unless the AVX2 one is asked for."""
+    native = "sb_avx512vnni" if _core.testing.cpu_has_avx512_vnni() else "sb_avx2"
+    return "sb_avx2" if build == "avx2" else native
+
+
 @pytest.mark.parametrize("name", ["blk.0.ffn_gate.weight", "blk.3.ffn_down.weight"])
-def test_repacked_q4_K_every_width_to_64(name, qwen15_path, make_session):
+def test_repacked_q4_K_every_width_to_64(name, build, qwen15_path, make_session):
     """Widths 1..64, every position, 1-3 threads, on repacked Q4_K weights of the
-    1.5B (K = 1536 and 8960: the ffn_down row does not fit one L1 block)."""
+    1.5B (K = 1536 and 8960: the ffn_down row does not fit one L1 block), for
+    each build of our kernels this CPU runs."""
     sess = make_session(qwen15_path, n_ctx=256)
     typ, k = weight_types(qwen15_path)[name]
-    assert typ == "Q4_K" and REPACKED in dict(sess.kernels())["q4_K"]
+    report = dict(sess.kernels())["q4_K"]
+    assert typ == "Q4_K" and REPACKED in report and f"batches: {repacked_columns_build(build)}," in report, report
     x = activations("normal", 64, k, seed=9)
     x[17] = activations("wide", 1, k, seed=4)[0]
     x[40] = 0.0

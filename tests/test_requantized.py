@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_kernels import REPACKED, activations, assert_repacked_columns_are_single_tokens
+from test_kernels import (REPACKED, activations, assert_repacked_columns_are_single_tokens, build,  # noqa: F401
+                          repacked_columns_build)
 
 # llama_ftype (llama.h)
 FTYPES = {"q4_0": 2, "iq4_xs": 30, "q5_k_m": 17}
@@ -62,7 +63,7 @@ def test_plain_and_specbound_text_is_llama_cpp_pythons(requantized, make_referen
         assert greedy(spec, p) == want, (qtype, p)
 
 
-def test_repacked_weights_decode_columns_as_single_tokens(requantized, make_session):
+def test_repacked_weights_decode_columns_as_single_tokens(requantized, build, make_session):
     import gguf
 
     qtype, path = requantized
@@ -70,6 +71,7 @@ def test_repacked_weights_decode_columns_as_single_tokens(requantized, make_sess
     kernels = dict(sess.kernels())
     repacked = {t for t, v in kernels.items() if REPACKED in v}
     assert repacked == {"q4_0": {"q4_0"}, "iq4_xs": {"iq4_nl"}, "q5_k_m": set()}[qtype], kernels
+    assert all(repacked_columns_build(build) + "," in kernels[t] for t in repacked), kernels
     for t in gguf.GGUFReader(path).tensors:
         if t.name.startswith("blk.0.") and t.tensor_type.name.lower() in repacked:
             x = activations("normal", 24, int(t.shape[0]), seed=3)

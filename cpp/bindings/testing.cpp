@@ -1,6 +1,7 @@
 // Entry points for the tests and tools only: kernels, acceptance, segment
 // plans, draft lengths, the n-gram pool and the gate, each on its own.
 #include "bindings/bindings.h"
+#include "kernels/kernels.h"
 #include "kernels/testing.h"
 #include "profile/bandwidth.h"
 #include "speculation/exit_decision.h"
@@ -17,6 +18,8 @@ void bind_kernel_tests(nb::module_ & m) {
               return sb::read_bandwidth_gbs(bytes, n_threads, reps);
           },
           "bytes"_a, "n_threads"_a = 2, "reps"_a = 3);
+    // which builds of our kernels this CPU runs (AVX-512 VNNI: the native one)
+    m.def("cpu_has_avx512_vnni", [] { return sb::kernels::cpu_has_avx512_vnni(); });
     // kernel tests: synthetic weights quantized by ggml, one matmul through a path
     m.def("kernel_quantize",
           [](const std::string & type, nb::ndarray<const float, nb::ndim<2>, nb::c_contig> w) {

@@ -12,7 +12,7 @@
 
 namespace sb::kernels {
 
-static bool cpu_has_avx2_fma_f16c() {
+bool cpu_has_avx2_fma_f16c() {
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 #else
@@ -160,8 +160,8 @@ void KernelTable::add_repacked(const ggml_tensor * w, const RepackedKernel * k) 
     repacked.push_back({ k, w });
     repacked_index_[w] = &repacked.back();
     // one column: ggml's gemv itself or ours; several: ours with its arithmetic, where this CPU has one
-    const char * ours = k->columns_for_one ? "; every width: sb_avx512vnni, the gemv's arithmetic"
-                                           : "; batches: sb_avx512vnni, the gemv's arithmetic";
+    const std::string ours = std::string(k->columns_for_one ? "; every width: " : "; batches: ") +
+                             (k->columns_isa ? k->columns_isa : "") + ", the gemv's arithmetic";
     repacked_report[w->type] = std::string(k->name) + " (repacked, as llama.cpp)" + (k->columns ? ours : "");
 }
 

@@ -57,6 +57,9 @@ struct Kernel {
 // SPECBOUND_KERNELS=avx2 keeps to the AVX2 build on an AVX-512 VNNI CPU.
 const Kernel * find_kernel(ggml_type t);
 
+// this CPU has AVX2, FMA and F16C (what the AVX2 builds need)
+bool cpu_has_avx2_fma_f16c();
+
 // this CPU has AVX-512 F, BW, VL and VNNI, and BMI2 (what the AVX-512 VNNI builds need)
 bool cpu_has_avx512_vnni();
 

@@ -45,30 +45,42 @@ static bool x86_repacks(ggml_type t) {
 const RepackedKernel * find_repacked(ggml_type t) {
     const char * env = std::getenv("SPECBOUND_REPACK");
     if (env && std::strcmp(env, "0") == 0) return nullptr;
-    // two tables, so that SPECBOUND_KERNELS ("ggml" / "avx2": ggml's gemv per
-    // column) is read at each load
-    static RepackedKernel table[2][5] = {};
+    // one table per SPECBOUND_KERNELS setting, read at each load: "ggml"
+    // (ggml's gemv per column), "avx2" (our AVX2 build), unset (our best build)
+    static RepackedKernel table[3][5] = {};
     static const bool filled = [] {
         // a single column of Q4_0 / IQ4_NL through ours: it beat ggml's gemv on a
         // 7B Q4_0; Q4_K's stays with the gemv (ours was slower on the 1.5B)
         const RepackedKernel base[5] = {
-            { "ggml_gemv_q4_0_8x8_q8_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, 8, nullptr, nullptr, true },
+            { "ggml_gemv_q4_0_8x8_q8_0", GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, 8, nullptr, nullptr, nullptr, true },
             { "ggml_gemv_q4_K_8x8_q8_K", GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, 8, nullptr, nullptr },
-            { "ggml_gemv_iq4_nl_8x8_q8_0", GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0, 8, nullptr, nullptr, true },
+            { "ggml_gemv_iq4_nl_8x8_q8_0", GGML_TYPE_IQ4_NL, GGML_TYPE_Q8_0, 8, nullptr, nullptr, nullptr, true },
             { "ggml_gemv_mxfp4_8x8_q8_0", GGML_TYPE_MXFP4, GGML_TYPE_Q8_0, 8, nullptr, nullptr },
             { "ggml_gemv_q2_K_8x8_q8_K", GGML_TYPE_Q2_K, GGML_TYPE_Q8_K, 8, nullptr, nullptr },
         };
+        const bool avx512 = cpu_has_avx512_vnni(), avx2 = cpu_has_avx2_fma_f16c();
         for (int i = 0; i < 5; ++i) {
-            table[0][i] = table[1][i] = base[i];
-            table[0][i].gemv = table[1][i].gemv = lookup_gemv(base[i].name);
-            if (cpu_has_avx512_vnni()) table[1][i].columns = x86_avx512vnni_repacked_columns(base[i].type);
+            for (auto & by_setting : table) {
+                by_setting[i] = base[i];
+                by_setting[i].gemv = lookup_gemv(base[i].name);
+                by_setting[i].columns_for_one = false;
+            }
+            if (avx2) table[1][i].columns = x86_avx2_repacked_columns(base[i].type), table[1][i].columns_isa = "sb_avx2";
+            table[2][i] = table[1][i];
+            // one column through ours was measured faster with the AVX-512 build only
+            if (avx512) {
+                table[2][i].columns = x86_avx512vnni_repacked_columns(base[i].type);
+                table[2][i].columns_isa = "sb_avx512vnni";
+                table[2][i].columns_for_one = base[i].columns_for_one;
+            }
         }
         return true;
     }();
     (void) filled;
     if (!x86_repacks(t)) return nullptr;
     const char * kern = std::getenv("SPECBOUND_KERNELS");
-    for (RepackedKernel & k : table[kern && *kern ? 0 : 1])
+    const int setting = !kern || !*kern ? 2 : std::strcmp(kern, "avx2") == 0 ? 1 : 0;
+    for (RepackedKernel & k : table[setting])
         if (k.type == t) return k.gemv ? &k : nullptr;
     return nullptr;
 }

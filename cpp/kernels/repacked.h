@@ -34,13 +34,16 @@ struct RepackedKernel {
     int interleave;      // rows per repacked group
     GemvFn gemv;
     RepackedColumnsFn columns;  // ours for several columns where this CPU has one, else null
+    const char * columns_isa = nullptr;  // which build of ours: "sb_avx512vnni" or "sb_avx2"
     // where `columns` exists, a single column (plain decoding) goes through it
     // too: it measured faster than ggml's gemv (docs/bench/floor-2026-12-07)
     bool columns_for_one = false;
 };
 
-// x86 AVX-512 VNNI multi-column kernels (x86_repacked_avx512.cpp); call only on such a CPU
+// x86 multi-column kernels by instruction set (x86_repacked_avx512.cpp,
+// x86_repacked_avx2.cpp); call only on a CPU with those features
 RepackedColumnsFn x86_avx512vnni_repacked_columns(ggml_type t);
+RepackedColumnsFn x86_avx2_repacked_columns(ggml_type t);
 
 // The gemv llama.cpp runs on this CPU for weights of type t that it repacks, or
 // null where it does not repack t here or this ggml lacks the symbol. Only the

@@ -17,6 +17,7 @@
 // Entered only after kernels.cpp has checked the CPU's features.
 
 #include "kernels/blocks.h"
+#include "kernels/isa_scratch.h"
 #include "kernels/kernels.h"
 
 #include <immintrin.h>
@@ -926,7 +927,7 @@ void dot_columns(int nc, const uint8_t * wr, const uint8_t * const * xs, const u
 // blocks): the base of column 0's, and the bytes from one column's to the next
 template <class T>
 uint8_t * prepare_columns(const Args & a, size_t * stride) {
-    thread_local std::vector<__m256i> scratch;
+    thread_local ScratchVector<__m256i> scratch;
     const size_t prep = (T::bytes(a.k) + sizeof(__m256i) - 1) / sizeof(__m256i) * sizeof(__m256i);
     if (scratch.size() * sizeof(__m256i) < prep * a.n) scratch.resize(prep * a.n / sizeof(__m256i) + 1);
     uint8_t * base = (uint8_t *) scratch.data();
@@ -1054,12 +1055,14 @@ struct Entry {
     bool (*usable)();         // the ggml build runs this arithmetic (null: always)
 };
 
+// constexpr, so kEntries is filled at compile time: a table filled by code at
+// load would run this file's instructions before any CPU check
 template <class T, RowsFn Rows = rows<T>>
-Entry entry(const char * name, ggml_type t, ggml_type act, bool (*usable)() = nullptr) {
+constexpr Entry entry(const char * name, ggml_type t, ggml_type act, bool (*usable)() = nullptr) {
     return { { name, t, act, Rows }, sizeof(typename T::WBlock), sizeof(typename T::XBlock), usable };
 }
 
-const Entry kEntries[] = {
+constexpr Entry kEntries[] = {
     // the 32-value block types: column pairs with AVX-512 VNNI (x86_pairs_avx512.inl)
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
     entry<Q8_0Pairs, paired_rows<Q8_0Pairs>>(SB_X86_ISA "_q8_0", GGML_TYPE_Q8_0, GGML_TYPE_Q8_0),

@@ -204,8 +204,8 @@ using Q5_1Pairs = UnsignedTimesQ8_1Pairs<BlockQ5_1, q5_1_weights, q5_1_weights_t
 // Every pair's prepared activations, once per call and thread, in
 // thread-local scratch; pp[p] points into it
 template <class T>
-void prepare_pairs(const Args & a, int64_t nb, std::vector<PairPrep> & pp) {
-    thread_local std::vector<__m512i> scratch;
+void prepare_pairs(const Args & a, int64_t nb, ScratchVector<PairPrep> & pp) {
+    thread_local ScratchVector<__m512i> scratch;
     const int64_t np = (a.n + 1) / 2;
     const size_t d_vectors = ((size_t) nb * sizeof(double) + sizeof(__m512i) - 1) / sizeof(__m512i);
     const size_t per_pair = (size_t) nb + 2 * d_vectors;  // in 64-byte vectors: x, d, s
@@ -244,7 +244,7 @@ void paired_rows(const Args & a, int64_t r0, int64_t r1) {
     constexpr int kTileRows = 8, kPassPairs = 8;
     constexpr size_t kTileBytes = 16 << 10;
     const int64_t nb = a.k / kQK, np = (a.n + 1) / 2;
-    thread_local std::vector<PairPrep> pp;
+    thread_local ScratchVector<PairPrep> pp;
     prepare_pairs<T>(a, nb, pp);
     typename T::State acc[kTileRows][kPassPairs];
     for (int64_t g = r0; g < r1; g += kTileRows) {

@@ -1,0 +1,240 @@
+// Several columns at once over weights llama.cpp repacks 8x8 (Q4_K, Q4_0,
+// IQ4_NL), built for AVX2 + FMA + F16C (compiled with those flags, entered
+// after a run-time CPU check): the AVX2 counterpart of x86_repacked_avx512.cpp,
+// with exactly the per-row arithmetic of ggml's gemv for one token.
+//
+// The gemv's bits are fixed by exact int32 totals per row and block and by its
+// float epilogue (x86_repacked_avx512.cpp spells it out); the totals may be
+// formed in any way. ggml's AVX2 gemv unpacks, blends and shuffles the weights
+// again for every column. Here the weights of a block are unpacked once, to a
+// small buffer in L1, and every column of the call runs over them with one
+// maddubs per 4 rows x 8 values: about a third of the gemv's instructions per
+// column. 16 vector registers hold no more than one column's sums at a time,
+// so columns go one after another.
+#include "kernels/isa_scratch.h"
+#include "kernels/repacked.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace sb::kernels {
+namespace {
+
+#include "kernels/x86_repacked_common.inl"
+
+// int32 lanes (2r, 2r + 1) of a (rows 0-3) and of b (rows 4-7) -> lane r = row r's total
+inline __m256i add_row_lane_pairs(__m256i a, __m256i b) {
+    const __m256i h = _mm256_hadd_epi32(a, b);  // rows 0 1 4 5 | 2 3 6 7
+    return _mm256_permutevar8x32_epi32(h, _mm256_set_epi32(7, 6, 3, 2, 5, 4, 1, 0));
+}
+
+inline __m256i bcast8(const int8_t * p) {
+    int64_t v;
+    std::memcpy(&v, p, 8);
+    return _mm256_set1_epi64x(v);
+}
+
+// ---- Q4_K
+
+// A block of 8 rows unpacked for maddubs: w[p][s][o][h] holds sub-block 2p + s,
+// values 8o..8o+7, of rows 4h..4h+3 (8 bytes each, 0..15); scale[j][h] the
+// int16 scales of sub-block j for rows 4h..4h+3, each repeated over its row's
+// 4 words; mins[p] the words (min_2p(r), min_2p+1(r)) for r = 0..7.
+struct Q4_KUnpacked {
+    __m256i w[4][2][4][2];
+    __m256i scale[8][2];
+    __m256i mins[4];
+};
+
+void unpack_q4_K(const BlockQ4_Kx8 & wb, Q4_KUnpacked & u) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int p = 0; p < 4; ++p)
+        for (int o = 0; o < 4; ++o)
+            for (int h = 0; h < 2; ++h) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *) (wb.qs + 256 * p + 64 * o + 32 * h));
+                u.w[p][0][o][h] = _mm256_and_si256(q, m4);
+                u.w[p][1][o][h] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            }
+    const __m128i pick[2] = { _mm_set_epi8(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                              _mm_set_epi8(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4) };
+    for (int j = 0; j < 8; ++j) {
+        const __m128i s = _mm_set1_epi64x((long long) scales8(wb.scales + 12 * j, false));
+        for (int h = 0; h < 2; ++h) u.scale[j][h] = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(s, pick[h]));
+    }
+    for (int p = 0; p < 4; ++p) {
+        const __m128i m0 = _mm_set1_epi64x((long long) scales8(wb.scales + 12 * (2 * p), true));
+        const __m128i m1 = _mm_set1_epi64x((long long) scales8(wb.scales + 12 * (2 * p + 1), true));
+        u.mins[p] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m0, m1));
+    }
+}
+
+// T (scales x sub-block dots) of the 8 rows for one column: lane r = row r.
+// A maddubs lane sums two products |u4 * s8| <= 15 * 128, four of them stay
+// within int16; madd with the scales (<= 63) then gives int32.
+inline __m256i q4_K_scaled_dots(const Q4_KUnpacked & u, const int8_t * a) {
+    __m256i t0 = _mm256_setzero_si256(), t1 = _mm256_setzero_si256();
+    for (int p = 0; p < 4; ++p)
+        for (int s = 0; s < 2; ++s) {
+            const int8_t * as = a + 64 * p + 32 * s;
+            __m256i i0 = _mm256_setzero_si256(), i1 = _mm256_setzero_si256();
+            for (int o = 0; o < 4; ++o) {
+                const __m256i x = bcast8(as + 8 * o);
+                i0 = _mm256_add_epi16(i0, _mm256_maddubs_epi16(u.w[p][s][o][0], x));
+                i1 = _mm256_add_epi16(i1, _mm256_maddubs_epi16(u.w[p][s][o][1], x));
+            }
+            t0 = _mm256_add_epi32(t0, _mm256_madd_epi16(i0, u.scale[2 * p + s][0]));
+            t1 = _mm256_add_epi32(t1, _mm256_madd_epi16(i1, u.scale[2 * p + s][1]));
+        }
+    return add_row_lane_pairs(t0, t1);
+}
+
+// M (mins x sub-block sums of the activation) of the 8 rows: lane r = row r
+inline __m256i q4_K_min_terms(const Q4_KUnpacked & u, const BlockQ8_K & x) {
+    const __m256i bs = _mm256_loadu_si256((const __m256i *) x.bsums);
+    // the 8 sub-blocks' sums (pairs of bsums), as int16: |sum| <= 32 * 128
+    const __m128i s8 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    __m256i m = _mm256_setzero_si256();
+    m = _mm256_add_epi32(m, _mm256_madd_epi16(u.mins[0], _mm256_set1_epi32(_mm_extract_epi32(s8, 0))));
+    m = _mm256_add_epi32(m, _mm256_madd_epi16(u.mins[1], _mm256_set1_epi32(_mm_extract_epi32(s8, 1))));
+    m = _mm256_add_epi32(m, _mm256_madd_epi16(u.mins[2], _mm256_set1_epi32(_mm_extract_epi32(s8, 2))));
+    m = _mm256_add_epi32(m, _mm256_madd_epi16(u.mins[3], _mm256_set1_epi32(_mm_extract_epi32(s8, 3))));
+    return m;
+}
+
+// One group of 8 rows, NC columns: out[c][r] for r < 8, with the gemv's float
+// epilogue per row lane (acc, acc_min; out = acc - acc_min)
+template <int NC>
+void q4_K_columns(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t nb, float * const * out) {
+    alignas(32) Q4_KUnpacked u;
+    __m256 acc[NC], acc_min[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps(), acc_min[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        unpack_q4_K(w[b], u);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) w[b].d));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) w[b].dmin));
+        for (int c = 0; c < NC; ++c) {
+            const __m256i t = q4_K_scaled_dots(u, x[c][b].qs);
+            const __m256i m = q4_K_min_terms(u, x[c][b]);
+            const __m256 dx = _mm256_set1_ps(x[c][b].d);
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(d, dx), acc[c]);
+            acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, dx), acc_min[c]);
+        }
+    }
+    for (int c = 0; c < NC; ++c) _mm256_storeu_ps(out[c], _mm256_sub_ps(acc[c], acc_min[c]));
+}
+
+// ---- Q4_0 and IQ4_NL
+//
+// Per row and block of 32 the gemv's acc(r) = fma(float(sum_i w_i x_i),
+// d(r) * d_x, acc(r)). The block unpacked: v[k][h], k = (offset, nibble half)
+// as the weights' order (elements 0-7, 16-23, 8-15, 24-31), rows 4h..4h+3.
+
+// Q4_0: u = w + 8 in 0..15 (the stored nibble n' = n ^ 8, value n - 8), and
+// sum w x = sum u x - 8 sum x; four maddubs of |u * x| <= 15 * 128 pairs stay
+// within int16
+struct Q4_0Values {
+    static __m256i table() {
+        return _mm256_broadcastsi128_si256(_mm_set_epi8(7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8));
+    }
+    static __m256i dots(const __m256i (&v)[4][2], const __m256i (&x)[4], int h) {
+        __m256i s = _mm256_maddubs_epi16(v[0][h], x[0]);
+        for (int k = 1; k < 4; ++k) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[k][h], x[k]));
+        return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
+    }
+    static __m256i correction(int32_t sum) { return _mm256_set1_epi32(8 * sum); }
+};
+
+// IQ4_NL: signed values up to 127 in magnitude, so maddubs takes |w| and x with
+// w's sign (a pair then reaches 2 * 127 * 127: each maddubs goes to int32 alone)
+struct IQ4_NLValues {
+    static __m256i table() {
+        return _mm256_broadcastsi128_si256(_mm_set_epi8(113, 89, 69, 53, 38, 25, 13, 1, -10, -22, -35, -49, -65, -83,
+                                                        -104, -127));
+    }
+    static __m256i dots(const __m256i (&v)[4][2], const __m256i (&x)[4], int h) {
+        const __m256i ones = _mm256_set1_epi16(1);
+        __m256i s = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(v[k][h], v[k][h]), _mm256_sign_epi8(x[k], v[k][h]));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
+        }
+        return s;
+    }
+    static __m256i correction(int32_t) { return _mm256_setzero_si256(); }
+};
+
+template <class V, int NC>
+void b32_columns(const BlockX8 * w, const BlockQ8_0 * const * x, const int32_t * const * sums, int64_t nb,
+                 float * const * out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), lut = V::table();
+    __m256 acc[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i v[4][2];  // offset 0 low, offset 0 high, offset 1 low, offset 1 high
+        for (int o = 0; o < 2; ++o)
+            for (int h = 0; h < 2; ++h) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *) (w[b].qs + 64 * o + 32 * h));
+                v[2 * o][h] = _mm256_shuffle_epi8(lut, _mm256_and_si256(q, m4));
+                v[2 * o + 1][h] = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+            }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) w[b].d));
+        for (int c = 0; c < NC; ++c) {
+            const int8_t * a = x[c][b].qs;
+            const __m256i xs[4] = { bcast8(a), bcast8(a + 16), bcast8(a + 8), bcast8(a + 24) };
+            const __m256i t = add_row_lane_pairs(V::dots(v, xs, 0), V::dots(v, xs, 1));
+            const __m256i sumi = _mm256_sub_epi32(t, V::correction(sums[c][b]));
+            const __m256 dx = _mm256_set1_ps(_cvtsh_ss(x[c][b].d));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(d, dx), acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; ++c) _mm256_storeu_ps(out[c], acc[c]);
+}
+
+// sum of each block's 32 activation values, per column (exact)
+void block_sums_q8_0(const BlockQ8_0 * x, int64_t nb, int32_t * out) {
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; ++b) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *) x[b].qs);
+        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16);
+        const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+        out[b] = _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xB1)));
+    }
+}
+
+struct G {
+    template <int NC>
+    static void q4_K(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t nb, float * const * out) {
+        q4_K_columns<NC>(w, x, nb, out);
+    }
+    template <class V, int NC>
+    static void b32(const BlockX8 * w, const BlockQ8_0 * const * x, const int32_t * const * sums, int64_t nb,
+                    float * const * out) {
+        b32_columns<V, NC>(w, x, sums, nb, out);
+    }
+    static void block_sums(const BlockQ8_0 * x, int64_t nb, int32_t * out) { block_sums_q8_0(x, nb, out); }
+};
+
+} // namespace
+
+RepackedColumnsFn x86_avx2_repacked_columns(ggml_type t) {
+    switch (t) {
+        case GGML_TYPE_Q4_K: return q4_K_8x8_columns<G>;
+        case GGML_TYPE_Q4_0: return b32_8x8_columns<G, Q4_0Values>;
+        case GGML_TYPE_IQ4_NL: return b32_8x8_columns<G, IQ4_NLValues>;
+        default: return nullptr;
+    }
+}
+
+} // namespace sb::kernels
+
+#else
+namespace sb::kernels {
+RepackedColumnsFn x86_avx2_repacked_columns(ggml_type) { return nullptr; }
+}
+#endif
