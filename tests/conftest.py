@@ -54,12 +54,18 @@ def gen(sess, prompt: list, n: int, g: dict = GREEDY, specbound: bool = False, s
 
 
 def spec_then_plain(llm, prompt, **kw):
-    """The same completion with speculation on, then off, on one Llama:
-    (speculative text, its last_stats, plain text); speculation is left on."""
+    """The same completion with speculation on, then off, on one Llama, each
+    from a cold prompt: (speculative text, its last_stats, plain text);
+    speculation is left on. Each call starts with reset(): a second call that
+    reuses the cached prompt evaluates the rest of it in another batch shape,
+    and llama-cpp-python's own text then differs too (seen on an AVX2-only
+    CPU: a Qwen2.5-Coder-0.5B infill, cold and warm)."""
     llm.specbound = True
+    llm.reset()
     spec = llm(prompt, **kw)["choices"][0]["text"]
     stats = llm.last_stats
     llm.specbound = False
+    llm.reset()
     plain = llm(prompt, **kw)["choices"][0]["text"]
     llm.specbound = True
     return spec, stats, plain

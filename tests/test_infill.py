@@ -62,6 +62,24 @@ def test_infill_spm_layout_echo_and_token_prompt(qwen05_path, make_reference):
     assert got["choices"] == want["choices"] and got["usage"] == want["usage"]
 
 
+def test_warm_prompt_is_llama_cpp_pythons_warm_prompt(qwen05_path, make_reference):
+    """The same request twice without reset(): the second reuses the cached
+    prompt and evaluates its last token(s) in another batch, which can change
+    llama-cpp-python's text (it did for this infill on an AVX2-only CPU). Ours,
+    plain and under SpecBound, follows it cold and warm alike."""
+    ref = make_reference(qwen05_path, n_ctx=512)
+    plain = Llama(qwen05_path, specbound=False, **ARGS)
+    spec = Llama(qwen05_path, specbound=True, spec_gate=False, **ARGS)
+    prompt, suffix = PAIRS[0]
+    for llm in (ref, plain, spec):
+        llm.reset()
+    for _ in range(2):  # cold, then warm
+        want = ref(prompt, suffix=suffix, max_tokens=N, temperature=0)["choices"][0]["text"]
+        assert plain(prompt, suffix=suffix, max_tokens=N, temperature=0)["choices"][0]["text"] == want
+        assert spec(prompt, suffix=suffix, max_tokens=N, temperature=0)["choices"][0]["text"] == want
+    assert plain.last_stats["prompt_tokens_reused"] > 0 and spec.last_stats["prompt_tokens_reused"] > 0
+
+
 def test_infill_under_specbound_is_plain_decoding(qwen05_path):
     llm = Llama(qwen05_path, specbound=True, spec_gate=False, **ARGS)
     for prompt, suffix in PAIRS[:2]:

@@ -185,40 +185,17 @@ void b32_columns(const BlockX8 * w, const BlockQ8_0 * const * x, const int32_t *
     for (int c = 0; c < NC; ++c) _mm256_storeu_ps(out[c], acc[c]);
 }
 
-// sum of each block's 32 activation values, per column (exact)
 void block_sums_q8_0(const BlockQ8_0 * x, int64_t nb, int32_t * out) {
     for (int64_t b = 0; b < nb; ++b) {
         const __m256i v = _mm256_loadu_si256((const __m256i *) x[b].qs);
         const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), v);
-        const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-        const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
-        out[b] = _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xB1)));
+        out[b] = hsum_epi32(s);
     }
 }
-
-struct G {
-    template <int NC>
-    static void q4_K(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t nb, float * const * out) {
-        q4_K_columns<NC>(w, x, nb, out);
-    }
-    template <class V, int NC>
-    static void b32(const BlockX8 * w, const BlockQ8_0 * const * x, const int32_t * const * sums, int64_t nb,
-                    float * const * out) {
-        b32_columns<V, NC>(w, x, sums, nb, out);
-    }
-    static void block_sums(const BlockQ8_0 * x, int64_t nb, int32_t * out) { block_sums_q8_0(x, nb, out); }
-};
 
 } // namespace
 
-RepackedColumnsFn x86_avx512vnni_repacked_columns(ggml_type t) {
-    switch (t) {
-        case GGML_TYPE_Q4_K: return q4_K_8x8_columns<G>;
-        case GGML_TYPE_Q4_0: return b32_8x8_columns<G, Q4_0Values>;
-        case GGML_TYPE_IQ4_NL: return b32_8x8_columns<G, IQ4_NLValues>;
-        default: return nullptr;
-    }
-}
+RepackedColumnsFn x86_avx512vnni_repacked_columns(ggml_type t) { return repacked_columns<Q4_0Values, IQ4_NLValues>(t); }
 
 } // namespace sb::kernels
 
