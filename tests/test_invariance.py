@@ -102,8 +102,10 @@ def test_fallback_when_check_fails(qwen05_path, tmp_cache, monkeypatch, capfd):
 
     llm = _llama(qwen05_path, w_max=7, verbose=True)
     assert "invariance check failed" in capfd.readouterr().err
-    # measured: batch 2 happens to agree at these positions, batch 3 is the first to differ
-    assert not llm.invariance["ok"] and llm.invariance["failures"][0].startswith("batch of 3:")
+    # which batch is the first to differ depends on the CPU's ggml (batch 3 on
+    # AVX-512 machines, where batch 2 happens to agree; batch 2 on an AVX2-only one)
+    failures = llm.invariance["failures"]
+    assert not llm.invariance["ok"] and failures and all(f.startswith("batch of ") for f in failures), failures
     assert not llm._use_specbound()
     assert llm.specbound_source.startswith("plain decoding: invariance check failed")
     llm.verbose = False

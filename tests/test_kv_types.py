@@ -64,7 +64,9 @@ def check_parity(sess, ref, label: str) -> None:
     prompt = sess.tokenize(GREEDY_PROMPT, True, False)
     ours = list(gen(sess, prompt, N_NEW)["tokens"])
     theirs = reference_greedy(ref, prompt, N_NEW)
-    assert len(ours) == N_NEW and ours == theirs, f"{label}: greedy tokens differ from llama-cpp-python's"
+    # both may stop at an end-of-generation token before N_NEW (Gemma 3 with a
+    # Q4_0 K cache on an AVX2-only CPU: 36 tokens, the same on both sides)
+    assert len(ours) >= N_NEW // 2 and ours == theirs, f"{label}: greedy tokens differ from llama-cpp-python's"
 
     toks = sess.tokenize(inspect.getsource(json.decoder).encode(), True, False)[:N_FORCED]
     assert len(toks) == N_FORCED

@@ -219,7 +219,9 @@ CHILD_TOO_LONG = f"""
         res["raised"], res["message"] = type(e).__name__, str(e)
     res["after"] = gen(sess, prompt)
     res["before"] = before
-    res["fresh"] = gen(_core.Session(path, n_ctx, 64, 2, 2, 0, False), prompt)
+    fresh = _core.Session(path, n_ctx, 64, 2, 2, 0, False)
+    res["fresh"] = gen(fresh, prompt)
+    res["warm"] = gen(fresh, prompt)  # the same request again: its cached prompt reused
     res["n_long"] = len(long_prompt)
     print({MARK!r} + json.dumps(res))
 """
@@ -230,7 +232,10 @@ def test_prompt_longer_than_context(smollm2_path):
     print(f"prompt of {out['n_long']} tokens, n_ctx 128: {out['raised']}: {out.get('message')}")
     assert out["raised"] == "ValueError", out
     assert str(out["n_long"]) in out["message"] and "128" in out["message"], out["message"]
-    # the session is still usable and decodes exactly as a fresh one
+    # the session is still usable and decodes exactly as one on which the
+    # failed request never ran: a repeated request reuses the cached prompt and
+    # evaluates its last token in another batch, which may change the text
+    # (it does on an AVX2-only CPU), so "after" is a fresh session's second call
     assert len(out["fresh"]) == 24
-    assert out["after"] == out["fresh"]
+    assert out["after"] == out["warm"]
     assert out["before"] == out["fresh"]
