@@ -1,5 +1,6 @@
 // Scratch vectors for the translation units compiled with extra instruction
-// sets (x86_avx2.cpp, x86_avx512.cpp, x86_repacked_avx512.cpp).
+// sets (x86_avx2.cpp, x86_avx512.cpp, x86_repacked_avx2.cpp,
+// x86_repacked_avx512.cpp).
 //
 // Why not plain std::vector there: its out-of-line members are weak symbols,
 // and the linker keeps one copy per symbol for the whole module. A
