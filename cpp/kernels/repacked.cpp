@@ -65,9 +65,14 @@ const RepackedKernel * find_repacked(ggml_type t) {
                 by_setting[i].gemv = lookup_gemv(base[i].name);
                 by_setting[i].columns_for_one = false;
             }
-            if (avx2) table[1][i].columns = x86_avx2_repacked_columns(base[i].type), table[1][i].columns_isa = "sb_avx2";
+            if (avx2) {
+                table[1][i].columns = x86_avx2_repacked_columns(base[i].type), table[1][i].columns_isa = "sb_avx2";
+                // Q4_K: our AVX2 kernel reads one column straight from the packed
+                // block, 1.3x ggml's AVX2 gemv (docs/bench/avx2-q4k-2026-12-07)
+                table[1][i].columns_for_one = base[i].type == GGML_TYPE_Q4_K;
+            }
             table[2][i] = table[1][i];
-            // one column through ours was measured faster with the AVX-512 build only
+            // with AVX-512, one column of Q4_0 / IQ4_NL through ours (Q4_K: the gemv)
             if (avx512) {
                 table[2][i].columns = x86_avx512vnni_repacked_columns(base[i].type);
                 table[2][i].columns_isa = "sb_avx512vnni";
