@@ -129,9 +129,10 @@ inline __m256i mins_pair(const uint8_t * scales, int p) {
                                                      -128, 8, -128, 0));
 }
 
-// Up to this many columns, q4_K_columns_direct (measured: 1.3x ggml's gemv for
-// one column, 1.4-1.7x the unpacked block's per column for 2 and 3; even at 4)
-constexpr int kDirectCols = 3;
+// Up to this many columns, q4_K_columns_direct; from 7 on, the unpacked block
+// (per column on Zen 3, docs/bench/avx2-q4k-2026-12-07: 1.3x ggml's gemv for
+// one column, below the unpacked block's time up to 6 columns, above from 7)
+constexpr int kDirectCols = 6;
 
 // One group of 8 rows times NC (small) columns, the weights unpacked in
 // registers as they are loaded: the same integer totals and float epilogue
@@ -193,8 +194,7 @@ void q4_K_columns_direct(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int
 // One group of 8 rows, NC columns: out[c][r] for r < 8, with the gemv's float
 // epilogue per row lane (acc, acc_min; out = acc - acc_min)
 template <int NC>
-void q4_K_columns(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t nb, float * const * out) {
-    if constexpr (NC <= kDirectCols) return q4_K_columns_direct<NC>(w, x, nb, out);
+void q4_K_columns_unpacked(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t nb, float * const * out) {
     alignas(32) Q4_KUnpacked u;
     __m256 acc[NC], acc_min[NC];
     for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps(), acc_min[c] = _mm256_setzero_ps();
@@ -211,6 +211,12 @@ void q4_K_columns(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t nb
         }
     }
     for (int c = 0; c < NC; ++c) _mm256_storeu_ps(out[c], _mm256_sub_ps(acc[c], acc_min[c]));
+}
+
+template <int NC>
+void q4_K_columns(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t nb, float * const * out) {
+    if constexpr (NC <= kDirectCols) q4_K_columns_direct<NC>(w, x, nb, out);
+    else q4_K_columns_unpacked<NC>(w, x, nb, out);
 }
 
 // ---- Q4_0 and IQ4_NL
