@@ -67,10 +67,10 @@ const RepackedKernel * find_repacked(ggml_type t) {
             }
             if (avx2) {
                 table[1][i].columns = x86_avx2_repacked_columns(base[i].type), table[1][i].columns_isa = "sb_avx2";
-                // a single column through ours as well: Q4_K straight from the packed
-                // block, 1.3x ggml's AVX2 gemv; Q4_0 1.2x; IQ4_NL about even
-                // (docs/bench/avx2-q4k-2026-12-07)
-                table[1][i].columns_for_one = base[i].type == GGML_TYPE_Q4_K || base[i].columns_for_one;
+                // every type the AVX2 build has a kernel for takes a single column
+                // too: Q4_K straight from the packed block, 1.3x ggml's AVX2 gemv;
+                // Q4_0 1.2x; IQ4_NL about even (docs/bench/avx2-q4k-2026-12-07)
+                table[1][i].columns_for_one = table[1][i].columns != nullptr;
             }
             table[2][i] = table[1][i];
             // with AVX-512, one column of Q4_0 / IQ4_NL through ours (Q4_K: the gemv)

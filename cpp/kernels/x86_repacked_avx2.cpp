@@ -41,6 +41,27 @@ inline __m256i bcast8(const int8_t * p) {
 
 // ---- Q4_K
 
+// Scales as maddubs/madd want them, by one byte shuffle of a 64-bit word that
+// holds the 8 rows' 6-bit values (row r in byte r): int16 words, row 4h + i's
+// value in words 4i..4i+3 of half h (bytes 0x80: zero high bytes).
+inline __m256i spread_rows(__m256i v8, int h) {
+    const __m256i pick = h == 0 ? _mm256_set_epi8(-128, 3, -128, 3, -128, 3, -128, 3, -128, 2, -128, 2, -128, 2, -128, 2,
+                                                  -128, 1, -128, 1, -128, 1, -128, 1, -128, 0, -128, 0, -128, 0, -128, 0)
+                                : _mm256_set_epi8(-128, 7, -128, 7, -128, 7, -128, 7, -128, 6, -128, 6, -128, 6, -128, 6,
+                                                  -128, 5, -128, 5, -128, 5, -128, 5, -128, 4, -128, 4, -128, 4, -128, 4);
+    return _mm256_shuffle_epi8(v8, pick);
+}
+
+// The mins of sub-blocks 2p and 2p + 1 as words (min_2p(r), min_2p+1(r)), r = 0..7
+inline __m256i mins_pair(const uint8_t * scales, int p) {
+    const __m128i m = _mm_set_epi64x((long long) scales8(scales + 12 * (2 * p + 1), true),
+                                     (long long) scales8(scales + 12 * (2 * p), true));
+    const __m256i both = _mm256_broadcastsi128_si256(m);
+    return _mm256_shuffle_epi8(both, _mm256_set_epi8(-128, 15, -128, 7, -128, 14, -128, 6, -128, 13, -128, 5, -128, 12,
+                                                     -128, 4, -128, 11, -128, 3, -128, 10, -128, 2, -128, 9, -128, 1,
+                                                     -128, 8, -128, 0));
+}
+
 // A block of 8 rows unpacked for maddubs: w[p][s][o][h] holds sub-block 2p + s,
 // values 8o..8o+7, of rows 4h..4h+3 (8 bytes each, 0..15); scale[j][h] the
 // int16 scales of sub-block j for rows 4h..4h+3, each repeated over its row's
@@ -60,17 +81,11 @@ void unpack_q4_K(const BlockQ4_Kx8 & wb, Q4_KUnpacked & u) {
                 u.w[p][0][o][h] = _mm256_and_si256(q, m4);
                 u.w[p][1][o][h] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
             }
-    const __m128i pick[2] = { _mm_set_epi8(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
-                              _mm_set_epi8(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4) };
     for (int j = 0; j < 8; ++j) {
-        const __m128i s = _mm_set1_epi64x((long long) scales8(wb.scales + 12 * j, false));
-        for (int h = 0; h < 2; ++h) u.scale[j][h] = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(s, pick[h]));
+        const __m256i v8 = _mm256_set1_epi64x((long long) scales8(wb.scales + 12 * j, false));
+        for (int h = 0; h < 2; ++h) u.scale[j][h] = spread_rows(v8, h);
     }
-    for (int p = 0; p < 4; ++p) {
-        const __m128i m0 = _mm_set1_epi64x((long long) scales8(wb.scales + 12 * (2 * p), true));
-        const __m128i m1 = _mm_set1_epi64x((long long) scales8(wb.scales + 12 * (2 * p + 1), true));
-        u.mins[p] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m0, m1));
-    }
+    for (int p = 0; p < 4; ++p) u.mins[p] = mins_pair(wb.scales, p);
 }
 
 // T (scales x sub-block dots) of the 8 rows for one column: lane r = row r.
@@ -93,41 +108,25 @@ inline __m256i q4_K_scaled_dots(const Q4_KUnpacked & u, const int8_t * a) {
     return add_row_lane_pairs(t0, t1);
 }
 
+// The mins' term of sub-blocks 2p and 2p + 1 (mins_p: mins_pair's words) for
+// one column: lane r = min_2p(r) s_2p + min_2p+1(r) s_2p+1, s_j the sum of the
+// activation's sub-block j (a pair of bsums, as int16: |s_j| <= 32 * 128)
+inline __m256i q4_K_min_term(__m256i mins_p, const BlockQ8_K & x, int p) {
+    const int16_t * q8s = x.bsums + 4 * p;
+    const int16_t pair[2] = { (int16_t) (q8s[0] + q8s[1]), (int16_t) (q8s[2] + q8s[3]) };
+    int32_t bs;
+    std::memcpy(&bs, pair, 4);
+    return _mm256_madd_epi16(mins_p, _mm256_set1_epi32(bs));
+}
+
 // M (mins x sub-block sums of the activation) of the 8 rows: lane r = row r
 inline __m256i q4_K_min_terms(const Q4_KUnpacked & u, const BlockQ8_K & x) {
-    const __m256i bs = _mm256_loadu_si256((const __m256i *) x.bsums);
-    // the 8 sub-blocks' sums (pairs of bsums), as int16: |sum| <= 32 * 128
-    const __m128i s8 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-    __m256i m = _mm256_setzero_si256();
-    m = _mm256_add_epi32(m, _mm256_madd_epi16(u.mins[0], _mm256_set1_epi32(_mm_extract_epi32(s8, 0))));
-    m = _mm256_add_epi32(m, _mm256_madd_epi16(u.mins[1], _mm256_set1_epi32(_mm_extract_epi32(s8, 1))));
-    m = _mm256_add_epi32(m, _mm256_madd_epi16(u.mins[2], _mm256_set1_epi32(_mm_extract_epi32(s8, 2))));
-    m = _mm256_add_epi32(m, _mm256_madd_epi16(u.mins[3], _mm256_set1_epi32(_mm_extract_epi32(s8, 3))));
+    __m256i m = q4_K_min_term(u.mins[0], x, 0);
+    for (int p = 1; p < 4; ++p) m = _mm256_add_epi32(m, q4_K_min_term(u.mins[p], x, p));
     return m;
 }
 
 // ---- Q4_K, a few columns straight from the packed block (no unpacked copy)
-//
-// Scales as maddubs/madd want them, by one byte shuffle of a 64-bit word that
-// holds the 8 rows' 6-bit values (row r in byte r): int16 words, row 4h + i's
-// value in words 4i..4i+3 of half h (bytes 0x80: zero high bytes).
-inline __m256i spread_rows(__m256i v8, int h) {
-    const __m256i pick = h == 0 ? _mm256_set_epi8(-128, 3, -128, 3, -128, 3, -128, 3, -128, 2, -128, 2, -128, 2, -128, 2,
-                                                  -128, 1, -128, 1, -128, 1, -128, 1, -128, 0, -128, 0, -128, 0, -128, 0)
-                                : _mm256_set_epi8(-128, 7, -128, 7, -128, 7, -128, 7, -128, 6, -128, 6, -128, 6, -128, 6,
-                                                  -128, 5, -128, 5, -128, 5, -128, 5, -128, 4, -128, 4, -128, 4, -128, 4);
-    return _mm256_shuffle_epi8(v8, pick);
-}
-
-// The mins of sub-blocks 2p and 2p + 1 as words (min_2p(r), min_2p+1(r)), r = 0..7
-inline __m256i mins_pair(const uint8_t * scales, int p) {
-    const __m128i m = _mm_set_epi64x((long long) scales8(scales + 12 * (2 * p + 1), true),
-                                     (long long) scales8(scales + 12 * (2 * p), true));
-    const __m256i both = _mm256_broadcastsi128_si256(m);
-    return _mm256_shuffle_epi8(both, _mm256_set_epi8(-128, 15, -128, 7, -128, 14, -128, 6, -128, 13, -128, 5, -128, 12,
-                                                     -128, 4, -128, 11, -128, 3, -128, 10, -128, 2, -128, 9, -128, 1,
-                                                     -128, 8, -128, 0));
-}
 
 // Up to this many columns, q4_K_columns_direct; from 7 on, the unpacked block
 // (per column on Zen 3, docs/bench/avx2-q4k-2026-12-07: 1.3x ggml's gemv for
@@ -173,11 +172,7 @@ void q4_K_columns_direct(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int
             for (int c = 0; c < NC; ++c) {
                 for (int s = 0; s < 2; ++s)
                     for (int h = 0; h < 2; ++h) t[c][h] = _mm256_add_epi32(t[c][h], _mm256_madd_epi16(i[c][s][h], sc[s][h]));
-                int32_t bs;  // the two sub-blocks' activation sums (pairs of bsums), as two int16
-                const int16_t * q8s = x[c][b].bsums + 4 * p;
-                const int16_t pair[2] = { (int16_t) (q8s[0] + q8s[1]), (int16_t) (q8s[2] + q8s[3]) };
-                std::memcpy(&bs, pair, 4);
-                m[c] = _mm256_add_epi32(m[c], _mm256_madd_epi16(mp, _mm256_set1_epi32(bs)));
+                m[c] = _mm256_add_epi32(m[c], q4_K_min_term(mp, x[c][b], p));
             }
         }
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) wb.d));

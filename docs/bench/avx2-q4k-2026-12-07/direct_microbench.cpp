@@ -46,7 +46,16 @@ int main(int argc, char ** argv) {
     int bad = 0;
     for (int64_t r = 0; r < rows; ++r) bad += memcmp(&ref[r], &got[r], 4) != 0 || memcmp(&ref[r], &got[2 * rows + r], 4) != 0 || memcmp(&ref[rows + r], &got[3 * rows + r], 4) != 0;
     printf("mismatches: %d (ref[5]=%g)\n", bad, ref[5]);
-    auto fn = x86_avx2_repacked_columns(GGML_TYPE_Q4_K);
+    // the unpacked-block kernel itself (the driver now sends up to 6 columns to the direct one)
+    auto unpacked = [&](int n, const uint8_t * wm, int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; r += 8) {
+            const BlockQ8_K * xs[4] = { x.data(), x.data() + nb, x.data() + 2 * nb, x.data() + 3 * nb };
+            float * o[4] = { got.data() + r, got.data() + rows + r, got.data() + 2 * rows + r, got.data() + 3 * rows + r };
+            const BlockQ4_Kx8 * wg = (const BlockQ4_Kx8 *) (wm + r * row_bytes);
+            n == 1 ? q4_K_columns_unpacked<1>(wg, xs, nb, o) : n == 2 ? q4_K_columns_unpacked<2>(wg, xs, nb, o)
+                                                             : q4_K_columns_unpacked<4>(wg, xs, nb, o);
+        }
+    };
     for (int nt : {1, 2}) {
       auto run = [&](const char * name, int n, auto body) {
         double best = 1e9;
@@ -67,7 +76,7 @@ int main(int argc, char ** argv) {
       };
       run("gemv", 1, [&](const uint8_t * wm, int64_t r0, int64_t r1) { gemv(k, got.data() + r0, 0, wm + r0 * row_bytes, x.data(), 1, r1 - r0); });
       for (int n : {1, 2, 4})
-        run("unpacked", n, [&](const uint8_t * wm, int64_t r0, int64_t r1) { fn(wm, row_bytes, k, x.data(), nb * sizeof(BlockQ8_K), n, got.data(), rows, r0, r1); });
+        run("unpacked", n, [&](const uint8_t * wm, int64_t r0, int64_t r1) { unpacked(n, wm, r0, r1); });
       run("direct", 1, [&](const uint8_t * wm, int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; r += 8) { const BlockQ8_K * xs[1] = { x.data() }; float * o[1] = { got.data() + r };
           q4_K_columns_direct<1>((const BlockQ4_Kx8 *) (wm + r * row_bytes), xs, nb, o); } });
