@@ -9,8 +9,9 @@
 // again for every column. Here the weights of a block are unpacked once, to a
 // small buffer in L1, and every column of the call runs over them with one
 // maddubs per 4 rows x 8 values: about a third of the gemv's instructions per
-// column. 16 vector registers hold no more than one column's sums at a time,
-// so columns go one after another.
+// column. 16 vector registers hold the sums of two columns at a time, so
+// columns go in pairs, each weight register loaded once for both. Up to
+// kDirectCols columns skip the buffer (q4_K_columns_direct).
 #include "kernels/isa_scratch.h"
 #include "kernels/repacked.h"
 
@@ -62,13 +63,13 @@ inline __m256i mins_pair(const uint8_t * scales, int p) {
                                                      -128, 8, -128, 0));
 }
 
-// A block of 8 rows unpacked for maddubs: w[p][s][o][h] holds sub-block 2p + s,
-// values 8o..8o+7, of rows 4h..4h+3 (8 bytes each, 0..15); scale[j][h] the
+// A block of 8 rows unpacked for maddubs: w[8 j + 2 o + h] holds sub-block j,
+// values 8o..8o+7, of rows 4h..4h+3 (8 bytes each, 0..15); scale[2 j + h] the
 // int16 scales of sub-block j for rows 4h..4h+3, each repeated over its row's
 // 4 words; mins[p] the words (min_2p(r), min_2p+1(r)) for r = 0..7.
-struct Q4_KUnpacked {
-    __m256i w[4][2][4][2];
-    __m256i scale[8][2];
+struct alignas(32) Q4_KUnpacked {
+    __m256i w[64];
+    __m256i scale[16];
     __m256i mins[4];
 };
 
@@ -76,36 +77,51 @@ void unpack_q4_K(const BlockQ4_Kx8 & wb, Q4_KUnpacked & u) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int p = 0; p < 4; ++p)
         for (int o = 0; o < 4; ++o)
-            for (int h = 0; h < 2; ++h) {
+            for (int h = 0; h < 2; ++h) {  // the low nibbles are sub-block 2p, the high ones 2p + 1
                 const __m256i q = _mm256_loadu_si256((const __m256i *) (wb.qs + 256 * p + 64 * o + 32 * h));
-                u.w[p][0][o][h] = _mm256_and_si256(q, m4);
-                u.w[p][1][o][h] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                u.w[16 * p + 2 * o + h] = _mm256_and_si256(q, m4);
+                u.w[16 * p + 8 + 2 * o + h] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
             }
     for (int j = 0; j < 8; ++j) {
         const __m256i v8 = _mm256_set1_epi64x((long long) scales8(wb.scales + 12 * j, false));
-        for (int h = 0; h < 2; ++h) u.scale[j][h] = spread_rows(v8, h);
+        for (int h = 0; h < 2; ++h) u.scale[2 * j + h] = spread_rows(v8, h);
     }
     for (int p = 0; p < 4; ++p) u.mins[p] = mins_pair(wb.scales, p);
 }
 
-// T (scales x sub-block dots) of the 8 rows for one column: lane r = row r.
-// A maddubs lane sums two products |u4 * s8| <= 15 * 128, four of them stay
-// within int16; madd with the scales (<= 63) then gives int32.
-inline __m256i q4_K_scaled_dots(const Q4_KUnpacked & u, const int8_t * a) {
-    __m256i t0 = _mm256_setzero_si256(), t1 = _mm256_setzero_si256();
-    for (int p = 0; p < 4; ++p)
-        for (int s = 0; s < 2; ++s) {
-            const int8_t * as = a + 64 * p + 32 * s;
-            __m256i i0 = _mm256_setzero_si256(), i1 = _mm256_setzero_si256();
-            for (int o = 0; o < 4; ++o) {
-                const __m256i x = bcast8(as + 8 * o);
-                i0 = _mm256_add_epi16(i0, _mm256_maddubs_epi16(u.w[p][s][o][0], x));
-                i1 = _mm256_add_epi16(i1, _mm256_maddubs_epi16(u.w[p][s][o][1], x));
-            }
-            t0 = _mm256_add_epi32(t0, _mm256_madd_epi16(i0, u.scale[2 * p + s][0]));
-            t1 = _mm256_add_epi32(t1, _mm256_madd_epi16(i1, u.scale[2 * p + s][1]));
+// The same pointer, opaque to the optimiser: the unpacked block is the same
+// for every column, and without this GCC hoists its 84 loads out of the
+// column loop into as many spills and reloads (docs/bench/avx2-pairs-2026-12-07)
+inline const Q4_KUnpacked * opaque(const Q4_KUnpacked * u) {
+    asm("" : "+r"(u));
+    return u;
+}
+
+inline __m256i maddubs_add(__m256i acc, __m256i w, __m256i x, bool first) {
+    const __m256i p = _mm256_maddubs_epi16(w, x);
+    return first ? p : _mm256_add_epi16(acc, p);
+}
+
+// T (scales x sub-block dots) of the 8 rows for two columns a and b (lane r =
+// row r), each weight register loaded once for both. A maddubs lane sums two
+// products |u4 * s8| <= 15 * 128, four of them stay within int16; madd with
+// the scales (<= 63) then gives int32.
+inline void q4_K_scaled_dots(const Q4_KUnpacked * u, const int8_t * a, const int8_t * b, __m256i & ta, __m256i & tb) {
+    __m256i t0a = _mm256_setzero_si256(), t1a = t0a, t0b = t0a, t1b = t0a;
+    for (int j = 0; j < 8; ++j) {
+        __m256i i0a = t0a, i1a = t0a, i0b = t0a, i1b = t0a;  // rows 0-3 and 4-7 of each column
+        for (int o = 0; o < 4; ++o) {
+            const __m256i xa = bcast8(a + 32 * j + 8 * o), xb = bcast8(b + 32 * j + 8 * o);
+            const __m256i w0 = _mm256_load_si256(u->w + 8 * j + 2 * o);
+            i0a = maddubs_add(i0a, w0, xa, o == 0), i0b = maddubs_add(i0b, w0, xb, o == 0);
+            const __m256i w1 = _mm256_load_si256(u->w + 8 * j + 2 * o + 1);
+            i1a = maddubs_add(i1a, w1, xa, o == 0), i1b = maddubs_add(i1b, w1, xb, o == 0);
         }
-    return add_row_lane_pairs(t0, t1);
+        const __m256i s0 = _mm256_load_si256(u->scale + 2 * j), s1 = _mm256_load_si256(u->scale + 2 * j + 1);
+        t0a = _mm256_add_epi32(t0a, _mm256_madd_epi16(i0a, s0)), t0b = _mm256_add_epi32(t0b, _mm256_madd_epi16(i0b, s0));
+        t1a = _mm256_add_epi32(t1a, _mm256_madd_epi16(i1a, s1)), t1b = _mm256_add_epi32(t1b, _mm256_madd_epi16(i1b, s1));
+    }
+    ta = add_row_lane_pairs(t0a, t1a), tb = add_row_lane_pairs(t0b, t1b);
 }
 
 // The mins' term of sub-blocks 2p and 2p + 1 (mins_p: mins_pair's words) for
@@ -119,11 +135,16 @@ inline __m256i q4_K_min_term(__m256i mins_p, const BlockQ8_K & x, int p) {
     return _mm256_madd_epi16(mins_p, _mm256_set1_epi32(bs));
 }
 
-// M (mins x sub-block sums of the activation) of the 8 rows: lane r = row r
-inline __m256i q4_K_min_terms(const Q4_KUnpacked & u, const BlockQ8_K & x) {
-    __m256i m = q4_K_min_term(u.mins[0], x, 0);
-    for (int p = 1; p < 4; ++p) m = _mm256_add_epi32(m, q4_K_min_term(u.mins[p], x, p));
-    return m;
+// M (mins x sub-block sums of the activation) of the 8 rows: lane r = row r.
+// The 8 sub-block sums s_j in one vector (hadd of the 16 bsums: dword p holds
+// s_2p, s_2p+1), then q4_K_min_term's madd per pair.
+inline __m256i q4_K_min_terms(const Q4_KUnpacked * u, const BlockQ8_K & x) {
+    const __m128i s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *) x.bsums), _mm_loadu_si128((const __m128i *) (x.bsums + 8)));
+    const __m256i s2 = _mm256_broadcastsi128_si256(s);
+    __m256i m = _mm256_madd_epi16(u->mins[0], _mm256_shuffle_epi32(s2, 0x00));
+    m = _mm256_add_epi32(m, _mm256_madd_epi16(u->mins[1], _mm256_shuffle_epi32(s2, 0x55)));
+    m = _mm256_add_epi32(m, _mm256_madd_epi16(u->mins[2], _mm256_shuffle_epi32(s2, 0xAA)));
+    return _mm256_add_epi32(m, _mm256_madd_epi16(u->mins[3], _mm256_shuffle_epi32(s2, 0xFF)));
 }
 
 // ---- Q4_K, a few columns straight from the packed block (no unpacked copy)
@@ -187,22 +208,28 @@ void q4_K_columns_direct(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int
 }
 
 // One group of 8 rows, NC columns: out[c][r] for r < 8, with the gemv's float
-// epilogue per row lane (acc, acc_min; out = acc - acc_min)
+// epilogue per row lane (acc, acc_min; out = acc - acc_min). Columns go in
+// pairs over the block unpacked once (an odd last one pairs with itself).
 template <int NC>
 void q4_K_columns_unpacked(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int64_t nb, float * const * out) {
-    alignas(32) Q4_KUnpacked u;
+    Q4_KUnpacked u;
     __m256 acc[NC], acc_min[NC];
     for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps(), acc_min[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         unpack_q4_K(w[b], u);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) w[b].d));
         const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) w[b].dmin));
-        for (int c = 0; c < NC; ++c) {
-            const __m256i t = q4_K_scaled_dots(u, x[c][b].qs);
-            const __m256i m = q4_K_min_terms(u, x[c][b]);
-            const __m256 dx = _mm256_set1_ps(x[c][b].d);
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(d, dx), acc[c]);
-            acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, dx), acc_min[c]);
+        for (int c = 0; c < NC; c += 2) {
+            const int c1 = std::min(c + 1, NC - 1);
+            __m256i t[2];
+            q4_K_scaled_dots(opaque(&u), x[c][b].qs, x[c1][b].qs, t[0], t[1]);
+            for (int e = 0; e < 2 && c + e < NC; ++e) {
+                const BlockQ8_K & xb = x[c + e][b];
+                const __m256i m = q4_K_min_terms(opaque(&u), xb);
+                const __m256 dx = _mm256_set1_ps(xb.d);
+                acc[c + e] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t[e]), _mm256_mul_ps(d, dx), acc[c + e]);
+                acc_min[c + e] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, dx), acc_min[c + e]);
+            }
         }
     }
     for (int c = 0; c < NC; ++c) _mm256_storeu_ps(out[c], _mm256_sub_ps(acc[c], acc_min[c]));
