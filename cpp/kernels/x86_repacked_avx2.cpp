@@ -109,7 +109,8 @@ inline __m256i maddubs_add(__m256i acc, __m256i w, __m256i x, bool first) {
 inline void q4_K_scaled_dots(const Q4_KUnpacked * u, const int8_t * a, const int8_t * b, __m256i & ta, __m256i & tb) {
     __m256i t0a = _mm256_setzero_si256(), t1a = t0a, t0b = t0a, t1b = t0a;
     for (int j = 0; j < 8; ++j) {
-        __m256i i0a = t0a, i1a = t0a, i0b = t0a, i1b = t0a;  // rows 0-3 and 4-7 of each column
+        const __m256i z = _mm256_setzero_si256();
+        __m256i i0a = z, i1a = z, i0b = z, i1b = z;  // rows 0-3 and 4-7 of each column (set at o = 0)
         for (int o = 0; o < 4; ++o) {
             const __m256i xa = bcast8(a + 32 * j + 8 * o), xb = bcast8(b + 32 * j + 8 * o);
             const __m256i w0 = _mm256_load_si256(u->w + 8 * j + 2 * o);
