@@ -137,8 +137,10 @@ inline __m256i q4_K_min_term(__m256i mins_p, const BlockQ8_K & x, int p) {
 }
 
 // M (mins x sub-block sums of the activation) of the 8 rows: lane r = row r.
-// The 8 sub-block sums s_j in one vector (hadd of the 16 bsums: dword p holds
-// s_2p, s_2p+1), then q4_K_min_term's madd per pair.
+// The same terms as q4_K_min_term's, all four pairs at once: the 8 sub-block
+// sums s_j from one hadd of the 16 bsums (dword p holds s_2p, s_2p+1), each
+// pair broadcast by an in-lane shuffle. (The direct kernel takes one pair per
+// step of its sub-block loop, where a shuffle's immediate cannot follow p.)
 inline __m256i q4_K_min_terms(const Q4_KUnpacked * u, const BlockQ8_K & x) {
     const __m128i s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *) x.bsums), _mm_loadu_si128((const __m128i *) (x.bsums + 8)));
     const __m256i s2 = _mm256_broadcastsi128_si256(s);
@@ -184,6 +186,8 @@ void q4_K_columns_direct(const BlockQ4_Kx8 * w, const BlockQ8_K * const * x, int
                     const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
                     for (int c = 0; c < NC; ++c) {
                         const int8_t * a = x[c][b].qs + 64 * p + 8 * o;
+                        // (not maddubs_add: written with it, and i zero-initialised for it,
+                        // GCC 12 ran 5 and 6 columns 15-25% slower; this form is kept as measured)
                         const __m256i plo = _mm256_maddubs_epi16(lo, bcast8(a));
                         const __m256i phi = _mm256_maddubs_epi16(hi, bcast8(a + 32));
                         i[c][0][h] = o == 0 ? plo : _mm256_add_epi16(i[c][0][h], plo);
