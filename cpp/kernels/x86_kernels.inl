@@ -616,44 +616,52 @@ using IQ4_XS = SuperBlocks<IQ4_XS_Step>;
 // ---- Q6_K weights, Q8_K activations: values q - 32, 16 signed 8-bit scales
 
 // The 128 six-bit values (0..63, before the - 32) of half j of a Q6_K
-// super-block, 32 per register: q[t] holds values 128 j + 32 t .. + 31
+// super-block, 32 per register: q[t] holds values 128 j + 32 t .. + 31. The
+// low nibbles are ql's (t = 0, 1) or its high nibbles (t = 2, 3); the two high
+// bits are qh's bits 2t, 2t + 1, shifted to bits 4-5 within each 16-bit word
+// (a byte's bits never cross into its neighbour's 4-5) and masked there.
 inline void q6_K_values(const BlockQ6_K & w, int j, __m256i * q) {
-    const __m256i m15 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    const __m256i m15 = _mm256_set1_epi8(15), m48 = _mm256_set1_epi8(48);
     const uint8_t * ql = w.ql + 64 * j;
     const __m256i b1 = load256(ql), b2 = load256(ql + 32), bh = load256(w.qh + 32 * j);
-    q[0] = _mm256_or_si256(_mm256_and_si256(b1, m15), _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4));
-    q[1] = _mm256_or_si256(_mm256_and_si256(b2, m15), _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(12)), 2));
-    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m15), _mm256_and_si256(bh, _mm256_set1_epi8(48)));
-    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m15),
-                           _mm256_srli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8((char) 0xC0)), 2));
+    const __m256i lo[4] = { b1, b2, _mm256_srli_epi16(b1, 4), _mm256_srli_epi16(b2, 4) };
+    const __m256i hi[4] = { _mm256_slli_epi16(bh, 4), _mm256_slli_epi16(bh, 2), bh, _mm256_srli_epi16(bh, 2) };
+    for (int t = 0; t < 4; ++t) q[t] = _mm256_or_si256(_mm256_and_si256(lo[t], m15), _mm256_and_si256(hi[t], m48));
+}
+
+// The scales of chunk t of half j as madd wants them: scale 8j + 2t in every
+// word of the low 128 bits, 8j + 2t + 1 in the high (half: the half's 8
+// scales as words, in both 128-bit lanes), by one in-lane byte shuffle
+inline __m256i q6_K_chunk_scales(__m256i half, int t) {
+    const char a = (char) (4 * t), b = (char) (4 * t + 2);
+    return _mm256_shuffle_epi8(half, _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1,
+                                                      a, a + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1,
+                                                      b, b + 1, b, b + 1));
 }
 
 struct Q6_K_Step {
     using WBlock = BlockQ6_K;
     // one super-block of weights times NC activation blocks: v[c] = sum(scale * q * x) - 32 * sum(scale * x sums)
+    // (integer totals per lane, as vec_dot's; the order of a lane's adds is free)
     template <int NC>
     static void block(const BlockQ6_K & w, const BlockQ8_K * const * x, __m256i * v) {
-        const __m128i s8 = _mm_loadu_si128((const __m128i *) w.scales);
-        const __m256i scales16 = _mm256_cvtepi8_epi16(s8);
-        __m256i sumi[NC], offset[NC];  // offset: 32 * sum(scale * activation sums), the "- 32"
-        for (int c = 0; c < NC; ++c) {
-            sumi[c] = _mm256_setzero_si256();
-            offset[c] = _mm256_slli_epi32(_mm256_madd_epi16(load256(x[c]->bsums), scales16), 5);
-        }
+        const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) w.scales));
+        __m256i sumi[NC];
+        for (int c = 0; c < NC; ++c) sumi[c] = _mm256_setzero_si256();
         for (int j = 0; j < kQK_K / 128; ++j) {
-            __m256i q[4], scale[4];
+            __m256i q[4];
             q6_K_values(w, j, q);
-            for (int t = 0; t < 4; ++t) {  // 16 elements per scale: scale is, then is + 1, widened
-                const long long is = 8 * j + 2 * t;
-                const __m128i pick = _mm_set_epi64x((is + 1) * 0x0101010101010101LL, is * 0x0101010101010101LL);
-                scale[t] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, pick));
-            }
-            for (int c = 0; c < NC; ++c) {
-                const int8_t * q8 = x[c]->qs + 128 * j;
-                for (int t = 0; t < 4; ++t) sumi[c] = madd_acc(sumi[c], scale[t], _mm256_maddubs_epi16(q[t], load256(q8 + 32 * t)));
+            const __m256i half = j == 0 ? _mm256_permute2x128_si256(scales16, scales16, 0x00)
+                                        : _mm256_permute2x128_si256(scales16, scales16, 0x11);
+            for (int t = 0; t < 4; ++t) {
+                const __m256i scale = q6_K_chunk_scales(half, t);
+                for (int c = 0; c < NC; ++c)
+                    sumi[c] = madd_acc(sumi[c], scale, _mm256_maddubs_epi16(q[t], load256(x[c]->qs + 128 * j + 32 * t)));
             }
         }
-        for (int c = 0; c < NC; ++c) v[c] = _mm256_sub_epi32(sumi[c], offset[c]);
+        // offset: 32 * sum(scale * activation sums), the "- 32"
+        for (int c = 0; c < NC; ++c)
+            v[c] = _mm256_sub_epi32(sumi[c], _mm256_slli_epi32(_mm256_madd_epi16(load256(x[c]->bsums), scales16), 5));
     }
 
     template <int NC>
