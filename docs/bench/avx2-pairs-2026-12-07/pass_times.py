@@ -1,9 +1,9 @@
-"""Wall ms of one forward pass of k rows (2 threads, 128 cached positions, logits for every row), best of 3 x 10."""
+"""Wall ms of one forward pass of k rows (THREADS threads, default 2; 128 cached positions, logits for every row), best of 3 x 10. Usage: MODEL K[,K..] LABEL [THREADS]"""
 import sys
 from specbound_cpp import _core
 from specbound_cpp.models import model_path
 from specbound_cpp.profile import open_session
-s = open_session(model_path(sys.argv[1], progress=False), 2, 128)
+s = open_session(model_path(sys.argv[1], progress=False), int(sys.argv[4]) if len(sys.argv) > 4 else 2, 128)
 L = s.n_layer
 ks = [int(v) for v in sys.argv[2].split(",")]
 res = {}
