@@ -8,7 +8,7 @@
 // integer sums with VNNI), as compiled (GCC fuses ggml's scalar `s += a * b`
 // into one FMA); for F16/BF16 the variant of vec.cpp ggml was built for. Same
 // integer sums, same float operations in the same order, same final horizontal
-// sum, run for up to kCols activation columns per unpacked weight block.
+// sum, run for up to a pass's columns (PassCols) per unpacked weight block.
 // Integer sums are exact, so only the float operations need to match, and the
 // instruction that forms an integer sum may differ (AVX-512 VNNI's dpbusd or
 // AVX2's maddubs + madd: the same integers). The including files are compiled
