@@ -1,6 +1,7 @@
 // Q5_0 and Q8_0 x Q8_0 (SignedTimesQ8_0::dot<NC>), cycles per 32-value block and column at 2.9 GHz,
-// weights ~256 KB (L2), one thread, best of 100; 4 against 8 columns per pass. (The Aligned variant,
-// activations copied to 32-byte aligned blocks, ran no faster: not kept.) Build as q6_microbench.cpp.
+// weights ~256 KB (L2), one thread, best of 100; 4 against 8 columns per pass, and Q5_0 with the
+// activations copied to 32-byte aligned blocks (Aligned: no split loads; not kept, it ran no faster).
+// Build as ../q6k-avx2-2026-12-07/q6_microbench.cpp.
 #define SB_X86_ISA "sb_avx2"
 #define SB_X86_ENTRY x86_avx2_kernel
 #include "kernels/kernels.h"
@@ -46,7 +47,6 @@ struct Aligned : PrepAligned {
     }
 };
 using Q5_0A = Aligned<BlockQ5_0, q5_0_weights>;
-using Q8_0A = Aligned<BlockQ8_0, q8_0_weights>;
 }}
 using namespace sb::kernels;
 template <class T> double run(int nc, const std::vector<uint8_t> & w, int64_t rows, size_t row_bytes, int64_t k, const std::vector<BlockQ8_0> & x, std::vector<float> & out) {
@@ -83,11 +83,15 @@ int main() {
     std::vector<float> a(rows * 8), b(rows * 8);
     run<Q5_0>(4, w, rows, row_bytes, k, x, a); run<Q5_0A>(4, w, rows, row_bytes, k, x, b);
     printf("bitwise: %s\n", memcmp(a.data(), b.data(), a.size() * 4) ? "DIFFER" : "equal");
+    const size_t rb8 = nb * sizeof(BlockQ8_0);
+    const int64_t rows8 = 256 * 1024 / rb8;
+    std::vector<uint8_t> w8(rows8 * rb8);
+    for (auto & v : w8) v = g();
+    for (int64_t i = 0; i < rows8 * nb; ++i) ((BlockQ8_0 *) w8.data())[i].d = 0x2000;
+    std::vector<float> o8(rows8 * 8);
     for (int r = 0; r < 3; ++r) {
         for (int nc : { 4, 8 }) printf("Q5_0 NC=%d %.2f | ", nc, run<Q5_0>(nc, w, rows, row_bytes, k, x, a));
-        const size_t rb8 = nb * sizeof(BlockQ8_0); const int64_t rows8 = 256 * 1024 / rb8;
-        std::vector<uint8_t> w8(rows8 * rb8); for (auto & v : w8) v = g(); for (int64_t i = 0; i < rows8 * nb; ++i) ((BlockQ8_0 *) w8.data())[i].d = 0x2000;
-        std::vector<float> o8(rows8 * 8);
+        for (int nc : { 4, 8 }) printf("Q5_0 aligned NC=%d %.2f | ", nc, run<Q5_0A>(nc, w, rows, row_bytes, k, x, b));
         for (int nc : { 4, 8 }) printf("Q8_0 NC=%d %.2f | ", nc, run<Q8_0>(nc, w8, rows8, rb8, k, x, o8));
         printf("\n");
     }
