@@ -31,9 +31,9 @@ namespace sb::kernels {
 namespace {
 
 #if defined(__AVX512VL__)
-constexpr int kCols = 8;  // activation columns per pass over a weight row (32 vector registers)
+constexpr int kCols = 8;  // activation columns per pass over a weight row (32 vector registers; PassCols: a kernel may name its own)
 #else
-constexpr int kCols = 4;  // activation columns per pass over a weight row (16 vector registers)
+constexpr int kCols = 4;  // activation columns per pass over a weight row (16 vector registers; PassCols: a kernel may name its own)
 #endif
 
 inline float fp16(half h) { return _cvtsh_ss(h); }
