@@ -892,20 +892,17 @@ struct OwnSingleColumn<T, std::void_t<decltype(&T::dot_two_rows)>> : std::true_t
 // docs/bench/overhead-2026-12-06 the Q8_0 LM head of Qwen2.5-Coder-0.5B took
 // 1.9 ms this way, 2.4 ms one row at a time, 4.0-4.5 ms through ggml's
 // vec_dot, and 8.5 ms with the two rows adjacent (r, r + 1).
+//
+// No software prefetch: the hardware's keeps up with two sequential streams.
+// Prefetching each stream's next row as it started one (2 KiB ahead) cost
+// Zen 3 18% of a random Qwen2.5-7B token (its 7-15 KB Q6_K rows), 25% of an
+// F16 0.5B token and about 15% of a SmolLM2 token; it had gained 4% on
+// SmolLM2 on Zen 4 (docs/bench/floor-2026-12-07, docs/bench/prefetch-2026-12-08).
 template <class T>
 void one_column_two_streams(const Args & a, const uint8_t * prep, int64_t r0, int64_t r1) {
     const int64_t h = (r1 - r0) / 2;
-    // each stream prefetched about 2 KiB ahead: SmolLM2's small matrices
-    // (0.1-0.9 MB) are otherwise read before the hardware prefetcher has
-    // ramped up (docs/bench/floor-2026-12-07)
-    const int64_t ahead = std::max<int64_t>(1, 2048 / (int64_t) a.w_row);
     float two[2];
     for (int64_t r = r0; r < r0 + h; ++r) {
-        if (r + ahead < r0 + h)
-            for (size_t off = 0; off < a.w_row; off += 64) {
-                _mm_prefetch((const char *) a.w + (r + ahead) * a.w_row + off, _MM_HINT_T0);
-                _mm_prefetch((const char *) a.w + (r + h + ahead) * a.w_row + off, _MM_HINT_T0);
-            }
         T::dot_two_rows(a.w + r * a.w_row, a.w + (r + h) * a.w_row, a.x, prep, a.k, two);
         a.dst[r] = two[0], a.dst[r + h] = two[1];
     }
